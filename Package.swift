@@ -1,0 +1,52 @@
+// swift-tools-version: 6.0
+// zoo: ImageNet-class CNNs in Swift on Linux, with weight import and transfer learning.
+//
+// The dependency direction is strictly downward:
+//   ZooTensor (tensors, oneDNN operations, autograd)
+//     <- ZooNN (modules with hierarchical parameter names, layers)
+//     <- ZooTraining (optimizers, training loops)
+//   ZooWeights (weight-file readers and writers) stands beside them.
+//   ZooKit re-exports everything; `zoo` is a thin command line over ZooKit.
+import PackageDescription
+
+let package = Package(
+    name: "zoo",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ZooKit", targets: ["ZooKit"]),
+        .library(name: "ZooTensor", targets: ["ZooTensor"]),
+        .library(name: "ZooNN", targets: ["ZooNN"]),
+        .library(name: "ZooWeights", targets: ["ZooWeights"]),
+        .library(name: "ZooTraining", targets: ["ZooTraining"]),
+        .executable(name: "zoo", targets: ["zoo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries from Debian packages (installed by scripts/bootstrap).
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+
+        .target(name: "ZooTensor", dependencies: ["CDNNL"]),
+        .target(name: "ZooNN", dependencies: ["ZooTensor"]),
+        .target(name: "ZooWeights", dependencies: ["CHDF5", "CZlib"]),
+        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN"]),
+        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooTraining"]),
+        .executableTarget(
+            name: "zoo",
+            dependencies: ["ZooKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor"]),
+        .testTarget(name: "ZooNNTests", dependencies: ["ZooNN", "ZooTraining"]),
+        .testTarget(
+            name: "ZooWeightsTests",
+            dependencies: ["ZooWeights"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooKit"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+@_exported import ZooTensor
+@_exported import ZooNN
+@_exported import ZooWeights
+@_exported import ZooTraining

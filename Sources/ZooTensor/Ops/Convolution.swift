@@ -1,0 +1,260 @@
+import CDNNL
+
+/// How a window-based operation (convolution, pooling) pads its input.
+public enum Padding: Sendable, Hashable {
+    /// No padding.
+    case valid
+    /// TensorFlow's "same": the output has `ceil(input / stride)` positions, and any odd extra
+    /// pixel of padding goes at the bottom and right (so stride-2 layers pad asymmetrically).
+    case same
+    /// Explicit amounts, which may differ per side.
+    case explicit(top: Int, bottom: Int, left: Int, right: Int)
+
+    /// The same amount on every side, as PyTorch's `padding=p`.
+    public static func symmetric(_ amount: Int) -> Padding { .explicit(top: amount, bottom: amount, left: amount, right: amount) }
+
+    /// The same amount on top and bottom, and on left and right, as PyTorch's `padding=(h, w)`.
+    public static func symmetric(height: Int, width: Int) -> Padding {
+        .explicit(top: height, bottom: height, left: width, right: width)
+    }
+
+    /// Resolves to `(before, after)` per spatial axis for an input of `size` with an effective
+    /// (dilated) kernel `kernel` and `stride`.
+    func amounts(size: [Int], kernel: [Int], stride: [Int]) -> (before: [Int], after: [Int]) {
+        switch self {
+        case .valid:
+            return ([0, 0], [0, 0])
+        case let .explicit(top, bottom, left, right):
+            return ([top, left], [bottom, right])
+        case .same:
+            var before = [0, 0], after = [0, 0]
+            for axis in 0..<2 {
+                let output = (size[axis] + stride[axis] - 1) / stride[axis]
+                let total = max((output - 1) * stride[axis] + kernel[axis] - size[axis], 0)
+                before[axis] = total / 2
+                after[axis] = total - before[axis]
+            }
+            return (before, after)
+        }
+    }
+}
+
+/// The settings of a 2-D convolution besides its tensors.
+public struct Conv2DOptions: Sendable, Hashable {
+    /// Step between windows, `[height, width]`.
+    public var stride: [Int]
+    public var padding: Padding
+    /// Spacing between kernel taps, `[height, width]`; 1 is an ordinary convolution.
+    public var dilation: [Int]
+    /// Number of channel groups; equal to the input channels for a depthwise convolution.
+    public var groups: Int
+
+    public init(stride: [Int] = [1, 1], padding: Padding = .valid, dilation: [Int] = [1, 1], groups: Int = 1) {
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+    }
+
+    public init(stride: Int, padding: Padding = .valid, dilation: Int = 1, groups: Int = 1) {
+        self.init(stride: [stride, stride], padding: padding, dilation: [dilation, dilation], groups: groups)
+    }
+}
+
+/// A convolution's shapes and settings resolved for one input size.
+struct ConvolutionGeometry {
+    let inputShape: [Int]
+    let weightShape: [Int]
+    let outputShape: [Int]
+    let stride: [Int]
+    let dilation: [Int]
+    let padBefore: [Int]
+    let padAfter: [Int]
+    let groups: Int
+    let hasBias: Bool
+
+    static let operation = "conv2d"
+
+    init(input: [Int], weight: [Int], bias: [Int]?, options: Conv2DOptions) throws {
+        let op = Self.operation
+        guard input.count == 4 else { throw TensorError.invalidShape(operation: op, shape: input, expected: "input [N, C, H, W]") }
+        guard weight.count == 4 else {
+            throw TensorError.invalidShape(operation: op, shape: weight, expected: "weight [out channels, in channels / groups, kernel height, kernel width]")
+        }
+        guard options.stride.count == 2, options.dilation.count == 2 else {
+            throw TensorError.invalidArgument(operation: op, message: "stride and dilation need 2 values, got \(options.stride) and \(options.dilation)")
+        }
+        try requirePositive(options.stride, "stride", op)
+        try requirePositive(options.dilation, "dilation", op)
+        try requirePositive([options.groups], "groups", op)
+        if case let .explicit(top, bottom, left, right) = options.padding, [top, bottom, left, right].contains(where: { $0 < 0 }) {
+            throw TensorError.invalidArgument(operation: op, message: "padding must not be negative, got \(options.padding)")
+        }
+        let groups = options.groups
+        guard input[1] == weight[1] * groups, weight[0] % groups == 0 else {
+            throw TensorError.shapeMismatch(
+                operation: op,
+                expected: "input channels (\(input[1])) = weight's in channels (\(weight[1])) x groups (\(groups)), and out channels divisible by groups",
+                lhs: input, rhs: weight)
+        }
+        if let bias, bias != [weight[0]] {
+            throw TensorError.shapeMismatch(operation: op, expected: "bias has one value per output channel", lhs: weight, rhs: bias)
+        }
+        let kernel = [weight[2], weight[3]]
+        let effective = (0..<2).map { (kernel[$0] - 1) * options.dilation[$0] + 1 }
+        let size = [input[2], input[3]]
+        let (before, after) = options.padding.amounts(size: size, kernel: effective, stride: options.stride)
+        let output = (0..<2).map { axis in
+            windowPositions(size: size[axis], before: before[axis], after: after[axis], kernel: effective[axis], stride: options.stride[axis])
+        }
+        guard output.allSatisfy({ $0 > 0 }) else {
+            throw TensorError.shapeMismatch(operation: op, expected: "the padded input is at least as large as the (dilated) kernel",
+                                            lhs: input, rhs: weight)
+        }
+        inputShape = input
+        weightShape = weight
+        outputShape = [input[0], weight[0], output[0], output[1]]
+        stride = options.stride
+        dilation = options.dilation
+        padBefore = before
+        padAfter = after
+        self.groups = groups
+        hasBias = bias != nil
+    }
+
+    /// The weight as oneDNN sees it: 5-D `[groups, out/groups, in/groups, kh, kw]` when grouped.
+    var dnnlWeightShape: [Int] {
+        groups == 1 ? weightShape : [groups, weightShape[0] / groups] + weightShape[1...]
+    }
+
+    var settings: [Int64] {
+        var values: [Int] = inputShape + weightShape
+        values += stride + dilation
+        values += padBefore + padAfter
+        values += [groups, hasBias ? 1 : 0]
+        return values.map { Int64($0) }
+    }
+
+    /// oneDNN's dilation counts the gaps between taps (0 = none).
+    var dnnlDilation: [Int64] { dilation.map { Int64($0 - 1) } }
+    var dnnlStride: [Int64] { stride.map { Int64($0) } }
+    var dnnlPadBefore: [Int64] { padBefore.map { Int64($0) } }
+    var dnnlPadAfter: [Int64] { padAfter.map { Int64($0) } }
+    var biasLayout: Layout? { hasBias ? .rowMajor([weightShape[0]]) : nil }
+
+    func forwardPrimitive(training: Bool) throws -> Primitive {
+        let op = Self.operation
+        let key = PrimitiveKey("conv_forward", layouts: [], settings + [training ? 1 : 0])
+        return try PrimitiveCache.primitive(key) {
+            var desc = dnnl_convolution_desc_t()
+            var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = Layout.any(outputShape).desc
+            try withOptionalPointer(biasLayout?.desc) { bia in
+                try check(dnnl_dilated_convolution_forward_desc_init(
+                    &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
+                    &src, &wei, bia, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
+            }
+            return try makePrimitive(op, desc)
+        }
+    }
+
+    func backwardDataPrimitive(forward: Primitive) throws -> Primitive {
+        let op = Self.operation + " backward data"
+        let key = PrimitiveKey("conv_backward_data", layouts: [], settings)
+        return try PrimitiveCache.primitive(key) {
+            var desc = dnnl_convolution_desc_t()
+            var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = Layout.any(outputShape).desc
+            try check(dnnl_dilated_convolution_backward_data_desc_init(
+                &desc, dnnl_convolution_direct, &src, &wei, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
+            return try makePrimitive(op, desc, hint: forward)
+        }
+    }
+
+    func backwardWeightsPrimitive(forward: Primitive) throws -> Primitive {
+        let op = Self.operation + " backward weights"
+        let key = PrimitiveKey("conv_backward_weights", layouts: [], settings)
+        return try PrimitiveCache.primitive(key) {
+            var desc = dnnl_convolution_desc_t()
+            var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = Layout.any(outputShape).desc
+            try withOptionalPointer(biasLayout?.desc) { bia in
+                try check(dnnl_dilated_convolution_backward_weights_desc_init(
+                    &desc, dnnl_convolution_direct, &src, &wei, bia, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
+            }
+            return try makePrimitive(op, desc, hint: forward)
+        }
+    }
+
+    /// The weight (row-major OIHW) in the layout `primitive` wants, reordered once per value.
+    func weight(_ weight: Tensor, for primitive: Primitive, query: dnnl_query_t) throws -> Buffer {
+        let plain = weight.layout.isRowMajor ? weight : try weight.rowMajor()
+        return try plain.viewed(as: .rowMajor(dnnlWeightShape), shape: dnnlWeightShape)
+            .cachedReorder(to: primitive.layout(query), operation: Self.operation).buffer
+    }
+}
+
+/// A 2-D convolution (cross-correlation, as in every framework) of `x` `[N, C, H, W]` with
+/// `weight` `[O, C / groups, KH, KW]` (row-major OIHW) and an optional `bias` `[O]`.
+///
+/// Grouped and depthwise convolutions set `options.groups`. The output is in the layout oneDNN's
+/// fastest kernel produces (blocked on this CPU).
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions = Conv2DOptions()) throws -> Tensor {
+    let geometry = try ConvolutionGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, options: options)
+    let op = ConvolutionGeometry.operation
+    let training = try GradientTape.tape(of: [x, weight] + (bias.map { [$0] } ?? []), op) != nil
+    let forward = try geometry.forwardPrimitive(training: training)
+    let source = try x.reordered(to: forward.layout(dnnl_query_src_md), operation: op)
+    let output = Buffer(forward.layout(dnnl_query_dst_md))
+    var arguments: [(Int32, Buffer)] = [
+        (DNNL_ARG_SRC, source.buffer),
+        (DNNL_ARG_WEIGHTS, try geometry.weight(weight, for: forward, query: dnnl_query_weights_md)),
+        (DNNL_ARG_DST, output),
+    ]
+    if let bias { arguments.append((DNNL_ARG_BIAS, try bias.rowMajor().buffer)) }
+    try forward.execute(op, arguments)
+    let y = Tensor(shape: geometry.outputShape, buffer: output)
+    let inputs = [x, weight] + (bias.map { [$0] } ?? [])
+    return try GradientTape.record(op, inputs: inputs, output: y) { dy, needed in
+        var gradients: [Tensor?] = [nil, nil, nil]
+        if needed[0] {
+            gradients[0] = try conv2dBackwardData(dy, weight: weight.detached(), geometry: geometry, forward: forward)
+        }
+        if needed[1] || (needed.count > 2 && needed[2]) {
+            let (dw, db) = try conv2dBackwardWeights(dy, input: source.detached(), geometry: geometry, forward: forward)
+            gradients[1] = dw
+            gradients[2] = db
+        }
+        return Array(gradients.prefix(inputs.count))
+    }
+}
+
+/// The gradient of a convolution's input.
+func conv2dBackwardData(_ dy: Tensor, weight: Tensor, geometry: ConvolutionGeometry, forward: Primitive) throws -> Tensor {
+    let op = ConvolutionGeometry.operation + " backward data"
+    let primitive = try geometry.backwardDataPrimitive(forward: forward)
+    let outputGradient = try dy.reordered(to: primitive.layout(dnnl_query_diff_dst_md), operation: op)
+    let dx = Buffer(primitive.layout(dnnl_query_diff_src_md))
+    try primitive.execute(op, [
+        (DNNL_ARG_DIFF_DST, outputGradient.buffer),
+        (DNNL_ARG_WEIGHTS, try geometry.weight(weight, for: primitive, query: dnnl_query_weights_md)),
+        (DNNL_ARG_DIFF_SRC, dx),
+    ])
+    return Tensor(shape: geometry.inputShape, buffer: dx)
+}
+
+/// The gradients of a convolution's weight (row-major OIHW) and bias.
+func conv2dBackwardWeights(_ dy: Tensor, input: Tensor, geometry: ConvolutionGeometry,
+                           forward: Primitive) throws -> (weight: Tensor, bias: Tensor?) {
+    let op = ConvolutionGeometry.operation + " backward weights"
+    let primitive = try geometry.backwardWeightsPrimitive(forward: forward)
+    let outputGradient = try dy.reordered(to: primitive.layout(dnnl_query_diff_dst_md), operation: op)
+    let source = try input.reordered(to: primitive.layout(dnnl_query_src_md), operation: op)
+    let dw = Buffer(primitive.layout(dnnl_query_diff_weights_md))
+    let db = geometry.hasBias ? Buffer(.rowMajor([geometry.weightShape[0]])) : nil
+    var arguments: [(Int32, Buffer)] = [
+        (DNNL_ARG_SRC, source.buffer), (DNNL_ARG_DIFF_DST, outputGradient.buffer), (DNNL_ARG_DIFF_WEIGHTS, dw),
+    ]
+    if let db { arguments.append((DNNL_ARG_DIFF_BIAS, db)) }
+    try primitive.execute(op, arguments)
+    let weightGradient = try reorder(dw, to: .rowMajor(geometry.dnnlWeightShape), operation: op)
+    return (Tensor(shape: geometry.weightShape, buffer: Buffer(storage: weightGradient.storage, layout: .rowMajor(geometry.weightShape))),
+            db.map { Tensor(shape: [geometry.weightShape[0]], buffer: $0) })
+}

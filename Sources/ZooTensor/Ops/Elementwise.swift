@@ -1,0 +1,124 @@
+import CDNNL
+
+/// An element-wise activation that oneDNN runs in any layout.
+public enum Activation: Sendable, Equatable {
+    /// `max(x, 0)`.
+    case relu
+    /// `min(max(x, 0), 6)`, MobileNetV2's activation.
+    case relu6
+
+    /// oneDNN's algorithm computing from the output in backward, and its two parameters.
+    var algorithm: (forward: dnnl_alg_kind_t, alpha: Float, beta: Float) {
+        switch self {
+        case .relu: return (dnnl_eltwise_relu_use_dst_for_bwd, 0, 0)
+        case .relu6: return (dnnl_eltwise_clip_v2_use_dst_for_bwd, 0, 6)
+        }
+    }
+
+    var name: String { self == .relu ? "relu" : "relu6" }
+}
+
+/// `max(x, 0)` element-wise.
+public func relu(_ x: Tensor) throws -> Tensor { try activation(.relu, x) }
+
+/// `min(max(x, 0), 6)` element-wise.
+public func relu6(_ x: Tensor) throws -> Tensor { try activation(.relu6, x) }
+
+/// Applies `kind` element-wise; backward uses the saved output.
+public func activation(_ kind: Activation, _ x: Tensor) throws -> Tensor {
+    let operation = kind.name
+    let input = try x.asActivation(operation)
+    let forward = try eltwiseForward(kind, layout: input.layout)
+    let output = Buffer(input.layout)
+    try forward.execute(operation, [(DNNL_ARG_SRC, input.buffer), (DNNL_ARG_DST, output)])
+    let y = Tensor(shape: x.shape, buffer: output)
+    return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
+        [try activationBackward(kind, output: y, outputGradient: dy, forward: forward)]
+    }
+}
+
+private func eltwiseForward(_ kind: Activation, layout: Layout) throws -> Primitive {
+    let (algorithm, alpha, beta) = kind.algorithm
+    let key = PrimitiveKey("eltwise_forward", layouts: [layout], [Int64(algorithm.rawValue)])
+    return try PrimitiveCache.primitive(key) {
+        var desc = dnnl_eltwise_desc_t()
+        var data = layout.desc
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_training, algorithm, &data, alpha, beta), kind.name)
+        return try makePrimitive(kind.name, desc)
+    }
+}
+
+/// The input gradient of an activation, from its output and the output's gradient.
+func activationBackward(_ kind: Activation, output y: Tensor, outputGradient dy: Tensor, forward: Primitive) throws -> Tensor {
+    let operation = kind.name + " backward"
+    let (algorithm, alpha, beta) = kind.algorithm
+    let gradient = try dy.reordered(to: y.layout, operation: operation)
+    let key = PrimitiveKey("eltwise_backward", layouts: [y.layout], [Int64(algorithm.rawValue)])
+    let primitive = try PrimitiveCache.primitive(key) {
+        var desc = dnnl_eltwise_desc_t()
+        var data = y.layout.desc
+        try check(dnnl_eltwise_backward_desc_init(&desc, algorithm, &data, &data, alpha, beta), operation)
+        return try makePrimitive(operation, desc, hint: forward)
+    }
+    let dx = Buffer(y.layout)
+    try primitive.execute(operation, [(DNNL_ARG_DST, y.buffer), (DNNL_ARG_DIFF_DST, gradient.buffer), (DNNL_ARG_DIFF_SRC, dx)])
+    return Tensor(shape: y.shape, buffer: dx)
+}
+
+/// A two-input element-wise operation.
+enum BinaryOperation {
+    case add, multiply
+
+    var algorithm: dnnl_alg_kind_t { self == .add ? dnnl_binary_add : dnnl_binary_mul }
+}
+
+/// `a + b` (or `a * b`) for tensors of one shape, untraced; the result has `a`'s layout.
+func binary(_ operation: BinaryOperation, _ a: Tensor, _ b: Tensor, name: String = "add") throws -> Tensor {
+    guard a.shape == b.shape else {
+        throw TensorError.shapeMismatch(operation: name, expected: "both operands have the same shape", lhs: a.shape, rhs: b.shape)
+    }
+    let rhs = try b.reordered(to: a.layout, operation: name)
+    let key = PrimitiveKey("binary", layouts: [a.layout], [Int64(operation.algorithm.rawValue)])
+    let primitive = try PrimitiveCache.primitive(key) {
+        var desc = dnnl_binary_desc_t()
+        var layout = a.layout.desc
+        try check(dnnl_binary_desc_init(&desc, operation.algorithm, &layout, &layout, &layout), name)
+        return try makePrimitive(name, desc)
+    }
+    let output = Buffer(a.layout)
+    try primitive.execute(name, [(DNNL_ARG_SRC_0, a.buffer), (DNNL_ARG_SRC_1, rhs.buffer), (DNNL_ARG_DST, output)])
+    return Tensor(shape: a.shape, buffer: output)
+}
+
+/// `a + b` element-wise for tensors of the same shape (a residual connection). The result has
+/// `a`'s layout.
+public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    let lhs = try a.asActivation("add")
+    let y = try binary(.add, lhs.detached(), b.detached())
+    return try GradientTape.record("add", inputs: [a, b], output: y) { dy, needed in
+        [needed[0] ? dy : nil, needed[1] ? dy : nil]
+    }
+}
+
+/// `x * factor` element-wise.
+public func scale(_ x: Tensor, by factor: Float) throws -> Tensor {
+    let input = try x.asActivation("scale")
+    let y = try linear(input.detached(), scale: factor, name: "scale")
+    return try GradientTape.record("scale", inputs: [x], output: y) { dy, _ in
+        [try linear(dy.detached(), scale: factor, name: "scale backward")]
+    }
+}
+
+/// `alpha * x` via oneDNN's linear eltwise, untraced.
+func linear(_ x: Tensor, scale alpha: Float, name: String) throws -> Tensor {
+    let key = PrimitiveKey("linear", layouts: [x.layout], [Int64(alpha.bitPattern)])
+    let primitive = try PrimitiveCache.primitive(key) {
+        var desc = dnnl_eltwise_desc_t()
+        var data = x.layout.desc
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_linear, &data, alpha, 0), name)
+        return try makePrimitive(name, desc)
+    }
+    let output = Buffer(x.layout)
+    try primitive.execute(name, [(DNNL_ARG_SRC, x.buffer), (DNNL_ARG_DST, output)])
+    return Tensor(shape: x.shape, buffer: output)
+}

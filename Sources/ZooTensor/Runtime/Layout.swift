@@ -1,0 +1,110 @@
+import CDNNL
+
+/// How a tensor's elements lie in memory: a oneDNN memory descriptor.
+///
+/// Logical dimensions are always in oneDNN's order (N, C, H, W for activations; O, I, H, W for
+/// convolution weights), whatever the physical order. Activations inside a network live in the
+/// blocked layout oneDNN picks for its fastest kernels (`nChw8c` on AVX2); host arrays come in
+/// and go out in plain layouts.
+public struct Layout: @unchecked Sendable, CustomStringConvertible {
+    var desc: dnnl_memory_desc_t
+
+    init(_ desc: dnnl_memory_desc_t) { self.desc = desc }
+
+    /// A layout with the given format tag (`dnnl_abcd` = row-major, `dnnl_acdb` = NHWC,
+    /// `dnnl_aBcd8b` = nChw8c, `dnnl_format_tag_any` = let the primitive choose).
+    static func tagged(_ shape: [Int], _ tag: dnnl_format_tag_t) -> Layout {
+        var desc = dnnl_memory_desc_t()
+        let dims = shape.isEmpty ? [Int64(1)] : shape.map { Int64($0) }
+        let status = dims.withUnsafeBufferPointer {
+            dnnl_memory_desc_init_by_tag(&desc, Int32(dims.count), $0.baseAddress, dnnl_f32, tag)
+        }
+        precondition(status == dnnl_success, "oneDNN rejected shape \(shape) with format tag \(tag.rawValue)")
+        return Layout(desc)
+    }
+
+    /// Row-major (C order): `abcd`, NCHW for activations, OIHW for weights.
+    static func rowMajor(_ shape: [Int]) -> Layout { tagged(shape, plainTag(rank: max(1, shape.count))) }
+
+    /// Channels-last for a 4-D tensor (NHWC).
+    static func nhwc(_ shape: [Int]) -> Layout { tagged(shape, dnnl_acdb) }
+
+    /// The blocked layout activations use inside a network: `nChw8c`.
+    static func blocked(_ shape: [Int]) -> Layout { tagged(shape, dnnl_aBcd8b) }
+
+    /// "Any layout": lets a primitive choose the fastest one.
+    static func any(_ shape: [Int]) -> Layout { tagged(shape, dnnl_format_tag_any) }
+
+    static func plainTag(rank: Int) -> dnnl_format_tag_t {
+        switch rank {
+        case 1: return dnnl_a
+        case 2: return dnnl_ab
+        case 3: return dnnl_abc
+        case 4: return dnnl_abcd
+        case 5: return dnnl_abcde
+        default: return dnnl_abcdef
+        }
+    }
+
+    /// The logical dimensions.
+    var dims: [Int] {
+        withUnsafeBytes(of: desc.dims) { raw in
+            Array(raw.bindMemory(to: Int64.self).prefix(Int(desc.ndims)).map { Int($0) })
+        }
+    }
+
+    /// Bytes a buffer in this layout needs, including any channel padding of blocked formats.
+    var byteCount: Int { withUnsafePointer(to: desc) { dnnl_memory_desc_get_size($0) } }
+
+    /// Whether this is exactly the row-major layout of its dimensions (no padding, no blocking).
+    var isRowMajor: Bool { self == Layout.rowMajor(dims) }
+
+    /// Whether the channel dimension is split into blocks (`nChw8c` and the like).
+    public var isBlocked: Bool {
+        desc.format_kind == dnnl_blocked && desc.format_desc.blocking.inner_nblks > 0
+    }
+
+    /// A short name for the format: `abcd`, `acdb`, `aBcd8b`, or `blocked` for others.
+    public var description: String {
+        let rank = dims.count
+        let candidates: [(dnnl_format_tag_t, String)] = rank == 4
+            ? [(dnnl_abcd, "nchw"), (dnnl_acdb, "nhwc"), (dnnl_aBcd8b, "nChw8c"), (dnnl_aBcd16b, "nChw16c"),
+               (dnnl_ABcd8b8a, "OIhw8i8o"), (dnnl_Abcd8a, "Ohwi8o")]
+            : [(Layout.plainTag(rank: max(1, rank)), "row-major")]
+        for (tag, name) in candidates where self == Layout.tagged(dims, tag) { return name }
+        return "blocked"
+    }
+
+    /// A hashable summary of the descriptor, used to key caches of primitives and reorders.
+    var key: LayoutKey {
+        var words: [Int64] = [Int64(desc.ndims), Int64(desc.data_type.rawValue), Int64(desc.format_kind.rawValue), desc.offset0]
+        let n = Int(desc.ndims)
+        withUnsafeBytes(of: desc.dims) { words += $0.bindMemory(to: Int64.self).prefix(n) }
+        withUnsafeBytes(of: desc.padded_dims) { words += $0.bindMemory(to: Int64.self).prefix(n) }
+        withUnsafeBytes(of: desc.padded_offsets) { words += $0.bindMemory(to: Int64.self).prefix(n) }
+        if desc.format_kind == dnnl_blocked {
+            let blocking = desc.format_desc.blocking
+            withUnsafeBytes(of: blocking.strides) { words += $0.bindMemory(to: Int64.self).prefix(n) }
+            let blocks = Int(blocking.inner_nblks)
+            words.append(Int64(blocks))
+            withUnsafeBytes(of: blocking.inner_blks) { words += $0.bindMemory(to: Int64.self).prefix(blocks) }
+            withUnsafeBytes(of: blocking.inner_idxs) { words += $0.bindMemory(to: Int64.self).prefix(blocks) }
+        }
+        words.append(Int64(desc.extra.flags))
+        return LayoutKey(words: words)
+    }
+
+    static func == (lhs: Layout, rhs: Layout) -> Bool {
+        withUnsafePointer(to: lhs.desc) { l in withUnsafePointer(to: rhs.desc) { r in dnnl_memory_desc_equal(l, r) != 0 } }
+    }
+
+    static func != (lhs: Layout, rhs: Layout) -> Bool { !(lhs == rhs) }
+
+    /// The same buffer seen with other dimensions (row-major only: flatten and reshape).
+    func reshaped(_ shape: [Int]) -> Layout { Layout.rowMajor(shape) }
+}
+
+/// A hashable identity of a ``Layout``.
+struct LayoutKey: Hashable, Sendable {
+    var words: [Int64]
+}

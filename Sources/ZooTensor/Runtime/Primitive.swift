@@ -1,0 +1,143 @@
+import CDNNL
+import Synchronization
+
+/// A buffer with its layout: the unit oneDNN primitives read and write.
+struct Buffer: @unchecked Sendable {
+    let storage: Storage
+    let layout: Layout
+
+    /// A fresh, uninitialized buffer for `layout`.
+    init(_ layout: Layout) {
+        self.layout = layout
+        self.storage = Storage(byteCount: max(layout.byteCount, 4))
+    }
+
+    init(storage: Storage, layout: Layout) {
+        self.storage = storage
+        self.layout = layout
+    }
+}
+
+/// A created oneDNN primitive together with its primitive descriptor.
+final class Primitive: @unchecked Sendable {
+    let descriptor: dnnl_primitive_desc_t
+    let handle: dnnl_primitive_t
+
+    /// Takes ownership of `descriptor` and creates the primitive from it.
+    init(descriptor: dnnl_primitive_desc_t, operation: String) throws {
+        var primitive: dnnl_primitive_t?
+        let status = dnnl_primitive_create(&primitive, descriptor)
+        guard status == dnnl_success, let primitive else {
+            dnnl_primitive_desc_destroy(descriptor)
+            throw TensorError.backend(operation: operation, status: statusName(status), detail: "creating the primitive")
+        }
+        self.descriptor = descriptor
+        self.handle = primitive
+    }
+
+    /// Creates a primitive descriptor from an operation descriptor and wraps it.
+    convenience init(operation: String, descriptor opDesc: UnsafeRawPointer, attributes: dnnl_primitive_attr_t? = nil,
+                     hint: Primitive? = nil) throws {
+        var pd: dnnl_primitive_desc_t?
+        let status = dnnl_primitive_desc_create(&pd, opDesc, attributes, DNNL.engine, hint?.descriptor)
+        guard status == dnnl_success, let pd else {
+            throw TensorError.backend(operation: operation, status: statusName(status), detail: "no implementation for these shapes")
+        }
+        try self.init(descriptor: pd, operation: operation)
+    }
+
+    deinit {
+        dnnl_primitive_destroy(handle)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    /// The layout the primitive uses for one of its arguments (`dnnl_query_src_md`, ...).
+    func layout(_ query: dnnl_query_t, _ index: Int32 = 0) -> Layout {
+        Layout(dnnl_primitive_desc_query_md(descriptor, query, index).pointee)
+    }
+
+    /// Whether the primitive needs a workspace buffer between forward and backward.
+    var workspaceLayout: Layout? {
+        let layout = self.layout(dnnl_query_workspace_md)
+        return layout.desc.ndims == 0 ? nil : layout
+    }
+
+    /// Runs the primitive on the calling thread's stream and waits for it.
+    func execute(_ operation: String, _ arguments: [(Int32, Buffer)]) throws {
+        var memories: [dnnl_memory_t?] = []
+        memories.reserveCapacity(arguments.count)
+        defer { for memory in memories { dnnl_memory_destroy(memory) } }
+        var execArgs: [dnnl_exec_arg_t] = []
+        execArgs.reserveCapacity(arguments.count)
+        for (argument, buffer) in arguments {
+            var memory: dnnl_memory_t?
+            var desc = buffer.layout.desc
+            try check(dnnl_memory_create(&memory, &desc, DNNL.engine, buffer.storage.pointer), operation, "wrapping a buffer")
+            memories.append(memory)
+            execArgs.append(dnnl_exec_arg_t(arg: argument, memory: memory))
+        }
+        let stream = DNNL.stream
+        try check(dnnl_primitive_execute(handle, stream, Int32(execArgs.count), execArgs), operation)
+        try check(dnnl_stream_wait(stream), operation)
+        withExtendedLifetime(arguments) {}
+    }
+}
+
+/// Primitives created once per distinct configuration and reused.
+///
+/// Creating a primitive descriptor searches oneDNN's implementations and may JIT-compile a
+/// kernel; a training step reuses the same few hundred configurations every step.
+enum PrimitiveCache {
+    private static let capacity = 4096
+    private static let entries = Mutex<[PrimitiveKey: Primitive]>([:])
+
+    /// The cached primitive for `key`, created with `make` on first use.
+    static func primitive(_ key: PrimitiveKey, make: () throws -> Primitive) throws -> Primitive {
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        let created = try make()
+        return entries.withLock { cache in
+            if let raced = cache[key] { return raced }
+            if cache.count >= capacity { cache.removeAll(keepingCapacity: true) }
+            cache[key] = created
+            return created
+        }
+    }
+
+    /// Drops every cached primitive (tests use this to start cold).
+    static func removeAll() { entries.withLock { $0.removeAll() } }
+}
+
+/// What identifies a primitive: the operation, its layouts and its scalar settings, and the
+/// thread count it was created for.
+struct PrimitiveKey: Hashable, Sendable {
+    var words: [Int64]
+
+    init(_ operation: StaticString, layouts: [Layout], _ settings: [Int64] = []) {
+        var hasher = Hasher()
+        hasher.combine(operation.description)
+        words = [Int64(hasher.finalize()), Int64(Threads.current.count)]
+        for layout in layouts {
+            let key = layout.key.words
+            words.append(Int64(key.count))
+            words += key
+        }
+        words += settings
+    }
+}
+
+/// Reorders `buffer` into `layout` (a copy), or returns it unchanged when already there.
+func reorder(_ buffer: Buffer, to layout: Layout, operation: String = "reorder") throws -> Buffer {
+    if buffer.layout == layout { return buffer }
+    let key = PrimitiveKey("reorder", layouts: [buffer.layout, layout])
+    let primitive = try PrimitiveCache.primitive(key) {
+        var pd: dnnl_primitive_desc_t?
+        var source = buffer.layout.desc
+        var destination = layout.desc
+        try check(dnnl_reorder_primitive_desc_create(&pd, &source, DNNL.engine, &destination, DNNL.engine, nil),
+                  operation, "reorder \(buffer.layout) -> \(layout)")
+        return try Primitive(descriptor: pd!, operation: operation)
+    }
+    let result = Buffer(layout)
+    try primitive.execute(operation, [(DNNL_ARG_FROM, buffer), (DNNL_ARG_TO, result)])
+    return result
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Synchronization
+
+/// A tensor's buffer: 64-byte aligned, taken from and returned to ``BufferPool``.
+///
+/// Storage also remembers copies of itself reordered into other layouts (a weight in the layout
+/// a convolution prefers), so a weight is reordered once per update rather than once per use.
+/// Writing through ``Tensor/withUnsafeMutableBufferPointer(_:)`` drops those copies.
+final class Storage: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    let byteCount: Int
+    private let derived = Mutex<[LayoutKey: Tensor]>([:])
+
+    init(byteCount: Int) {
+        self.byteCount = byteCount
+        self.pointer = BufferPool.shared.take(byteCount: byteCount)
+    }
+
+    deinit { BufferPool.shared.give(pointer, byteCount: byteCount) }
+
+    func derivedCopy(_ key: LayoutKey) -> Tensor? { derived.withLock { $0[key] } }
+    func rememberDerivedCopy(_ tensor: Tensor, for key: LayoutKey) { derived.withLock { $0[key] = tensor } }
+    func invalidateDerivedCopies() { derived.withLock { $0.removeAll() } }
+}
+
+/// Counts of the engine's tensor memory, for benchmarks and leak tests.
+public struct MemoryStats: Sendable, Equatable {
+    /// Bytes held by live tensors.
+    public var liveBytes: Int
+    /// The most bytes live at once since the last ``Memory/resetPeak()``.
+    public var peakLiveBytes: Int
+    /// Bytes of freed buffers kept for reuse.
+    public var cachedBytes: Int
+}
+
+/// The engine's tensor memory.
+public enum Memory {
+    /// Current counts.
+    public static var stats: MemoryStats { BufferPool.shared.stats }
+    /// Starts a new peak measurement at the current live size.
+    public static func resetPeak() { BufferPool.shared.resetPeak() }
+    /// Frees every cached buffer.
+    public static func releaseCache() { BufferPool.shared.releaseCache() }
+    /// The resident set size of this process, in bytes (Linux `/proc/self/statm`).
+    public static var residentBytes: Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// Reuses freed tensor buffers by size.
+///
+/// Training repeats the same shapes every step; handing a step the buffers the previous step
+/// freed avoids fresh pages from the kernel (first-touch page faults cost as much as a small
+/// convolution). Buffers are kept up to a byte limit (`ZOO_POOL_LIMIT_MB`, default a quarter of
+/// physical memory); beyond it they go back to the system.
+final class BufferPool: @unchecked Sendable {
+    static let shared = BufferPool()
+
+    private struct State {
+        /// Freed buffers by size class, as addresses (pointers are not Sendable).
+        var free: [Int: [UInt]] = [:]
+        var cachedBytes = 0
+        var liveBytes = 0
+        var peakLiveBytes = 0
+    }
+
+    private let state = Mutex(State())
+    private let limit: Int
+
+    private init() {
+        if let text = ProcessInfo.processInfo.environment["ZOO_POOL_LIMIT_MB"], let mb = Int(text), mb >= 0 {
+            limit = mb << 20
+        } else {
+            limit = Int(ProcessInfo.processInfo.physicalMemory / 4)
+        }
+    }
+
+    /// Rounds a request up to the size class it is pooled under.
+    private static func sizeClass(_ byteCount: Int) -> Int {
+        let granule = byteCount >= 1 << 16 ? 4096 : 64
+        return max(granule, (byteCount + granule - 1) / granule * granule)
+    }
+
+    func take(byteCount: Int) -> UnsafeMutableRawPointer {
+        let size = Self.sizeClass(byteCount)
+        let reused: UInt? = state.withLock { s in
+            s.liveBytes += size
+            s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
+            guard let address = s.free[size]?.popLast() else { return nil }
+            s.cachedBytes -= size
+            return address
+        }
+        if let reused, let pointer = UnsafeMutableRawPointer(bitPattern: reused) { return pointer }
+        var pointer: UnsafeMutableRawPointer?
+        guard posix_memalign(&pointer, 64, size) == 0, let pointer else {
+            fatalError("zoo: out of memory allocating \(size) bytes for a tensor")
+        }
+        return pointer
+    }
+
+    func give(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
+        let size = Self.sizeClass(byteCount)
+        let address = UInt(bitPattern: pointer)
+        let keep: Bool = state.withLock { s in
+            s.liveBytes -= size
+            guard s.cachedBytes + size <= limit else { return false }
+            s.free[size, default: []].append(address)
+            s.cachedBytes += size
+            return true
+        }
+        if !keep { free(pointer) }
+    }
+
+    var stats: MemoryStats {
+        state.withLock { MemoryStats(liveBytes: $0.liveBytes, peakLiveBytes: $0.peakLiveBytes, cachedBytes: $0.cachedBytes) }
+    }
+
+    func resetPeak() { state.withLock { $0.peakLiveBytes = $0.liveBytes } }
+
+    func releaseCache() {
+        let buffers: [UInt] = state.withLock { s in
+            let all = s.free.values.flatMap { $0 }
+            s.free.removeAll()
+            s.cachedBytes = 0
+            return all
+        }
+        buffers.forEach { free(UnsafeMutableRawPointer(bitPattern: $0)) }
+    }
+}

@@ -1,0 +1,151 @@
+import CDNNL
+import Foundation
+
+/// An n-dimensional array of `Float` held in the layout oneDNN computes on fastest.
+///
+/// A tensor is a value: operations return new tensors and never change their inputs. Its
+/// dimensions are logical and in oneDNN's order (N, C, H, W for images; O, I, H, W for
+/// convolution weights) whatever the physical layout. Four-dimensional activations live in the
+/// blocked layout `nChw8c` inside a network; arrays come in and go out row-major (NCHW) or
+/// channels-last (NHWC), reordered at the edges.
+///
+/// A tensor recorded on a ``GradientTape`` carries a trace, and operations on it are recorded
+/// so that ``GradientTape/gradients(of:)`` can run them backward.
+public struct Tensor: @unchecked Sendable {
+    /// The logical dimensions (N, C, H, W for 4-D activations).
+    public let shape: [Int]
+    let buffer: Buffer
+    var trace: Trace?
+
+    init(shape: [Int], buffer: Buffer, trace: Trace? = nil) {
+        self.shape = shape
+        self.buffer = buffer
+        self.trace = trace
+    }
+
+    /// A tensor with `values` in row-major (C) order: NCHW for images, OIHW for convolution
+    /// weights, `[out, in]` for dense weights.
+    public init(shape: [Int], values: [Float]) throws {
+        let count = shape.reduce(1, *)
+        guard values.count == count, shape.allSatisfy({ $0 > 0 }) else {
+            throw TensorError.invalidShape(operation: "Tensor(shape:values:)", shape: shape,
+                                           expected: "positive dimensions whose product is the \(values.count) values given")
+        }
+        let buffer = Buffer(.rowMajor(shape))
+        values.withUnsafeBytes { buffer.storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        self.init(shape: shape, buffer: buffer)
+    }
+
+    /// A 4-D tensor from channels-last values, `[N, H, W, C]` as Keras and image files hold
+    /// them. The result has logical shape `[N, C, H, W]` in the blocked layout.
+    public init(nhwc values: [Float], shape nhwcShape: [Int]) throws {
+        guard nhwcShape.count == 4 else {
+            throw TensorError.invalidShape(operation: "Tensor(nhwc:shape:)", shape: nhwcShape, expected: "[N, H, W, C]")
+        }
+        let shape = [nhwcShape[0], nhwcShape[3], nhwcShape[1], nhwcShape[2]]
+        guard values.count == nhwcShape.reduce(1, *), shape.allSatisfy({ $0 > 0 }) else {
+            throw TensorError.invalidShape(operation: "Tensor(nhwc:shape:)", shape: nhwcShape,
+                                           expected: "positive dimensions whose product is the \(values.count) values given")
+        }
+        let host = Buffer(.nhwc(shape))
+        values.withUnsafeBytes { host.storage.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        self.init(shape: shape, buffer: try reorder(host, to: .blocked(shape)))
+    }
+
+    /// A tensor of zeros in row-major layout.
+    public static func zeros(_ shape: [Int]) -> Tensor { filled(shape, 0) }
+
+    /// A tensor with every element `value`, in row-major layout.
+    public static func filled(_ shape: [Int], _ value: Float) -> Tensor {
+        let buffer = Buffer(.rowMajor(shape))
+        let count = buffer.layout.byteCount / 4
+        buffer.storage.pointer.bindMemory(to: Float.self, capacity: count).initialize(repeating: value, count: count)
+        return Tensor(shape: shape, buffer: buffer)
+    }
+
+    /// A scalar tensor (shape `[]`).
+    public init(scalar: Float) {
+        self = Tensor.filled([], scalar)
+    }
+
+    /// Number of elements (the product of ``shape``).
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// The physical layout.
+    public var layout: Layout { buffer.layout }
+
+    /// Whether gradients flow back through this tensor on a tape.
+    public var isTraced: Bool { trace?.tape != nil }
+
+    /// The same values, no longer recorded on any tape.
+    public func detached() -> Tensor { Tensor(shape: shape, buffer: buffer) }
+
+    /// The values in row-major (C) order: NCHW for 4-D activations.
+    public func array() throws -> [Float] {
+        try reorder(buffer, to: .rowMajor(shape), operation: "Tensor.array").floats(count: elementCount)
+    }
+
+    /// The values of a 4-D tensor in channels-last order, `[N, H, W, C]`.
+    public func nhwcArray() throws -> [Float] {
+        guard shape.count == 4 else {
+            throw TensorError.invalidShape(operation: "Tensor.nhwcArray", shape: shape, expected: "4 dimensions [N, C, H, W]")
+        }
+        return try reorder(buffer, to: .nhwc(shape), operation: "Tensor.nhwcArray").floats(count: elementCount)
+    }
+
+    /// The value of a one-element tensor.
+    public func scalar() throws -> Float {
+        guard elementCount == 1 else {
+            throw TensorError.invalidShape(operation: "Tensor.scalar", shape: shape, expected: "a single element")
+        }
+        return try array()[0]
+    }
+
+    /// The same values in `layout` (a copy unless already there), keeping the trace.
+    func reordered(to layout: Layout, operation: String = "reorder") throws -> Tensor {
+        if buffer.layout == layout { return self }
+        return Tensor(shape: shape, buffer: try reorder(buffer, to: layout, operation: operation), trace: trace)
+    }
+
+    /// The same values in row-major layout.
+    public func rowMajor() throws -> Tensor { try reordered(to: .rowMajor(shape)) }
+
+    /// A 4-D tensor in the blocked layout activations use (`nChw8c`); others unchanged.
+    public func blocked() throws -> Tensor {
+        guard shape.count == 4, !buffer.layout.isBlocked else { return self }
+        return try reordered(to: .blocked(shape))
+    }
+
+    /// Reads the raw buffer of a row-major tensor.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        let plain = try rowMajor()
+        let pointer = plain.buffer.storage.pointer.bindMemory(to: Float.self, capacity: elementCount)
+        return try withExtendedLifetime(plain) { try body(UnsafeBufferPointer(start: pointer, count: elementCount)) }
+    }
+
+    /// The physical elements, padding included, in this tensor's own layout. Element-wise work
+    /// on two tensors of the same layout can run over these directly.
+    func physicalFloats() -> UnsafeMutableBufferPointer<Float> {
+        let count = buffer.layout.byteCount / 4
+        return UnsafeMutableBufferPointer(start: buffer.storage.pointer.bindMemory(to: Float.self, capacity: count), count: count)
+    }
+
+    /// Writes into this tensor's storage in place. Every tensor sharing the storage sees the
+    /// change, and cached reorders of it are dropped. Used by optimizers on parameters.
+    public func withUnsafeMutablePhysicalBuffer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        defer { buffer.storage.invalidateDerivedCopies() }
+        return try body(physicalFloats())
+    }
+}
+
+extension Buffer {
+    /// Copies the first `count` floats out (the buffer must be plain).
+    func floats(count: Int) -> [Float] {
+        let pointer = storage.pointer.bindMemory(to: Float.self, capacity: count)
+        return Array(UnsafeBufferPointer(start: pointer, count: count))
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String { "Tensor(\(shape), \(layout)\(isTraced ? ", traced" : ""))" }
+}
