@@ -1,4 +1,13 @@
-@_exported import ZooTensor
 @_exported import ZooNN
-@_exported import ZooWeights
+@_exported import ZooTensor
 @_exported import ZooTraining
+@_exported import ZooWeights
+
+/// zoo's version and the versions of the libraries it runs on.
+public enum ZooVersion {
+    /// zoo's own version.
+    public static let zoo = "0.1.0"
+
+    /// One line: zoo's version and oneDNN's.
+    public static var description: String { "\(zoo) (oneDNN \(Engine.oneDNNVersion))" }
+}
