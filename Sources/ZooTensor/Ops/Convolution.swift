@@ -142,19 +142,30 @@ struct ConvolutionGeometry {
     var dnnlPadAfter: [Int64] { padAfter.map { Int64($0) } }
     var biasLayout: Layout? { hasBias ? .rowMajor([weightShape[0]]) : nil }
 
+    /// The forward primitive, with every layout left to oneDNN. When oneDNN picks a plain
+    /// output (it does for a first layer on 3-channel input), the blocked output is asked for
+    /// instead if a fast kernel produces it, so the next layer gets blocked activations.
     func forwardPrimitive(training: Bool) throws -> Primitive {
-        let op = Self.operation
         let key = PrimitiveKey("conv_forward", layouts: [], settings + [training ? 1 : 0])
         return try PrimitiveCache.primitive(key) {
-            var desc = dnnl_convolution_desc_t()
-            var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = Layout.any(outputShape).desc
-            try withOptionalPointer(biasLayout?.desc) { bia in
-                try check(dnnl_dilated_convolution_forward_desc_init(
-                    &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
-                    &src, &wei, bia, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
-            }
-            return try makePrimitive(op, desc)
+            let open = try forwardPrimitive(training: training, output: .any(outputShape))
+            guard !open.layout(dnnl_query_dst_md).isBlocked,
+                  let blocked = try? forwardPrimitive(training: training, output: .blocked(outputShape)),
+                  !blocked.isSlowFallback else { return open }
+            return blocked
         }
+    }
+
+    private func forwardPrimitive(training: Bool, output: Layout) throws -> Primitive {
+        let op = Self.operation
+        var desc = dnnl_convolution_desc_t()
+        var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = output.desc
+        try withOptionalPointer(biasLayout?.desc) { bia in
+            try check(dnnl_dilated_convolution_forward_desc_init(
+                &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
+                &src, &wei, bia, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
+        }
+        return try makePrimitive(op, desc)
     }
 
     func backwardDataPrimitive(forward: Primitive) throws -> Primitive {

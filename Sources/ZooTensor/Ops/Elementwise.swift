@@ -7,11 +7,14 @@ public enum Activation: Sendable, Equatable {
     /// `min(max(x, 0), 6)`, MobileNetV2's activation.
     case relu6
 
-    /// oneDNN's algorithm computing from the output in backward, and its two parameters.
-    var algorithm: (forward: dnnl_alg_kind_t, alpha: Float, beta: Float) {
+    /// oneDNN's algorithm, its two parameters, and whether backward reads the output (true)
+    /// or the input. ReLU computes its gradient from the output, which lets the input go; ReLU6
+    /// uses `clip` from the input because oneDNN 2.6 has no fast kernel for the output-based
+    /// clip on channel-padded blocked layouts.
+    var algorithm: (kind: dnnl_alg_kind_t, alpha: Float, beta: Float, backwardUsesOutput: Bool) {
         switch self {
-        case .relu: return (dnnl_eltwise_relu_use_dst_for_bwd, 0, 0)
-        case .relu6: return (dnnl_eltwise_clip_v2_use_dst_for_bwd, 0, 6)
+        case .relu: return (dnnl_eltwise_relu_use_dst_for_bwd, 0, 0, true)
+        case .relu6: return (dnnl_eltwise_clip, 0, 6, false)
         }
     }
 
@@ -24,7 +27,7 @@ public func relu(_ x: Tensor) throws -> Tensor { try activation(.relu, x) }
 /// `min(max(x, 0), 6)` element-wise.
 public func relu6(_ x: Tensor) throws -> Tensor { try activation(.relu6, x) }
 
-/// Applies `kind` element-wise; backward uses the saved output.
+/// Applies `kind` element-wise.
 public func activation(_ kind: Activation, _ x: Tensor) throws -> Tensor {
     let operation = kind.name
     let input = try x.asActivation(operation)
@@ -32,13 +35,14 @@ public func activation(_ kind: Activation, _ x: Tensor) throws -> Tensor {
     let output = Buffer(input.layout)
     try forward.execute(operation, [(DNNL_ARG_SRC, input.buffer), (DNNL_ARG_DST, output)])
     let y = Tensor(shape: x.shape, buffer: output)
+    let saved = kind.algorithm.backwardUsesOutput ? y : input.detached()
     return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
-        [try activationBackward(kind, output: y, outputGradient: dy, forward: forward)]
+        [try activationBackward(kind, saved: saved, outputGradient: dy, forward: forward)]
     }
 }
 
 private func eltwiseForward(_ kind: Activation, layout: Layout) throws -> Primitive {
-    let (algorithm, alpha, beta) = kind.algorithm
+    let (algorithm, alpha, beta, _) = kind.algorithm
     let key = PrimitiveKey("eltwise_forward", layouts: [layout], [Int64(algorithm.rawValue)])
     return try PrimitiveCache.primitive(key) {
         var desc = dnnl_eltwise_desc_t()
@@ -48,21 +52,23 @@ private func eltwiseForward(_ kind: Activation, layout: Layout) throws -> Primit
     }
 }
 
-/// The input gradient of an activation, from its output and the output's gradient.
-func activationBackward(_ kind: Activation, output y: Tensor, outputGradient dy: Tensor, forward: Primitive) throws -> Tensor {
+/// The input gradient of an activation, from the tensor its backward reads (the output for
+/// ReLU, the input for ReLU6) and the output's gradient.
+func activationBackward(_ kind: Activation, saved: Tensor, outputGradient dy: Tensor, forward: Primitive) throws -> Tensor {
     let operation = kind.name + " backward"
-    let (algorithm, alpha, beta) = kind.algorithm
-    let gradient = try dy.reordered(to: y.layout, operation: operation)
-    let key = PrimitiveKey("eltwise_backward", layouts: [y.layout], [Int64(algorithm.rawValue)])
+    let (algorithm, alpha, beta, usesOutput) = kind.algorithm
+    let gradient = try dy.reordered(to: saved.layout, operation: operation)
+    let key = PrimitiveKey("eltwise_backward", layouts: [saved.layout], [Int64(algorithm.rawValue)])
     let primitive = try PrimitiveCache.primitive(key) {
         var desc = dnnl_eltwise_desc_t()
-        var data = y.layout.desc
+        var data = saved.layout.desc
         try check(dnnl_eltwise_backward_desc_init(&desc, algorithm, &data, &data, alpha, beta), operation)
         return try makePrimitive(operation, desc, hint: forward)
     }
-    let dx = Buffer(y.layout)
-    try primitive.execute(operation, [(DNNL_ARG_DST, y.buffer), (DNNL_ARG_DIFF_DST, gradient.buffer), (DNNL_ARG_DIFF_SRC, dx)])
-    return Tensor(shape: y.shape, buffer: dx)
+    let dx = Buffer(saved.layout)
+    try primitive.execute(operation, [(usesOutput ? DNNL_ARG_DST : DNNL_ARG_SRC, saved.buffer),
+                                      (DNNL_ARG_DIFF_DST, gradient.buffer), (DNNL_ARG_DIFF_SRC, dx)])
+    return Tensor(shape: saved.shape, buffer: dx)
 }
 
 /// A two-input element-wise operation.

@@ -56,6 +56,20 @@ final class Primitive: @unchecked Sendable {
         Layout(dnnl_primitive_desc_query_md(descriptor, query, index).pointee)
     }
 
+    /// oneDNN's name for the implementation it chose (`jit:avx2`, `ref:any`, ...).
+    var implementation: String {
+        var name: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name) == dnnl_success, let name else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// Whether oneDNN fell back to a reference or plain-GEMM kernel, many times slower than its
+    /// JIT kernels.
+    var isSlowFallback: Bool {
+        let name = implementation
+        return name.hasPrefix("ref") || name.contains("gemm") || name.hasPrefix("simple")
+    }
+
     /// Whether the primitive needs a workspace buffer between forward and backward.
     var workspaceLayout: Layout? {
         let layout = self.layout(dnnl_query_workspace_md)
@@ -128,16 +142,22 @@ struct PrimitiveKey: Hashable, Sendable {
 /// Reorders `buffer` into `layout` (a copy), or returns it unchanged when already there.
 func reorder(_ buffer: Buffer, to layout: Layout, operation: String = "reorder") throws -> Buffer {
     if buffer.layout == layout { return buffer }
-    let key = PrimitiveKey("reorder", layouts: [buffer.layout, layout])
+    let result = Buffer(layout)
+    try reorder(buffer, into: result, operation: operation)
+    return result
+}
+
+/// Copies `source` into the existing `destination`, converting between their layouts.
+/// `destination` may describe part of a larger buffer (a sub-memory view).
+func reorder(_ source: Buffer, into destination: Buffer, operation: String = "reorder") throws {
+    let key = PrimitiveKey("reorder", layouts: [source.layout, destination.layout])
     let primitive = try PrimitiveCache.primitive(key) {
         var pd: dnnl_primitive_desc_t?
-        var source = buffer.layout.desc
-        var destination = layout.desc
-        try check(dnnl_reorder_primitive_desc_create(&pd, &source, DNNL.engine, &destination, DNNL.engine, nil),
-                  operation, "reorder \(buffer.layout) -> \(layout)")
+        var from = source.layout.desc
+        var to = destination.layout.desc
+        try check(dnnl_reorder_primitive_desc_create(&pd, &from, DNNL.engine, &to, DNNL.engine, nil),
+                  operation, "reorder \(source.layout) -> \(destination.layout)")
         return try Primitive(descriptor: pd!, operation: operation)
     }
-    let result = Buffer(layout)
-    try primitive.execute(operation, [(DNNL_ARG_FROM, buffer), (DNNL_ARG_TO, result)])
-    return result
+    try primitive.execute(operation, [(DNNL_ARG_FROM, source), (DNNL_ARG_TO, destination)])
 }

@@ -1,0 +1,154 @@
+import CDNNL
+
+/// How running statistics follow batch statistics during training. The two frameworks state
+/// the same exponential average with opposite momentum conventions, and they differ in which
+/// batch variance they average.
+public enum BatchNormMomentum: Sendable, Equatable {
+    /// Keras: `moving = momentum * moving + (1 - momentum) * batch` (default momentum 0.99).
+    /// Keras 3 averages the biased batch variance; Keras 2's fused kernel averaged the unbiased
+    /// one (`unbiasedVariance: true` reproduces that).
+    case keras(momentum: Float, unbiasedVariance: Bool = false)
+    /// PyTorch: `running = (1 - momentum) * running + momentum * batch` (default momentum 0.1),
+    /// averaging the unbiased batch variance (`n / (n - 1)` times the biased one).
+    case pytorch(momentum: Float)
+
+    /// Weight on the batch statistic in the update.
+    var batchWeight: Float {
+        switch self {
+        case let .keras(momentum, _): return 1 - momentum
+        case let .pytorch(momentum): return momentum
+        }
+    }
+
+    var unbiasedVariance: Bool {
+        switch self {
+        case let .keras(_, unbiased): return unbiased
+        case .pytorch: return true
+        }
+    }
+
+    /// The running statistics after one batch of `count` values per channel.
+    public func updated(runningMean: Tensor, runningVariance: Tensor, batchMean: Tensor, batchVariance: Tensor,
+                        count: Int) throws -> (mean: Tensor, variance: Tensor) {
+        let weight = batchWeight
+        let correction: Float = unbiasedVariance && count > 1 ? Float(count) / Float(count - 1) : 1
+        func blend(_ running: Tensor, _ batch: Tensor, _ factor: Float) throws -> Tensor {
+            let old = try running.array(), new = try batch.array()
+            guard old.count == new.count else {
+                throw TensorError.shapeMismatch(operation: "batchNorm running statistics", expected: "one value per channel",
+                                                lhs: running.shape, rhs: batch.shape)
+            }
+            return try Tensor(shape: running.shape, values: zip(old, new).map { (1 - weight) * $0 + weight * factor * $1 })
+        }
+        return (try blend(runningMean, batchMean, 1), try blend(runningVariance, batchVariance, correction))
+    }
+}
+
+/// Batch normalization with batch statistics (training): `(x - mean) / sqrt(var + epsilon) *
+/// scale + shift` per channel of `[N, C, H, W]` (or `[N, C]`), with `mean` and `var` over the
+/// batch and spatial positions. Returns the batch mean and (biased) variance for updating
+/// running statistics.
+public func batchNormTraining(_ x: Tensor, scale: Tensor, shift: Tensor, epsilon: Float) throws
+    -> (output: Tensor, mean: Tensor, variance: Tensor) {
+    let operation = "batchNorm"
+    let source = try validatedBatchNormInput(x, scale: scale, shift: shift, operation: operation)
+    let channels = [x.shape[1]]
+    let forward = try batchNormForward(source.layout, epsilon: epsilon, flags: dnnl_use_scale.rawValue | dnnl_use_shift.rawValue,
+                                       training: true, operation: operation)
+    let output = Buffer(source.layout)
+    let mean = Buffer(.rowMajor(channels)), variance = Buffer(.rowMajor(channels))
+    let scaleBuffer = try scale.rowMajor().buffer, shiftBuffer = try shift.rowMajor().buffer
+    try forward.execute(operation, [
+        (DNNL_ARG_SRC, source.buffer), (DNNL_ARG_DST, output), (DNNL_ARG_SCALE, scaleBuffer),
+        (DNNL_ARG_SHIFT, shiftBuffer), (DNNL_ARG_MEAN, mean), (DNNL_ARG_VARIANCE, variance),
+    ])
+    let y = try GradientTape.record(operation, inputs: [x, scale, shift], output: Tensor(shape: x.shape, buffer: output)) { dy, needed in
+        try batchNormBackward(dy, source: source.detached(), scale: scaleBuffer, shift: shiftBuffer, mean: mean, variance: variance,
+                              epsilon: epsilon, globalStatistics: false, forward: forward, needed: needed, operation: operation)
+    }
+    return (y, Tensor(shape: channels, buffer: mean), Tensor(shape: channels, buffer: variance))
+}
+
+/// Batch normalization with fixed statistics (inference, or a frozen layer during training):
+/// `(x - mean) / sqrt(variance + epsilon) * scale + shift`. Differentiable with respect to
+/// `x`, `scale` and `shift`; the statistics are constants.
+public func batchNormInference(_ x: Tensor, scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
+                               epsilon: Float) throws -> Tensor {
+    let operation = "batchNorm"
+    let source = try validatedBatchNormInput(x, scale: scale, shift: shift, operation: operation)
+    for statistic in [mean, variance] where statistic.shape != [x.shape[1]] {
+        throw TensorError.shapeMismatch(operation: operation, expected: "one running statistic per channel",
+                                        lhs: x.shape, rhs: statistic.shape)
+    }
+    let flags = dnnl_use_global_stats.rawValue | dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
+    let training = try GradientTape.tape(of: [x, scale, shift], operation) != nil
+    let forward = try batchNormForward(source.layout, epsilon: epsilon, flags: flags, training: training, operation: operation)
+    let output = Buffer(source.layout)
+    let scaleBuffer = try scale.rowMajor().buffer, shiftBuffer = try shift.rowMajor().buffer
+    let meanBuffer = try mean.rowMajor().buffer, varianceBuffer = try variance.rowMajor().buffer
+    try forward.execute(operation, [
+        (DNNL_ARG_SRC, source.buffer), (DNNL_ARG_DST, output), (DNNL_ARG_SCALE, scaleBuffer),
+        (DNNL_ARG_SHIFT, shiftBuffer), (DNNL_ARG_MEAN, meanBuffer), (DNNL_ARG_VARIANCE, varianceBuffer),
+    ])
+    return try GradientTape.record(operation, inputs: [x, scale, shift], output: Tensor(shape: x.shape, buffer: output)) { dy, needed in
+        try batchNormBackward(dy, source: source.detached(), scale: scaleBuffer, shift: shiftBuffer, mean: meanBuffer,
+                              variance: varianceBuffer, epsilon: epsilon, globalStatistics: true, forward: forward,
+                              needed: needed, operation: operation)
+    }
+}
+
+private func validatedBatchNormInput(_ x: Tensor, scale: Tensor, shift: Tensor, operation: String) throws -> Tensor {
+    guard x.shape.count == 4 || x.shape.count == 2 else {
+        throw TensorError.invalidShape(operation: operation, shape: x.shape, expected: "[N, C, H, W] or [N, C]")
+    }
+    for parameter in [scale, shift] where parameter.shape != [x.shape[1]] {
+        throw TensorError.shapeMismatch(operation: operation, expected: "scale and shift have one value per channel",
+                                        lhs: x.shape, rhs: parameter.shape)
+    }
+    return try x.asActivation(operation)
+}
+
+private func batchNormForward(_ layout: Layout, epsilon: Float, flags: UInt32, training: Bool, operation: String) throws -> Primitive {
+    let key = PrimitiveKey("bnorm_forward", layouts: [layout], [Int64(epsilon.bitPattern), Int64(flags), training ? 1 : 0])
+    return try PrimitiveCache.primitive(key) {
+        var desc = dnnl_batch_normalization_desc_t()
+        var data = layout.desc
+        try check(dnnl_batch_normalization_forward_desc_init(
+            &desc, training ? dnnl_forward_training : dnnl_forward_inference, &data, epsilon, flags), operation)
+        return try makePrimitive(operation, desc)
+    }
+}
+
+/// Gradients of batch normalization with respect to its input, scale and shift.
+private func batchNormBackward(_ dy: Tensor, source: Tensor, scale: Buffer, shift: Buffer, mean: Buffer, variance: Buffer,
+                               epsilon: Float, globalStatistics: Bool, forward: Primitive, needed: [Bool],
+                               operation: String) throws -> [Tensor?] {
+    let op = operation + " backward"
+    let wantsParameters = needed[1] || needed[2]
+    var flags = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
+    if globalStatistics { flags |= dnnl_use_global_stats.rawValue }
+    let key = PrimitiveKey("bnorm_backward", layouts: [source.layout],
+                           [Int64(epsilon.bitPattern), Int64(flags), wantsParameters ? 1 : 0])
+    let primitive = try PrimitiveCache.primitive(key) {
+        var desc = dnnl_batch_normalization_desc_t()
+        var data = source.layout.desc
+        try check(dnnl_batch_normalization_backward_desc_init(
+            &desc, wantsParameters ? dnnl_backward : dnnl_backward_data, &data, &data, epsilon, flags), op)
+        return try makePrimitive(op, desc, hint: forward)
+    }
+    let gradient = try dy.reordered(to: source.layout, operation: op)
+    let channels = [source.shape[1]]
+    let dx = Buffer(source.layout)
+    let dScale = Buffer(.rowMajor(channels)), dShift = Buffer(.rowMajor(channels))
+    var arguments = [
+        (DNNL_ARG_SRC, source.buffer), (DNNL_ARG_DIFF_DST, gradient.buffer), (DNNL_ARG_MEAN, mean),
+        (DNNL_ARG_VARIANCE, variance), (DNNL_ARG_SCALE, scale), (DNNL_ARG_SHIFT, shift), (DNNL_ARG_DIFF_SRC, dx),
+    ]
+    if wantsParameters { arguments += [(DNNL_ARG_DIFF_SCALE, dScale), (DNNL_ARG_DIFF_SHIFT, dShift)] }
+    try primitive.execute(op, arguments)
+    return [
+        needed[0] ? Tensor(shape: source.shape, buffer: dx) : nil,
+        needed[1] ? Tensor(shape: channels, buffer: dScale) : nil,
+        needed[2] ? Tensor(shape: channels, buffer: dShift) : nil,
+    ]
+}

@@ -1,0 +1,82 @@
+import Testing
+import ZooTensor
+
+struct PoolCase: Sendable, CustomTestStringConvertible {
+    let name: String
+    let input: [Int]
+    let options: Pool2DOptions
+    let padBefore: [Int]
+    /// Padding after as requested (before ceil mode's extra).
+    let padAfter: [Int]
+    let outputSize: [Int]
+
+    var testDescription: String { name }
+
+    static let all: [PoolCase] = [
+        PoolCase(name: "2x2 stride 2", input: [2, 3, 6, 6], options: Pool2DOptions(kernel: 2),
+                 padBefore: [0, 0], padAfter: [0, 0], outputSize: [3, 3]),
+        PoolCase(name: "3x3 stride 2 pad 1 (ResNet stem)", input: [1, 8, 9, 10], options: Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1)),
+                 padBefore: [1, 1], padAfter: [1, 1], outputSize: [5, 5]),
+        PoolCase(name: "3x3 stride 2 ceil mode", input: [1, 4, 8, 8], options: Pool2DOptions(kernel: 3, stride: 2, ceilMode: true),
+                 padBefore: [0, 0], padAfter: [0, 0], outputSize: [4, 4]),
+        PoolCase(name: "3x3 stride 2 pad 1 ceil mode", input: [1, 4, 7, 7],
+                 options: Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1), ceilMode: true),
+                 padBefore: [1, 1], padAfter: [1, 1], outputSize: [4, 4]),
+        PoolCase(name: "3x3 stride 3 pad 1 ceil mode: a last window starting in the padding is dropped", input: [1, 4, 5, 5],
+                 options: Pool2DOptions(kernel: 3, stride: 3, padding: .symmetric(1), ceilMode: true, countIncludesPadding: true),
+                 padBefore: [1, 1], padAfter: [1, 1], outputSize: [2, 2]),
+        PoolCase(name: "3x3 stride 1 TF same, padding not counted (Keras)", input: [1, 5, 6, 6],
+                 options: Pool2DOptions(kernel: 3, stride: 1, padding: .same, countIncludesPadding: false),
+                 padBefore: [1, 1], padAfter: [1, 1], outputSize: [6, 6]),
+        PoolCase(name: "3x3 stride 1 pad 1, padding counted (torchvision Inception)", input: [1, 5, 6, 6],
+                 options: Pool2DOptions(kernel: 3, stride: 1, padding: .symmetric(1), countIncludesPadding: true),
+                 padBefore: [1, 1], padAfter: [1, 1], outputSize: [6, 6]),
+        PoolCase(name: "2x2 stride 2 ceil mode on odd input, padding counted", input: [1, 3, 5, 7],
+                 options: Pool2DOptions(kernel: 2, stride: 2, ceilMode: true, countIncludesPadding: true),
+                 padBefore: [0, 0], padAfter: [0, 0], outputSize: [3, 4]),
+        PoolCase(name: "3x3 stride 2 pad 1 ceil mode, padding counted", input: [1, 2, 8, 6],
+                 options: Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1), ceilMode: true, countIncludesPadding: true),
+                 padBefore: [1, 1], padAfter: [1, 1], outputSize: [5, 4]),
+    ]
+}
+
+@Suite("Pooling")
+struct PoolingTests {
+    @Test("max and average forward match the direct loop", arguments: PoolCase.all)
+    func forward(_ c: PoolCase) throws {
+        var check = Check()
+        let x = try check.tensor(c.input, blocked: true)
+        for isMax in [true, false] {
+            let y = isMax ? try maxPool2d(x, c.options) : try avgPool2d(x, c.options)
+            #expect(y.shape == [c.input[0], c.input[1]] + c.outputSize)
+            let expected = Reference.pool(try x.array(), c.input, kernel: c.options.kernel, stride: c.options.stride,
+                                          padBefore: c.padBefore, padAfter: c.padAfter, outputSize: c.outputSize,
+                                          max: isMax, countPadding: c.options.countIncludesPadding)
+            expectClose(try y.array(), expected, tolerance: 1e-5, "\(c.name) \(isMax ? "max" : "average")")
+        }
+    }
+
+    @Test("gradients match finite differences", arguments: PoolCase.all)
+    func gradients(_ c: PoolCase) throws {
+        var check = Check()
+        // Distinct values keep every window's maximum unique under the perturbation.
+        let x = try Tensor(shape: c.input, values: check.distinctValues(c.input.reduce(1, *), gap: 0.1)).blocked()
+        try check.gradients([x], step: 0.02, tolerance: 5e-3) { try maxPool2d($0[0], c.options) }
+        try check.gradients([x], step: 0.25, tolerance: 2e-3) { try avgPool2d($0[0], c.options) }
+    }
+
+    @Test("global pooling reduces each feature map")
+    func global() throws {
+        var check = Check()
+        let x = try check.tensor([2, 5, 3, 4], blocked: true)
+        let values = try x.array()
+        let means = try globalAvgPool2d(x)
+        let maxima = try globalMaxPool2d(x)
+        #expect(means.shape == [2, 5])
+        let expectedMeans = (0..<10).map { plane in values[plane * 12..<(plane + 1) * 12].reduce(0, +) / 12 }
+        let expectedMaxima = (0..<10).map { plane in values[plane * 12..<(plane + 1) * 12].max()! }
+        expectClose(try means.array(), expectedMeans, tolerance: 1e-6, "means")
+        expectClose(try maxima.array(), expectedMaxima, tolerance: 0, "maxima")
+        try check.gradients([x], step: 0.25, tolerance: 2e-3) { try globalAvgPool2d($0[0]) }
+    }
+}
