@@ -8,6 +8,21 @@ struct ZooCommand: ParsableCommand {
         commandName: "zoo",
         abstract: "ImageNet-class CNNs in Swift: weight import, fine-tuning and feature extraction.",
         version: ZooVersion.description,
-        subcommands: []
+        subcommands: [Demo.self, Bench.self]
     )
+}
+
+/// Options every computing command takes.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Threads for computation (default: ZOO_THREADS, OMP_NUM_THREADS, or every core).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    /// Applies the options to the engine.
+    func apply() {
+        if let threads { Threads.count = threads }
+    }
 }

@@ -1,23 +1,38 @@
-/// A trainable (or frozen) weight: a tensor in its canonical layout and, after a backward pass,
-/// its gradient in the same layout.
-///
-/// Parameters keep the layout their files use (row-major OIHW for convolutions); an operation
-/// that prefers another layout reorders the value once and reuses that copy until the value
-/// changes.
+/// A tensor a model holds as state: a learned weight, or a running statistic that forward
+/// passes update. Its value keeps a canonical layout (row-major: OIHW for convolutions); an
+/// operation that prefers another layout reorders it once and reuses that copy until the
+/// value changes. After a backward pass, ``gradient`` holds the gradient in the same layout.
 public final class Parameter: @unchecked Sendable {
+    /// What a parameter is for.
+    public enum Role: Sendable {
+        /// Learned by gradient descent (weights, biases, batch-norm scale and shift).
+        case learned
+        /// Updated by forward passes in training, never by gradients (batch-norm running
+        /// mean and variance). Never trainable.
+        case runningStatistic
+    }
+
     /// The current value, never traced.
     public var value: Tensor {
         didSet { value = value.detached() }
     }
     /// The gradient accumulated by backward passes since the last ``zeroGradient()``.
     public var gradient: Tensor?
-    /// Whether backward passes compute a gradient for this parameter. A frozen parameter is a
-    /// constant to the tape: no gradient work is done for it.
-    public var isTrainable: Bool
+    public let role: Role
+    private var trainable: Bool
 
-    public init(_ value: Tensor, trainable: Bool = true) {
+    /// Whether backward passes compute a gradient for this parameter. A frozen parameter is a
+    /// constant to the tape: no gradient work is done for it. Always false for running
+    /// statistics.
+    public var isTrainable: Bool {
+        get { role == .learned && trainable }
+        set { trainable = newValue }
+    }
+
+    public init(_ value: Tensor, role: Role = .learned, trainable: Bool = true) {
         self.value = value.detached()
-        self.isTrainable = trainable
+        self.role = role
+        self.trainable = trainable
     }
 
     /// The parameter's shape.

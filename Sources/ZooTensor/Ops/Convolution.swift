@@ -142,24 +142,27 @@ struct ConvolutionGeometry {
     var dnnlPadAfter: [Int64] { padAfter.map { Int64($0) } }
     var biasLayout: Layout? { hasBias ? .rowMajor([weightShape[0]]) : nil }
 
-    /// The forward primitive, with every layout left to oneDNN. When oneDNN picks a plain
-    /// output (it does for a first layer on 3-channel input), the blocked output is asked for
-    /// instead if a fast kernel produces it, so the next layer gets blocked activations.
-    func forwardPrimitive(training: Bool) throws -> Primitive {
-        let key = PrimitiveKey("conv_forward", layouts: [], settings + [training ? 1 : 0])
+    /// The forward primitive for an input in `source`.
+    ///
+    /// Activations stay in the blocked layout from layer to layer, so the primitive is asked
+    /// for blocked input and output first; oneDNN's own choice (every layout open) is the
+    /// fallback when that has only a slow kernel. Left open, oneDNN would sometimes move a layer
+    /// to channels-last (depthwise on AVX-512) or plain layouts (a first layer on 3 channels),
+    /// which costs a reorder on each side of it.
+    func forwardPrimitive(source: Layout, training: Bool) throws -> Primitive {
+        let key = PrimitiveKey("conv_forward", layouts: [source], settings + [training ? 1 : 0])
         return try PrimitiveCache.primitive(key) {
-            let open = try forwardPrimitive(training: training, output: .any(outputShape))
-            guard !open.layout(dnnl_query_dst_md).isBlocked,
-                  let blocked = try? forwardPrimitive(training: training, output: .blocked(outputShape)),
-                  !blocked.isSlowFallback else { return open }
-            return blocked
+            let input = source.isBlocked ? source : .any(inputShape)
+            return try preferFast(
+                { try forwardPrimitive(training: training, source: input, output: .blocked(outputShape)) },
+                fallback: { try forwardPrimitive(training: training, source: .any(inputShape), output: .any(outputShape)) })
         }
     }
 
-    private func forwardPrimitive(training: Bool, output: Layout) throws -> Primitive {
+    private func forwardPrimitive(training: Bool, source: Layout, output: Layout) throws -> Primitive {
         let op = Self.operation
         var desc = dnnl_convolution_desc_t()
-        var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = output.desc
+        var src = source.desc, wei = Layout.any(dnnlWeightShape).desc, dst = output.desc
         try withOptionalPointer(biasLayout?.desc) { bia in
             try check(dnnl_dilated_convolution_forward_desc_init(
                 &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
@@ -168,30 +171,47 @@ struct ConvolutionGeometry {
         return try makePrimitive(op, desc)
     }
 
+    /// The backward-data primitive, producing the input gradient in the blocked layout when a
+    /// fast kernel does.
     func backwardDataPrimitive(forward: Primitive) throws -> Primitive {
         let op = Self.operation + " backward data"
-        let key = PrimitiveKey("conv_backward_data", layouts: [], settings)
-        return try PrimitiveCache.primitive(key) {
+        let key = PrimitiveKey("conv_backward_data", layouts: [forward.layout(dnnl_query_src_md)], settings)
+        func make(_ data: (Int) -> Layout) throws -> Primitive {
             var desc = dnnl_convolution_desc_t()
-            var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = Layout.any(outputShape).desc
+            var src = data(0).desc, wei = Layout.any(dnnlWeightShape).desc, dst = data(1).desc
             try check(dnnl_dilated_convolution_backward_data_desc_init(
                 &desc, dnnl_convolution_direct, &src, &wei, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
             return try makePrimitive(op, desc, hint: forward)
         }
+        return try PrimitiveCache.primitive(key) {
+            try preferFast({ try make { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) } },
+                           fallback: { try make { $0 == 0 ? .any(inputShape) : .any(outputShape) } })
+        }
     }
 
+    /// The backward-weights primitive, reading blocked activations when a fast kernel does.
     func backwardWeightsPrimitive(forward: Primitive) throws -> Primitive {
         let op = Self.operation + " backward weights"
-        let key = PrimitiveKey("conv_backward_weights", layouts: [], settings)
-        return try PrimitiveCache.primitive(key) {
+        let key = PrimitiveKey("conv_backward_weights", layouts: [forward.layout(dnnl_query_src_md)], settings)
+        func make(_ data: (Int) -> Layout) throws -> Primitive {
             var desc = dnnl_convolution_desc_t()
-            var src = Layout.any(inputShape).desc, wei = Layout.any(dnnlWeightShape).desc, dst = Layout.any(outputShape).desc
+            var src = data(0).desc, wei = Layout.any(dnnlWeightShape).desc, dst = data(1).desc
             try withOptionalPointer(biasLayout?.desc) { bia in
                 try check(dnnl_dilated_convolution_backward_weights_desc_init(
                     &desc, dnnl_convolution_direct, &src, &wei, bia, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
             }
             return try makePrimitive(op, desc, hint: forward)
         }
+        return try PrimitiveCache.primitive(key) {
+            try preferFast({ try make { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) } },
+                           fallback: { try make { $0 == 0 ? .any(inputShape) : .any(outputShape) } })
+        }
+    }
+
+    /// The preferred primitive unless oneDNN can only build it from a slow fallback kernel.
+    private func preferFast(_ preferred: () throws -> Primitive, fallback: () throws -> Primitive) throws -> Primitive {
+        if let primitive = try? preferred(), !primitive.isSlowFallback { return primitive }
+        return try fallback()
     }
 
     /// The weight (row-major OIHW) in the layout `primitive` wants, reordered once per value.
@@ -211,7 +231,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
     let geometry = try ConvolutionGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, options: options)
     let op = ConvolutionGeometry.operation
     let training = try GradientTape.tape(of: [x, weight] + (bias.map { [$0] } ?? []), op) != nil
-    let forward = try geometry.forwardPrimitive(training: training)
+    let forward = try geometry.forwardPrimitive(source: x.layout, training: training)
     let source = try x.reordered(to: forward.layout(dnnl_query_src_md), operation: op)
     let output = Buffer(forward.layout(dnnl_query_dst_md))
     var arguments: [(Int32, Buffer)] = [

@@ -1,0 +1,57 @@
+import Synchronization
+import ZooTensor
+
+/// How a new layer's weights are drawn.
+public enum Initializer: Sendable {
+    /// All zeros.
+    case zeros
+    /// All ones.
+    case ones
+    /// He (Kaiming) normal for ReLU networks: standard deviation `sqrt(2 / fanIn)`.
+    case heNormal
+    /// Glorot (Xavier) uniform, Keras's default: uniform in `±sqrt(6 / (fanIn + fanOut))`.
+    case glorotUniform
+    /// PyTorch's default for conv and linear layers: uniform in `±1 / sqrt(fanIn)`.
+    case pytorchDefault
+
+    /// A tensor of `shape` drawn from this initializer. `fanIn` and `fanOut` count the inputs
+    /// and outputs of one unit (for a convolution weight `[O, I, KH, KW]`: `I*KH*KW` and
+    /// `O*KH*KW`).
+    public func tensor(_ shape: [Int], fanIn: Int, fanOut: Int) -> Tensor {
+        let count = shape.reduce(1, *)
+        let values: [Float] = Initialization.withGenerator { generator in
+            switch self {
+            case .zeros: return [Float](repeating: 0, count: count)
+            case .ones: return [Float](repeating: 1, count: count)
+            case .heNormal:
+                let deviation = (2 / Float(max(fanIn, 1))).squareRoot()
+                return (0..<count).map { _ in generator.nextNormal() * deviation }
+            case .glorotUniform:
+                return Self.uniform(count, limit: (6 / Float(max(fanIn + fanOut, 1))).squareRoot(), &generator)
+            case .pytorchDefault:
+                return Self.uniform(count, limit: 1 / Float(max(fanIn, 1)).squareRoot(), &generator)
+            }
+        }
+        // Shapes come from layer constructors, which validate them.
+        return (try? Tensor(shape: shape, values: values)) ?? Tensor.zeros(shape)
+    }
+
+    private static func uniform(_ count: Int, limit: Float, _ generator: inout SeededGenerator) -> [Float] {
+        (0..<count).map { _ in (generator.nextUnitFloat() * 2 - 1) * limit }
+    }
+}
+
+/// The random source new layers draw their weights from. Building the same model after the
+/// same ``seed(_:)`` gives the same weights.
+public enum Initialization {
+    private static let generator = Mutex(SeededGenerator(seed: 0))
+
+    /// Restarts the weight random source.
+    public static func seed(_ seed: UInt64) {
+        generator.withLock { $0 = SeededGenerator(seed: seed) }
+    }
+
+    static func withGenerator<R>(_ body: (inout SeededGenerator) -> R) -> R {
+        generator.withLock { body(&$0) }
+    }
+}
