@@ -40,7 +40,8 @@ let package = Package(
         ),
 
         .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor"]),
-        .testTarget(name: "ZooNNTests", dependencies: ["ZooNN", "ZooTraining"]),
+        .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
+        .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"]),
         .testTarget(
             name: "ZooWeightsTests",
             dependencies: ["ZooWeights"],
