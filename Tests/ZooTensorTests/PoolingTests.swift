@@ -78,5 +78,7 @@ struct PoolingTests {
         expectClose(try means.array(), expectedMeans, tolerance: 1e-6, "means")
         expectClose(try maxima.array(), expectedMaxima, tolerance: 0, "maxima")
         try check.gradients([x], step: 0.25, tolerance: 2e-3) { try globalAvgPool2d($0[0]) }
+        let distinct = try Tensor(shape: [2, 5, 3, 4], values: check.distinctValues(120, gap: 0.1)).blocked()
+        try check.gradients([distinct], step: 0.02, tolerance: 5e-3) { try globalMaxPool2d($0[0]) }
     }
 }

@@ -108,6 +108,8 @@ enum PrimitiveCache {
     /// The cached primitive for `key`, created with `make` on first use.
     static func primitive(_ key: PrimitiveKey, make: () throws -> Primitive) throws -> Primitive {
         if let hit = entries.withLock({ $0[key] }) { return hit }
+        // oneDNN sizes a primitive's per-thread scratch space for the pool size at creation.
+        ThreadContext.current.applyThreadCount()
         let created = try make()
         return entries.withLock { cache in
             if let raced = cache[key] { return raced }
