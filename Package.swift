@@ -4,6 +4,7 @@
 // The dependency direction is strictly downward:
 //   ZooTensor (tensors, oneDNN operations, autograd)
 //     <- ZooNN (modules with hierarchical parameter names, layers)
+//     <- ZooModels (the model families, their weight maps, the registry)
 //     <- ZooTraining (optimizers, training loops)
 //   ZooWeights (weight-file readers and writers) stands beside them.
 //   ZooKit re-exports everything; `zoo` is a thin command line over ZooKit.
@@ -17,6 +18,7 @@ let package = Package(
         .library(name: "ZooTensor", targets: ["ZooTensor"]),
         .library(name: "ZooNN", targets: ["ZooNN"]),
         .library(name: "ZooWeights", targets: ["ZooWeights"]),
+        .library(name: "ZooModels", targets: ["ZooModels"]),
         .library(name: "ZooTraining", targets: ["ZooTraining"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
@@ -32,8 +34,9 @@ let package = Package(
         .target(name: "ZooTensor", dependencies: ["CDNNL"]),
         .target(name: "ZooNN", dependencies: ["ZooTensor"]),
         .target(name: "ZooWeights", dependencies: ["CHDF5", "CZlib"]),
+        .target(name: "ZooModels", dependencies: ["ZooNN", "ZooWeights"]),
         .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN"]),
-        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooTraining"]),
+        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooModels", "ZooTraining"]),
         .executableTarget(
             name: "zoo",
             dependencies: ["ZooKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -42,6 +45,7 @@ let package = Package(
         .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor"]),
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
         .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"]),
+        .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"]),
         .testTarget(
             name: "ZooWeightsTests",
             dependencies: ["ZooWeights"],

@@ -30,19 +30,22 @@ public final class Conv2D: Module, Layer {
 /// Batch normalization over the channels of `[N, C, H, W]` or `[N, C]`.
 ///
 /// Parameters follow PyTorch's names: `weight` (scale, gamma), `bias` (shift, beta),
-/// `running_mean`, `running_var`. In training mode it normalizes with batch statistics and
-/// updates the running ones, unless the layer is frozen: a frozen batch norm runs in
-/// inference mode with its running statistics, as in Keras.
+/// `running_mean`, `running_var`. A layer built with `scale: false` has no `weight` and scales
+/// by one (Keras InceptionV3's `scale=False`). In training mode it normalizes with batch
+/// statistics and updates the running ones, unless the layer is frozen: a frozen batch norm runs
+/// in inference mode with its running statistics, as in Keras.
 public final class BatchNorm: Module, Layer {
-    public let weight: Parameter
+    public let weight: Parameter?
     public let bias: Parameter
     public let runningMean: Parameter
     public let runningVariance: Parameter
     public var epsilon: Float
     public var momentum: BatchNormMomentum
+    private let unitScale: Tensor?
 
-    public init(_ channels: Int, epsilon: Float = 1e-5, momentum: BatchNormMomentum = .pytorch(momentum: 0.1)) {
-        weight = Parameter(Tensor.filled([channels], 1))
+    public init(_ channels: Int, epsilon: Float = 1e-5, momentum: BatchNormMomentum = .pytorch(momentum: 0.1), scale: Bool = true) {
+        weight = scale ? Parameter(Tensor.filled([channels], 1)) : nil
+        unitScale = scale ? nil : Tensor.filled([channels], 1)
         bias = Parameter(Tensor.zeros([channels]))
         runningMean = Parameter(Tensor.zeros([channels]), role: .runningStatistic)
         runningVariance = Parameter(Tensor.filled([channels], 1), role: .runningStatistic)
@@ -50,12 +53,16 @@ public final class BatchNorm: Module, Layer {
         self.momentum = momentum
     }
 
+    /// Number of channels normalized.
+    public var channels: Int { bias.shape[0] }
+
     public override var localParameters: [(name: String, parameter: Parameter)] {
-        [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVariance)]
+        (weight.map { [("weight", $0)] } ?? []) + [("bias", bias), ("running_mean", runningMean), ("running_var", runningVariance)]
     }
 
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        let scale = context.value(weight), shift = context.value(bias)
+        let scale = weight.map { context.value($0) } ?? unitScale!
+        let shift = context.value(bias)
         guard context.isTraining, !isFrozen else {
             return try batchNormInference(x, scale: scale, shift: shift, mean: runningMean.value, variance: runningVariance.value,
                                           epsilon: epsilon)

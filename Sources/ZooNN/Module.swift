@@ -21,6 +21,22 @@ public final class ForwardContext {
     /// Inference mode, no tape.
     public static func inference() -> ForwardContext { ForwardContext(training: false) }
 
+    /// Names of layers whose outputs ``tap(_:_:)`` keeps in ``captured``.
+    public var capturing: Set<String> = []
+    /// Outputs of the layers named in ``capturing``, by layer name.
+    public private(set) var captured: [String: Tensor] = [:]
+    /// Called with every named layer output (summaries use it to learn output shapes).
+    public var observer: ((String, Tensor) -> Void)?
+
+    /// Marks `output` as the output of the layer `name`: keeps it when that layer is being
+    /// captured and shows it to the observer. Returns `output` unchanged.
+    @discardableResult
+    public func tap(_ name: String, _ output: Tensor) -> Tensor {
+        if capturing.contains(name) { captured[name] = output }
+        observer?(name, output)
+        return output
+    }
+
     /// A parameter's value as this pass sees it: traced on the tape when trainable.
     public func value(_ parameter: Parameter) -> Tensor {
         tape?.watch(parameter) ?? parameter.value

@@ -82,3 +82,28 @@ struct PoolingTests {
         try check.gradients([distinct], step: 0.02, tolerance: 5e-3) { try globalMaxPool2d($0[0]) }
     }
 }
+
+@Suite("Adaptive pooling")
+struct AdaptivePoolingTests {
+    @Test("adaptive average pooling follows PyTorch's windows, grows small inputs, and has the right gradient")
+    func adaptive() throws {
+        var check = Check()
+        // 5 rows onto 3: windows [0,2), [1,4), [3,5).
+        let x = try check.tensor([1, 2, 5, 4], blocked: true)
+        let v = try x.array()
+        let y = try adaptiveAvgPool2d(x, outputSize: [3, 2]).array()
+        let corner: Float = v[0] + v[1] + v[4] + v[5]
+        let expected = corner / 4
+        #expect(abs(y[0] - expected) < 1e-6)
+        let middleValues: [Float] = (4..<16).filter { ($0 % 4) < 2 }.map { v[$0] }
+        let middle = middleValues.reduce(0, +) / 6
+        #expect(abs(y[2] - middle) < 1e-6)
+        // A 1x1 map repeated onto 7x7, as torchvision VGG does at small inputs.
+        let single = try check.tensor([2, 3, 1, 1])
+        let grown = try adaptiveAvgPool2d(single, outputSize: [7, 7]).array()
+        let s = try single.array()
+        #expect(grown.enumerated().allSatisfy { $0.element == s[$0.offset / 49] })
+        try check.gradients([x], step: 0.25, tolerance: 1e-3) { try adaptiveAvgPool2d($0[0], outputSize: [3, 2]) }
+        try check.gradients([try check.tensor([1, 2, 6, 4])], step: 0.25, tolerance: 1e-3) { try adaptiveAvgPool2d($0[0], outputSize: [3, 2]) }
+    }
+}

@@ -211,3 +211,53 @@ public func globalMaxPool2d(_ x: Tensor) throws -> Tensor {
     let pooled = try maxPool2d(x, Pool2DOptions(kernel: [x.shape[2], x.shape[3]], stride: [1, 1]))
     return try reshape(pooled, [x.shape[0], x.shape[1]])
 }
+
+/// PyTorch's adaptive average pooling of `[N, C, H, W]` to `[N, C, outputSize[0], outputSize[1]]`:
+/// output cell `i` averages input rows `floor(i * H / out)` up to `ceil((i + 1) * H / out)`
+/// (and likewise for columns), so any input size maps onto the grid, smaller ones by repetition.
+public func adaptiveAvgPool2d(_ x: Tensor, outputSize: [Int]) throws -> Tensor {
+    let operation = "adaptiveAvgPool2d"
+    try requireRank(x, 4, operation, "input [N, C, H, W]")
+    guard outputSize.count == 2 else {
+        throw TensorError.invalidArgument(operation: operation, message: "output size needs 2 values, got \(outputSize)")
+    }
+    try requirePositive(outputSize, "output size", operation)
+    let (height, width) = (x.shape[2], x.shape[3])
+    if height % outputSize[0] == 0, width % outputSize[1] == 0 {
+        let kernel = [height / outputSize[0], width / outputSize[1]]
+        return try avgPool2d(x, Pool2DOptions(kernel: kernel, stride: kernel))
+    }
+    // Windows of varying size: a direct loop over the (small) row-major tensor.
+    func window(_ index: Int, _ input: Int, _ output: Int) -> Range<Int> {
+        (index * input / output)..<(((index + 1) * input + output - 1) / output)
+    }
+    let planes = x.shape[0] * x.shape[1]
+    let (outHeight, outWidth) = (outputSize[0], outputSize[1])
+    let values = try x.array()
+    var result = [Float](repeating: 0, count: planes * outHeight * outWidth)
+    for plane in 0..<planes {
+        for i in 0..<outHeight {
+            for j in 0..<outWidth {
+                let rows = window(i, height, outHeight), columns = window(j, width, outWidth)
+                var sum: Float = 0
+                for r in rows { for c in columns { sum += values[(plane * height + r) * width + c] } }
+                result[(plane * outHeight + i) * outWidth + j] = sum / Float(rows.count * columns.count)
+            }
+        }
+    }
+    let shape = [x.shape[0], x.shape[1], outHeight, outWidth]
+    return try GradientTape.record(operation, inputs: [x], output: try Tensor(shape: shape, values: result)) { dy, _ in
+        let upstream = try dy.array()
+        var gradient = [Float](repeating: 0, count: values.count)
+        for plane in 0..<planes {
+            for i in 0..<outHeight {
+                for j in 0..<outWidth {
+                    let rows = window(i, height, outHeight), columns = window(j, width, outWidth)
+                    let share = upstream[(plane * outHeight + i) * outWidth + j] / Float(rows.count * columns.count)
+                    for r in rows { for c in columns { gradient[(plane * height + r) * width + c] += share } }
+                }
+            }
+        }
+        return [try Tensor(shape: x.shape, values: gradient)]
+    }
+}

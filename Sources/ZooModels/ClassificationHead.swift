@@ -1,0 +1,110 @@
+import ZooNN
+
+/// The layers on top of a model's base: pooling, dropout and dense layers in a given order.
+///
+/// Frameworks' own tops are heads (ResNet: average pooling then `fc`; torchvision VGG:
+/// adaptive pooling to 7x7, flatten, then `classifier.0`, ReLU, dropout, `classifier.3`, ...),
+/// and so are the new heads of fine-tuning. Every step has a Keras layer name (its entry in the
+/// layer list) and every dense step the key its parameters carry at the model's root
+/// (`fc.weight`, `classifier.1.weight`), so framework files load into framework heads.
+public final class ClassificationHead: Module, Layer {
+    /// One step of a head.
+    public enum Step: Sendable, Equatable {
+        /// Global pooling to `[N, C]`.
+        case globalPool(GlobalPooling)
+        /// Adaptive average pooling to a fixed grid, then flatten (torchvision VGG).
+        case adaptiveAveragePool(height: Int, width: Int)
+        /// Flatten `[N, C, H, W]` to `[N, C*H*W]` (channel-major).
+        case flatten
+        case dropout(Float)
+        /// A dense layer; `activation` follows it.
+        case dense(units: Int, activation: Activation?)
+    }
+
+    /// A step with its names.
+    public struct NamedStep: Sendable, Equatable {
+        public var step: Step
+        /// The layer's Keras name (`avg_pool`, `predictions`).
+        public var name: String
+        /// For dense steps, the module key at the model root (`fc`, `classifier.1`).
+        public var key: String?
+
+        public init(_ step: Step, name: String, key: String? = nil) {
+            self.step = step
+            self.name = name
+            self.key = key
+        }
+    }
+
+    public let steps: [NamedStep]
+    /// The dense layers, in order, one per dense step.
+    public let denseLayers: [Dense]
+
+    /// Builds the head for inputs with `inputFeatures` channels (after pooling; for a flatten
+    /// step, the flattened width).
+    public init(_ steps: [NamedStep], inputFeatures: Int, initializer: Initializer = .glorotUniform) {
+        self.steps = steps
+        var width = inputFeatures
+        var layers: [Dense] = []
+        for named in steps {
+            switch named.step {
+            case let .dense(units, _):
+                layers.append(Dense(width, units, initializer: initializer))
+                width = units
+            case let .adaptiveAveragePool(height, width: gridWidth):
+                width *= height * gridWidth
+            default:
+                break
+            }
+        }
+        denseLayers = layers
+    }
+
+    /// Dense layers under their root keys.
+    public override var children: [(name: String, module: Module)] {
+        zip(steps.filter { if case .dense = $0.step { return true } else { return false } }, denseLayers)
+            .map { ($0.0.key ?? $0.0.name, $0.1) }
+    }
+
+    /// The head's layer-list entries.
+    public var namedLayers: [NamedLayer] {
+        var denseIndex = 0
+        return steps.map { named in
+            switch named.step {
+            case let .globalPool(kind): return NamedLayer(named.name, kind == .average ? .globalAveragePooling2D : .globalMaxPooling2D)
+            case .adaptiveAveragePool: return NamedLayer(named.name, .averagePooling2D)
+            case .flatten: return NamedLayer(named.name, .flatten)
+            case .dropout: return NamedLayer(named.name, .dropout)
+            case .dense:
+                defer { denseIndex += 1 }
+                return NamedLayer(named.name, .dense, denseLayers[denseIndex])
+            }
+        }
+    }
+
+    /// Number of outputs.
+    public var outputFeatures: Int? { denseLayers.last?.weight.shape[0] }
+
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        var y = x
+        var denseIndex = 0
+        for named in steps {
+            switch named.step {
+            case let .globalPool(kind):
+                y = kind == .average ? try globalAvgPool2d(y) : try globalMaxPool2d(y)
+            case let .adaptiveAveragePool(height, width):
+                y = try flatten(adaptiveAvgPool2d(y, outputSize: [height, width]))
+            case .flatten:
+                y = try flatten(y)
+            case let .dropout(rate):
+                if context.isTraining, rate > 0 { y = try dropout(y, rate: rate, generator: &context.generator) }
+            case let .dense(_, activation):
+                y = try denseLayers[denseIndex](y, context)
+                denseIndex += 1
+                if let activation { y = try ZooTensor.activation(activation, y) }
+            }
+            context.tap(named.name, y)
+        }
+        return y
+    }
+}

@@ -1,0 +1,85 @@
+import ZooNN
+
+/// What every model of the zoo offers: a base that turns images into a feature map, an
+/// optional head on top, the Keras-equivalent layer list, and named layer outputs.
+///
+/// Subclasses (one per family) build their modules, list their layers in Keras's order with
+/// ``appendLayer(_:_:_:)``, and implement ``features(_:_:)``, tapping every listed layer's
+/// output on the context under its name.
+open class ImageModel: Module, Layer {
+    /// The registry name (`resnet50`).
+    public let name: String
+    public let flavor: Flavor
+    /// Channels of the base's last feature map.
+    public let featureChannels: Int
+    /// The smallest input height and width the architecture accepts.
+    public let minimumInputSize: Int
+    /// The base's layer list (Keras's `model.layers` without the top), in Keras's order.
+    public private(set) var baseLayers: [NamedLayer] = []
+    /// The layers on top of the base, or nil for the bare feature map.
+    public var head: ClassificationHead?
+
+    public init(name: String, flavor: Flavor, featureChannels: Int, minimumInputSize: Int) {
+        self.name = name
+        self.flavor = flavor
+        self.featureChannels = featureChannels
+        self.minimumInputSize = minimumInputSize
+    }
+
+    /// Adds a layer to the base's layer list; called by subclasses in Keras's order.
+    public func appendLayer(_ name: String, _ kind: LayerKind, _ module: Module? = nil) {
+        baseLayers.append(NamedLayer(name, kind, module))
+    }
+
+    /// The whole layer list: the base's, then the head's.
+    public var layers: [NamedLayer] { baseLayers + (head?.namedLayers ?? []) }
+
+    /// Children for parameter names: the subclass's modules by property name, and the head's
+    /// dense layers under their root keys (`fc`, `classifier`).
+    public override var children: [(name: String, module: Module)] {
+        super.children.filter { $0.name != "head" } + (head?.children ?? [])
+    }
+
+    /// The base: images `[N, 3, H, W]` to the last feature map. Subclasses implement it.
+    open func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        throw ModelError("\(name): the model does not implement its base")
+    }
+
+    /// Runs the base and the head.
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try checkInput(x)
+        let base = try features(x, context)
+        return try head.map { try $0(base, context) } ?? base
+    }
+
+    /// Throws unless `x` is an image batch this model accepts.
+    public func checkInput(_ x: Tensor) throws {
+        guard x.shape.count == 4, x.shape[1] == 3 else {
+            throw ModelError("\(name): expected images [N, 3, H, W], got \(x.shape)")
+        }
+        guard x.shape[2] >= minimumInputSize, x.shape[3] >= minimumInputSize else {
+            throw ModelError("\(name): input \(x.shape[2])x\(x.shape[3]) is below the architecture's minimum of \(minimumInputSize)x\(minimumInputSize)")
+        }
+    }
+
+    /// The standard top: a framework classifier, or global pooling named as Keras names it
+    /// (`avg_pool`, `max_pool`), or nothing.
+    func standardHead(_ top: Top, classifier: [ClassificationHead.NamedStep]) -> ClassificationHead? {
+        switch top {
+        case .classifier:
+            return ClassificationHead(classifier, inputFeatures: featureChannels)
+        case let .features(pooling?):
+            return ClassificationHead([.init(.globalPool(pooling), name: pooling == .average ? "avg_pool" : "max_pool")],
+                                      inputFeatures: featureChannels)
+        case .features(nil):
+            return nil
+        }
+    }
+}
+
+extension ForwardContext {
+    /// Runs `layer` on `x` and taps the result under `name`.
+    func run(_ name: String, _ layer: any Layer, _ x: Tensor) throws -> Tensor {
+        tap(name, try layer(x, self))
+    }
+}
