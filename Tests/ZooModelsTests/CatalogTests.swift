@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+import ZooModels
+
+@Suite("Digests")
+struct DigestTests {
+    @Test("SHA-256 and MD5 match the standard test vectors")
+    func vectors() {
+        func hex(_ algorithm: Digest.Algorithm, _ text: String) -> String {
+            var digest = Digest(algorithm)
+            digest.update(Array(text.utf8))
+            return digest.hexadecimal()
+        }
+        #expect(hex(.sha256, "") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(hex(.sha256, "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(hex(.sha256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        #expect(hex(.md5, "") == "d41d8cd98f00b204e9800998ecf8427e")
+        #expect(hex(.md5, "The quick brown fox jumps over the lazy dog") == "9e107d9d372bb6826bd81d3542a419d6")
+        // Fed in uneven pieces, a million 'a's.
+        var digest = Digest(.sha256)
+        var remaining = 1_000_000
+        var piece = 1
+        while remaining > 0 {
+            let n = min(piece, remaining)
+            digest.update([UInt8](repeating: 0x61, count: n))
+            remaining -= n
+            piece = piece * 3 % 1000 + 1
+        }
+        #expect(digest.hexadecimal() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}
+
+@Suite("Downloads from a loopback server", .serialized)
+struct DownloadTests {
+    /// A weight set pointing at the server, with the body's real checksum in `algorithm`.
+    func weightSet(_ server: LoopbackServer, algorithm: String = "sha256", file: String = "weights.bin") -> WeightSet {
+        let body = server.body
+        var sha = Digest(.sha256), md5 = Digest(.md5)
+        sha.update(body)
+        md5.update(body)
+        let value: String
+        switch algorithm {
+        case "md5": value = md5.hexadecimal()
+        case "sha256-prefix": value = String(sha.hexadecimal().prefix(8))
+        default: value = sha.hexadecimal()
+        }
+        return WeightSet(name: "test.loopback", architecture: "resnet50", flavor: .keras, publisher: "test", format: "keras-h5",
+                         file: file, url: server.url, checksum: .init(algorithm: algorithm, value: value), includeTop: true,
+                         classes: 1000, inputSize: 224, preprocessing: "caffe")
+    }
+
+    func temporaryCache() -> WeightCache {
+        WeightCache(root: FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cache-\(UUID().uuidString)"))
+    }
+
+    let body: [UInt8] = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+
+    @Test("a pull downloads, verifies and caches; a second pull reuses the file", arguments: ["sha256", "md5", "sha256-prefix"])
+    func pullAndReuse(algorithm: String) throws {
+        let server = try LoopbackServer(body: body)
+        defer { server.stop() }
+        let cache = temporaryCache()
+        let set = weightSet(server, algorithm: algorithm)
+        let file = try WeightDownload.pull(set, cache: cache)
+        #expect(try Data(contentsOf: file) == Data(body))
+        _ = try WeightDownload.pull(set, cache: cache)
+        #expect(server.requests.count == 1)
+    }
+
+    @Test("an interrupted download resumes from where it stopped")
+    func resume() throws {
+        let server = try LoopbackServer(body: body, cutFirstResponseAt: 100_000)
+        defer { server.stop() }
+        let cache = temporaryCache()
+        let set = weightSet(server)
+        #expect(throws: ModelError.self) { try WeightDownload.pull(set, cache: cache) }
+        let partial = cache.file(for: set).appendingPathExtension("part")
+        #expect((try Data(contentsOf: partial)).count == 100_000)
+        let file = try WeightDownload.pull(set, cache: cache)
+        #expect(try Data(contentsOf: file) == Data(body))
+        #expect(server.requests.last?.contains("Range: bytes=100000-") == true)
+        #expect(!FileManager.default.fileExists(atPath: partial.path))
+    }
+
+    @Test("a server that ignores Range gets a fresh start")
+    func noRangeSupport() throws {
+        let server = try LoopbackServer(body: body, cutFirstResponseAt: 50_000, honourRange: false)
+        defer { server.stop() }
+        let cache = temporaryCache()
+        let set = weightSet(server)
+        #expect(throws: ModelError.self) { try WeightDownload.pull(set, cache: cache) }
+        let file = try WeightDownload.pull(set, cache: cache)
+        #expect(try Data(contentsOf: file) == Data(body))
+    }
+
+    @Test("a checksum mismatch is an error naming the file and both digests, and leaves nothing cached")
+    func checksumMismatch() throws {
+        let server = try LoopbackServer(body: body)
+        defer { server.stop() }
+        let cache = temporaryCache()
+        var set = weightSet(server)
+        set.checksum = .init(algorithm: "sha256", value: String(repeating: "0", count: 64))
+        do {
+            try WeightDownload.pull(set, cache: cache)
+            Issue.record("a damaged file was accepted")
+        } catch {
+            #expect("\(error)".contains("weights.bin"))
+            #expect("\(error)".contains(String(repeating: "0", count: 64)))
+        }
+        #expect(!FileManager.default.fileExists(atPath: cache.file(for: set).path))
+        #expect(!FileManager.default.fileExists(atPath: cache.file(for: set).appendingPathExtension("part").path))
+    }
+}
