@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor"]),
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
         .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"]),
-        .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"]),
+        .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"], resources: [.copy("References")]),
         .testTarget(
             name: "ZooWeightsTests",
             dependencies: ["ZooWeights"],

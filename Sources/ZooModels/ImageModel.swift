@@ -82,4 +82,17 @@ extension ForwardContext {
     func run(_ name: String, _ layer: any Layer, _ x: Tensor) throws -> Tensor {
         tap(name, try layer(x, self))
     }
+
+    /// Runs the convolution `layer` with `padding` instead of its own and taps the result.
+    func run(_ name: String, _ layer: Conv2D, _ x: Tensor, padding: Padding) throws -> Tensor {
+        var options = layer.options
+        options.padding = padding
+        return tap(name, try conv2d(x, weight: value(layer.weight), bias: layer.bias.map { value($0) }, options: options))
+    }
+
+    /// A Keras `ZeroPadding2D` layer that the next convolution or pooling absorbs as its own
+    /// padding: its output is computed only when someone watches it, and otherwise costs nothing.
+    func tapPadding(_ name: String, _ x: Tensor, top: Int, bottom: Int, left: Int, right: Int) throws {
+        if isWatching(name) { tap(name, try zeroPad2d(x, top: top, bottom: bottom, left: left, right: right)) }
+    }
 }

@@ -29,7 +29,8 @@ public final class ResNet: ImageModel {
     public init(_ depth: Depth, flavor: Flavor, top: Top = .imagenet) {
         let keras = flavor == .keras
         let epsilon: Float = keras ? 1.001e-5 : 1e-5
-        conv1 = Conv2D(inChannels: 3, outChannels: 64, kernel: [7, 7], options: Conv2DOptions(stride: 2), bias: keras)
+        // Keras pads with a separate ZeroPadding2D layer; the convolution absorbs it here.
+        conv1 = Conv2D(inChannels: 3, outChannels: 64, kernel: [7, 7], options: Conv2DOptions(stride: 2, padding: .symmetric(3)), bias: keras)
         bn1 = BatchNorm(64, epsilon: epsilon, momentum: flavor.batchNormMomentum)
         var stages: [[Bottleneck]] = []
         var channels = 64
@@ -65,12 +66,13 @@ public final class ResNet: ImageModel {
 
     public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         var y = context.tap("input_layer", x)
-        y = context.tap("conv1_pad", try zeroPad2d(y, top: 3, bottom: 3, left: 3, right: 3))
+        try context.tapPadding("conv1_pad", y, top: 3, bottom: 3, left: 3, right: 3)
         y = try context.run("conv1_conv", conv1, y)
         y = try context.run("conv1_bn", bn1, y)
         y = context.tap("conv1_relu", try relu(y))
-        y = context.tap("pool1_pad", try zeroPad2d(y, top: 1, bottom: 1, left: 1, right: 1))
-        y = context.tap("pool1_pool", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2)))
+        // Zero padding before a max pool of non-negative values acts as the pool's own padding.
+        try context.tapPadding("pool1_pad", y, top: 1, bottom: 1, left: 1, right: 1)
+        y = context.tap("pool1_pool", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
         for block in layer1 + layer2 + layer3 + layer4 { y = try block(y, context) }
         return y
     }

@@ -24,8 +24,7 @@ public enum Initializer: Sendable {
             case .zeros: return [Float](repeating: 0, count: count)
             case .ones: return [Float](repeating: 1, count: count)
             case .heNormal:
-                let deviation = (2 / Float(max(fanIn, 1))).squareRoot()
-                return (0..<count).map { _ in generator.nextNormal() * deviation }
+                return generator.normalSamples(count, deviation: (2 / Float(max(fanIn, 1))).squareRoot())
             case .glorotUniform:
                 return Self.uniform(count, limit: (6 / Float(max(fanIn + fanOut, 1))).squareRoot(), &generator)
             case .pytorchDefault:
@@ -37,7 +36,9 @@ public enum Initializer: Sendable {
     }
 
     private static func uniform(_ count: Int, limit: Float, _ generator: inout SeededGenerator) -> [Float] {
-        (0..<count).map { _ in (generator.nextUnitFloat() * 2 - 1) * limit }
+        var values = [Float](repeating: 0, count: count)
+        for index in values.indices { values[index] = (generator.nextUnitFloat() * 2 - 1) * limit }
+        return values
     }
 }
 

@@ -28,6 +28,13 @@ public final class ForwardContext {
     /// Called with every named layer output (summaries use it to learn output shapes).
     public var observer: ((String, Tensor) -> Void)?
 
+    /// Whether anyone looks at the output of the layer `name`: layers that are folded into
+    /// the next operation (a zero padding absorbed by the following convolution) compute their
+    /// own output only then.
+    public func isWatching(_ name: String) -> Bool {
+        observer != nil || capturing.contains(name)
+    }
+
     /// Marks `output` as the output of the layer `name`: keeps it when that layer is being
     /// captured and shows it to the observer. Returns `output` unchanged.
     @discardableResult

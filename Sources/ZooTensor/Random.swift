@@ -42,6 +42,23 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         return (-2 * _log(u1)).squareRoot() * _cos(2 * .pi * u2)
     }
 
+    /// `count` normal samples with the given standard deviation, two per uniform pair
+    /// (Box-Muller in single precision: initializing a large model draws hundreds of millions).
+    public mutating func normalSamples(_ count: Int, deviation: Float = 1) -> [Float] {
+        var result = [Float](repeating: 0, count: count)
+        var index = 0
+        while index < count {
+            let bits = next()
+            let u1 = max(Float(bits >> 40) * 0x1p-24, 0x1p-24), u2 = Float((bits >> 16) & 0xFF_FFFF) * 0x1p-24
+            let radius = (-2 * logf(u1)).squareRoot() * deviation
+            let angle = 2 * Float.pi * u2
+            result[index] = radius * cosf(angle)
+            if index + 1 < count { result[index + 1] = radius * sinf(angle) }
+            index += 2
+        }
+        return result
+    }
+
     public static func == (lhs: SeededGenerator, rhs: SeededGenerator) -> Bool {
         lhs.state == rhs.state
     }

@@ -1,0 +1,168 @@
+import ZooNN
+
+/// DenseNet-BC (Huang et al. 2017): DenseNet121, DenseNet169 and DenseNet201, growth rate 32,
+/// bottleneck width 128, compression 0.5.
+///
+/// The two flavours share the graph (pre-activation layers, each concatenating 32 new channels
+/// after all earlier ones) and differ only in batch-norm epsilon: 1.001e-5 in Keras, 1e-5 in
+/// torchvision. Parameters carry torchvision's names (`features.denseblock1.denselayer1.conv1.weight`);
+/// the layer list carries Keras's (`conv2_block1_1_conv`).
+public final class DenseNet: ImageModel {
+    /// Layers per dense block.
+    public enum Depth: String, Sendable, CaseIterable {
+        case densenet121, densenet169, densenet201
+
+        public var blocks: [Int] {
+            switch self {
+            case .densenet121: return [6, 12, 24, 16]
+            case .densenet169: return [6, 12, 32, 32]
+            case .densenet201: return [6, 12, 48, 32]
+            }
+        }
+    }
+
+    static let growthRate = 32
+    static let bottleneckWidth = 128
+
+    let conv0: Conv2D
+    let norm0: BatchNorm
+    let denseblocks: [[DenseLayer]]
+    let transitions: [Transition]
+    let norm5: BatchNorm
+
+    public init(_ depth: Depth, flavor: Flavor, top: Top = .imagenet) {
+        let epsilon: Float = flavor == .keras ? 1.001e-5 : 1e-5
+        let momentum = flavor.batchNormMomentum
+        // Keras pads with a separate ZeroPadding2D layer; the convolution absorbs it here.
+        conv0 = Conv2D(inChannels: 3, outChannels: 64, kernel: [7, 7], options: Conv2DOptions(stride: 2, padding: .symmetric(3)), bias: false)
+        norm0 = BatchNorm(64, epsilon: epsilon, momentum: momentum)
+        var channels = 64
+        var blocks: [[DenseLayer]] = [], transitions: [Transition] = []
+        for (index, count) in depth.blocks.enumerated() {
+            blocks.append((0..<count).map { layer in
+                DenseLayer(inChannels: channels + layer * Self.growthRate, epsilon: epsilon, momentum: momentum)
+            })
+            channels += count * Self.growthRate
+            if index < depth.blocks.count - 1 {
+                transitions.append(Transition(inChannels: channels, epsilon: epsilon, momentum: momentum))
+                channels /= 2
+            }
+        }
+        denseblocks = blocks
+        self.transitions = transitions
+        norm5 = BatchNorm(channels, epsilon: epsilon, momentum: momentum)
+        super.init(name: depth.rawValue, flavor: flavor, featureChannels: channels, minimumInputSize: 32)
+
+        appendLayer("input_layer", .inputLayer)
+        appendLayer("zero_padding2d", .zeroPadding2D)
+        appendLayer("conv1_conv", .conv2D, conv0)
+        appendLayer("conv1_bn", .batchNormalization, norm0)
+        appendLayer("conv1_relu", .activation)
+        appendLayer("zero_padding2d_1", .zeroPadding2D)
+        appendLayer("pool1", .maxPooling2D)
+        for (index, block) in blocks.enumerated() {
+            for (position, layer) in block.enumerated() {
+                layer.name = "conv\(index + 2)_block\(position + 1)"
+                appendLayer("\(layer.name)_0_bn", .batchNormalization, layer.norm1)
+                appendLayer("\(layer.name)_0_relu", .activation)
+                appendLayer("\(layer.name)_1_conv", .conv2D, layer.conv1)
+                appendLayer("\(layer.name)_1_bn", .batchNormalization, layer.norm2)
+                appendLayer("\(layer.name)_1_relu", .activation)
+                appendLayer("\(layer.name)_2_conv", .conv2D, layer.conv2)
+                appendLayer("\(layer.name)_concat", .concatenate)
+            }
+            if index < transitions.count {
+                let transition = transitions[index]
+                transition.name = "pool\(index + 2)"
+                appendLayer("\(transition.name)_bn", .batchNormalization, transition.norm)
+                appendLayer("\(transition.name)_relu", .activation)
+                appendLayer("\(transition.name)_conv", .conv2D, transition.conv)
+                appendLayer("\(transition.name)_pool", .averagePooling2D)
+            }
+        }
+        appendLayer("bn", .batchNormalization, norm5)
+        appendLayer("relu", .activation)
+        head = standardHead(top, classifier: [
+            .init(.globalPool(.average), name: "avg_pool"),
+            .init(.dense(units: top.classes, activation: nil), name: "predictions", key: "classifier"),
+        ])
+    }
+
+    /// torchvision's names: everything but the classifier sits under `features`.
+    public override var children: [(name: String, module: Module)] {
+        var features: [(name: String, module: Module)] = [("features.conv0", conv0), ("features.norm0", norm0)]
+        for (index, block) in denseblocks.enumerated() {
+            for (position, layer) in block.enumerated() {
+                features.append(("features.denseblock\(index + 1).denselayer\(position + 1)", layer))
+            }
+            if index < transitions.count { features.append(("features.transition\(index + 1)", transitions[index])) }
+        }
+        features.append(("features.norm5", norm5))
+        return features + (head?.children ?? [])
+    }
+
+    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        var y = context.tap("input_layer", x)
+        try context.tapPadding("zero_padding2d", y, top: 3, bottom: 3, left: 3, right: 3)
+        y = try context.run("conv1_conv", conv0, y)
+        y = try context.run("conv1_bn", norm0, y)
+        y = context.tap("conv1_relu", try relu(y))
+        // Zero padding before a max pool of non-negative values acts as the pool's own padding.
+        try context.tapPadding("zero_padding2d_1", y, top: 1, bottom: 1, left: 1, right: 1)
+        y = context.tap("pool1", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
+        for (index, block) in denseblocks.enumerated() {
+            for layer in block { y = try layer(y, context) }
+            if index < transitions.count { y = try transitions[index](y, context) }
+        }
+        y = try context.run("bn", norm5, y)
+        return context.tap("relu", try relu(y))
+    }
+}
+
+extension DenseNet {
+    /// BN-ReLU-1x1 conv (128 channels), BN-ReLU-3x3 conv (32 channels), concatenated after
+    /// the input.
+    final class DenseLayer: Module, Layer {
+        let norm1: BatchNorm, conv1: Conv2D
+        let norm2: BatchNorm, conv2: Conv2D
+        /// The Keras name prefix (`conv2_block1`), set by the model.
+        var name = ""
+
+        init(inChannels: Int, epsilon: Float, momentum: BatchNormMomentum) {
+            norm1 = BatchNorm(inChannels, epsilon: epsilon, momentum: momentum)
+            conv1 = Conv2D(inChannels, DenseNet.bottleneckWidth, kernel: 1, bias: false)
+            norm2 = BatchNorm(DenseNet.bottleneckWidth, epsilon: epsilon, momentum: momentum)
+            conv2 = Conv2D(DenseNet.bottleneckWidth, DenseNet.growthRate, kernel: 3, padding: .symmetric(1), bias: false)
+        }
+
+        func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+            var y = try context.run("\(name)_0_bn", norm1, x)
+            y = context.tap("\(name)_0_relu", try relu(y))
+            y = try context.run("\(name)_1_conv", conv1, y)
+            y = try context.run("\(name)_1_bn", norm2, y)
+            y = context.tap("\(name)_1_relu", try relu(y))
+            y = try context.run("\(name)_2_conv", conv2, y)
+            return context.tap("\(name)_concat", try concat([x, y]))
+        }
+    }
+
+    /// BN-ReLU-1x1 conv halving the channels, then 2x2 average pooling.
+    final class Transition: Module, Layer {
+        let norm: BatchNorm
+        let conv: Conv2D
+        /// The Keras name prefix (`pool2`), set by the model.
+        var name = ""
+
+        init(inChannels: Int, epsilon: Float, momentum: BatchNormMomentum) {
+            norm = BatchNorm(inChannels, epsilon: epsilon, momentum: momentum)
+            conv = Conv2D(inChannels, inChannels / 2, kernel: 1, bias: false)
+        }
+
+        func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+            var y = try context.run("\(name)_bn", norm, x)
+            y = context.tap("\(name)_relu", try relu(y))
+            y = try context.run("\(name)_conv", conv, y)
+            return context.tap("\(name)_pool", try avgPool2d(y, Pool2DOptions(kernel: 2)))
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import ZooNN
+import ZooWeights
+
+/// The map from a Keras weight file's tensors to a model's parameters, built from the model's
+/// layer list.
+///
+/// A Keras file stores weights per layer: legacy HDF5 under `layer_names` groups whose tensors
+/// the reader lists as `layer/weight`, Keras 3 `.weights.h5` under `layers/<key>/vars/<i>` with
+/// the layer's name in an attribute (or, in older Keras 3 files, only the key: the class name in
+/// snake case with a per-class counter in `model.layers` order). Within a layer, weights are in
+/// Keras's order, which is the order of the layer's ``NamedLayer/kerasWeightNames``.
+struct KerasWeightMap {
+    let reader: any WeightReader
+    let model: ImageModel
+    let rules: [RenameRule]
+
+    /// A layer's weights as the file holds them, in stored order.
+    struct FileLayer {
+        var name: String
+        var tensors: [TensorInfo]
+    }
+
+    func assignments(report: inout LoadReport) throws -> [WeightAssignment] {
+        var fileLayers = try self.fileLayers()
+        renumberAutoNamedLayers(&fileLayers)
+        let byName = Dictionary(fileLayers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let modulePaths = Dictionary(model.namedModules().map { (ObjectIdentifier($0.module), $0.name) }, uniquingKeysWith: { first, _ in first })
+        var used = Set<String>()
+        var assignments: [WeightAssignment] = []
+        for layer in model.layers {
+            guard let module = layer.module, let path = modulePaths[ObjectIdentifier(module)] else { continue }
+            guard let fileLayer = byName[layer.name] else { continue }
+            used.insert(layer.name)
+            let expected = layer.kerasWeightNames
+            let targets = module.localParameters.map(\.name)
+            guard fileLayer.tensors.count == expected.count else {
+                for tensor in fileLayer.tensors { report.unexpected.append((tensor.name, tensor.shape)) }
+                report.mismatched.append((fileLayer.tensors.map(\.name).joined(separator: ", "), layer.name,
+                                          [expected.count], [fileLayer.tensors.count]))
+                continue
+            }
+            for (tensor, (kerasName, target)) in zip(fileLayer.tensors, zip(expected, targets)) {
+                assignments.append(WeightAssignment(source: tensor.name, target: path.isEmpty ? target : "\(path).\(target)",
+                                                    transform: transform(layer: layer, weight: kerasName, source: tensor.shape)))
+            }
+        }
+        for fileLayer in fileLayers where !used.contains(fileLayer.name) {
+            for tensor in fileLayer.tensors { report.unexpected.append((tensor.name, tensor.shape)) }
+        }
+        return assignments
+    }
+
+    /// The layout change for one weight.
+    private func transform(layer: NamedLayer, weight: String, source: [Int]) -> LayoutTransform {
+        switch (layer.kind, weight) {
+        case (.conv2D, "kernel"): return .kerasConvolution
+        case (.depthwiseConv2D, "depthwise_kernel"): return .kerasDepthwise
+        case (.dense, "kernel"):
+            // A dense layer right after Keras's channels-last flatten of a spatial map (VGG's
+            // fc1) needs its rows reordered into zoo's channel-major flatten.
+            let channels = model.featureChannels
+            if isAfterFlatten(layer), source.count == 2, source[0] > channels, source[0] % channels == 0 {
+                let cells = source[0] / channels
+                let side = Int(Double(cells).squareRoot().rounded())
+                if side * side == cells { return .kerasDenseAfterFlatten(height: side, width: side, channels: channels) }
+            }
+            return .kerasDense
+        default: return .identity
+        }
+    }
+
+    private func isAfterFlatten(_ layer: NamedLayer) -> Bool {
+        let layers = model.layers
+        guard let index = layers.firstIndex(where: { $0.name == layer.name }), index > 0 else { return false }
+        return layers[index - 1].kind == .flatten
+    }
+
+    /// The file's layers with their tensors in stored order.
+    private func fileLayers() throws -> [FileLayer] {
+        let tensors = try reader.tensors.map { info -> TensorInfo in
+            var renamed = info
+            for rule in rules { renamed.name = try rule.apply(renamed.name) }
+            return renamed
+        }
+        switch reader.format {
+        case .kerasH5:
+            return legacyLayers(tensors)
+        default:
+            return keras3Layers(tensors)
+        }
+    }
+
+    /// Legacy HDF5: tensors are `layer/...`; a nested model's layer holds `model/inner/...`,
+    /// split into its inner layers.
+    private func legacyLayers(_ tensors: [TensorInfo]) -> [FileLayer] {
+        let known = Set(model.layers.map(\.name))
+        var layers: [String: [TensorInfo]] = [:]
+        var sequence: [String] = []
+        for tensor in tensors {
+            let components = tensor.name.split(separator: "/").map(String.init)
+            guard let outer = components.first else { continue }
+            let name = !known.contains(outer) && !isAutoNamed(outer) && components.count > 2 ? components[1] : outer
+            if layers[name] == nil { sequence.append(name) }
+            layers[name, default: []].append(tensor)
+        }
+        return sequence.map { FileLayer(name: $0, tensors: layers[$0]!) }
+    }
+
+    /// Keras 3: `layers/<key>/vars/<i>`, possibly nested under `layers/<model>/layers/...`.
+    private func keras3Layers(_ tensors: [TensorInfo]) -> [FileLayer] {
+        let counterNames = keras3KeyNames()
+        var layers: [String: [(index: Int, info: TensorInfo)]] = [:]
+        var sequence: [String] = []
+        for tensor in tensors {
+            guard let range = tensor.name.range(of: "/vars/", options: .backwards),
+                  let index = Int(tensor.name[range.upperBound...]) else { continue }
+            let path = String(tensor.name[..<range.lowerBound])
+            guard path.hasPrefix("layers/") else { continue }
+            let key = path.split(separator: "/").last.map(String.init) ?? path
+            let name = reader.metadata.kerasLayerNamesByPath[path] ?? counterNames[key] ?? key
+            if layers[name] == nil { sequence.append(name) }
+            layers[name, default: []].append((index, tensor))
+        }
+        return sequence.map { name in FileLayer(name: name, tensors: layers[name]!.sorted { $0.index < $1.index }.map(\.info)) }
+    }
+
+    /// The keys Keras 3 gives the model's layers when it writes no names: the class name in
+    /// snake case, then `_1`, `_2`, ... per class, in layer-list order.
+    private func keras3KeyNames() -> [String: String] {
+        var counts: [String: Int] = [:]
+        var names: [String: String] = [:]
+        for layer in model.layers {
+            let base = layer.kind.kerasFileKey
+            let count = counts[base, default: 0]
+            counts[base] = count + 1
+            names[count == 0 ? base : "\(base)_\(count)"] = layer.name
+        }
+        return names
+    }
+
+    /// Keras's automatic layer names (`conv2d`, `conv2d_7`) depend on the session that built
+    /// the model. When the file's auto-named layers of a class are not exactly the model's,
+    /// they are matched in numeric order (a missing suffix counts as 0); shapes then confirm
+    /// the match.
+    private func renumberAutoNamedLayers(_ layers: inout [FileLayer]) {
+        for prefix in Self.autoNamePrefixes {
+            let ours = model.layers.map(\.name).filter { autoNameNumber($0, prefix) != nil }
+            let theirs = layers.indices.filter { autoNameNumber(layers[$0].name, prefix) != nil }
+            guard !ours.isEmpty, ours.count == theirs.count, Set(ours) != Set(theirs.map { layers[$0].name }) else { continue }
+            let sortedOurs = ours.sorted { autoNameNumber($0, prefix)! < autoNameNumber($1, prefix)! }
+            let sortedTheirs = theirs.sorted { autoNameNumber(layers[$0].name, prefix)! < autoNameNumber(layers[$1].name, prefix)! }
+            for (index, name) in zip(sortedTheirs, sortedOurs) { layers[index].name = name }
+        }
+    }
+
+    static let autoNamePrefixes = ["conv2d", "batch_normalization", "dense", "depthwise_conv2d"]
+
+    private func isAutoNamed(_ name: String) -> Bool {
+        Self.autoNamePrefixes.contains { autoNameNumber(name, $0) != nil }
+    }
+
+    /// `prefix` → 0, `prefix_12` → 12, anything else → nil.
+    private func autoNameNumber(_ name: String, _ prefix: String) -> Int? {
+        if name == prefix { return 0 }
+        guard name.hasPrefix(prefix + "_") else { return nil }
+        return Int(name.dropFirst(prefix.count + 1))
+    }
+}

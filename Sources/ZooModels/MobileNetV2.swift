@@ -1,0 +1,184 @@
+import ZooNN
+
+/// MobileNetV2 (Sandler et al. 2018): inverted residual blocks of 1x1 expansion, 3x3 depthwise
+/// convolution and linear 1x1 projection, with ReLU6.
+///
+/// - keras flavour: `keras.applications.MobileNetV2`: stride-2 layers pad TensorFlow's way
+///   (the odd extra pixel at the bottom and right, computed from the actual input size, as Keras
+///   does when the input shape is known), batch-norm epsilon 1e-3.
+/// - torchvision flavour: `torchvision.models.mobilenet_v2`: symmetric padding, epsilon 1e-5,
+///   dropout 0.2 before the classifier.
+///
+/// The width multiplier scales every layer; channel counts round to multiples of 8 as both
+/// frameworks do (their two rounding rules agree for every published multiplier).
+public final class MobileNetV2: ImageModel {
+    /// Expansion t, output channels c, repeats n, first stride s of each stage.
+    static let stages: [(expansion: Int, channels: Int, repeats: Int, stride: Int)] = [
+        (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+    ]
+
+    let stem: ConvolutionUnit
+    let blocks: [InvertedResidual]
+    let last: ConvolutionUnit
+
+    /// - Parameter widthMultiplier: alpha; 1.0 is the standard model.
+    public init(flavor: Flavor, top: Top = .imagenet, widthMultiplier alpha: Double = 1.0) {
+        let epsilon: Float = flavor == .keras ? 1e-3 : 1e-5
+        let momentum: BatchNormMomentum = flavor == .keras ? .keras(momentum: 0.999) : .pytorch(momentum: 0.1)
+        let firstChannels = Self.divisible(32 * alpha)
+        stem = ConvolutionUnit(3, firstChannels, kernel: 3, stride: 2, groups: 1, activation: true, epsilon: epsilon, momentum: momentum)
+        var channels = firstChannels
+        var blocks: [InvertedResidual] = []
+        for stage in Self.stages {
+            // Keras truncates before rounding: int(c * alpha).
+            let output = Self.divisible(Double(Int(Double(stage.channels) * alpha)))
+            for repeatIndex in 0..<stage.repeats {
+                blocks.append(InvertedResidual(index: blocks.count, inChannels: channels, outChannels: output, expansion: stage.expansion,
+                                               stride: repeatIndex == 0 ? stage.stride : 1, flavor: flavor, epsilon: epsilon,
+                                               momentum: momentum))
+                channels = output
+            }
+        }
+        self.blocks = blocks
+        let lastChannels = alpha > 1 ? Self.divisible(1280 * alpha) : 1280
+        last = ConvolutionUnit(channels, lastChannels, kernel: 1, stride: 1, groups: 1, activation: true, epsilon: epsilon, momentum: momentum)
+        super.init(name: "mobilenetv2", flavor: flavor, featureChannels: lastChannels, minimumInputSize: 32)
+
+        appendLayer("input_layer", .inputLayer)
+        appendLayer("Conv1", .conv2D, stem.conv)
+        appendLayer("bn_Conv1", .batchNormalization, stem.norm)
+        appendLayer("Conv1_relu", .reLU)
+        for block in blocks { block.layerList.forEach { appendLayer($0.name, $0.kind, $0.module) } }
+        appendLayer("Conv_1", .conv2D, last.conv)
+        appendLayer("Conv_1_bn", .batchNormalization, last.norm)
+        appendLayer("out_relu", .reLU)
+        let dropout: [ClassificationHead.NamedStep] = flavor == .torchvision ? [.init(.dropout(0.2), name: "dropout")] : []
+        head = standardHead(top, classifier: [.init(.globalPool(.average), name: "global_average_pooling2d")] + dropout
+            + [.init(.dense(units: top.classes, activation: nil), name: "predictions", key: "classifier.1")])
+    }
+
+    /// Rounds to the nearest multiple of 8, not below 8 and not more than 10% down.
+    static func divisible(_ value: Double) -> Int {
+        var result = max(8, Int(value + 4) / 8 * 8)
+        if Double(result) < 0.9 * value { result += 8 }
+        return result
+    }
+
+    /// torchvision's names: `features.0` (stem), `features.1` ... `features.17` (blocks),
+    /// `features.18` (last 1x1), `classifier.1`.
+    public override var children: [(name: String, module: Module)] {
+        [("features.0", stem)] + blocks.enumerated().map { ("features.\($0.offset + 1)", $0.element as Module) }
+            + [("features.\(blocks.count + 1)", last)] + (head?.children ?? [])
+    }
+
+    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        var y = context.tap("input_layer", x)
+        y = try context.run("Conv1", stem.conv, y, padding: stridedPadding(y, flavor: flavor))
+        y = try context.run("bn_Conv1", stem.norm, y)
+        y = context.tap("Conv1_relu", try relu6(y))
+        for block in blocks { y = try block(y, context) }
+        y = try context.run("Conv_1", last.conv, y)
+        y = try context.run("Conv_1_bn", last.norm, y)
+        return context.tap("out_relu", try relu6(y))
+    }
+}
+
+/// The padding of a 3x3 stride-2 layer: Keras's `same` rule from the actual size (bottom and
+/// right get the extra pixel on even sizes), torchvision's symmetric 1.
+private func stridedPadding(_ x: Tensor, flavor: Flavor) -> Padding {
+    guard flavor == .keras else { return .symmetric(1) }
+    let (height, width) = (x.shape[2], x.shape[3])
+    return .explicit(top: 1 - (1 - height % 2), bottom: 1, left: 1 - (1 - width % 2), right: 1)
+}
+
+extension MobileNetV2 {
+    /// A convolution and its batch norm (torchvision's `Conv2dNormActivation`: children `0`, `1`).
+    final class ConvolutionUnit: Module {
+        let conv: Conv2D
+        let norm: BatchNorm
+        let activation: Bool
+
+        init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int, groups: Int, activation: Bool,
+             epsilon: Float, momentum: BatchNormMomentum) {
+            conv = Conv2D(inChannels, outChannels, kernel: kernel, stride: stride, padding: .symmetric(kernel / 2), groups: groups, bias: false)
+            norm = BatchNorm(outChannels, epsilon: epsilon, momentum: momentum)
+            self.activation = activation
+        }
+
+        override var children: [(name: String, module: Module)] { [("0", conv), ("1", norm)] }
+    }
+
+    /// Expand (1x1, ReLU6; absent when the expansion is 1), depthwise 3x3 (ReLU6), project
+    /// (1x1, linear), with a residual connection when the shape is unchanged.
+    final class InvertedResidual: Module, Layer {
+        let expand: ConvolutionUnit?
+        let depthwise: ConvolutionUnit
+        let project: Conv2D
+        let projectNorm: BatchNorm
+        let residual: Bool
+        let stride: Int
+        let flavor: Flavor
+        /// The Keras name prefix: `expanded_conv` for the first block, `block_<index>` after.
+        let name: String
+
+        init(index: Int, inChannels: Int, outChannels: Int, expansion: Int, stride: Int, flavor: Flavor, epsilon: Float,
+             momentum: BatchNormMomentum) {
+            let hidden = inChannels * expansion
+            expand = expansion == 1 ? nil
+                : ConvolutionUnit(inChannels, hidden, kernel: 1, stride: 1, groups: 1, activation: true, epsilon: epsilon, momentum: momentum)
+            depthwise = ConvolutionUnit(hidden, hidden, kernel: 3, stride: stride, groups: hidden, activation: true, epsilon: epsilon,
+                                        momentum: momentum)
+            project = Conv2D(hidden, outChannels, kernel: 1, bias: false)
+            projectNorm = BatchNorm(outChannels, epsilon: epsilon, momentum: momentum)
+            residual = stride == 1 && inChannels == outChannels
+            self.stride = stride
+            self.flavor = flavor
+            name = index == 0 ? "expanded_conv" : "block_\(index)"
+        }
+
+        /// torchvision's `conv` sequence: `conv.0` (expand), `conv.1` (depthwise), `conv.2`,
+        /// `conv.3` (projection and its norm); without expansion `conv.0` is the depthwise unit.
+        override var children: [(name: String, module: Module)] {
+            let units: [Module] = (expand.map { [$0] } ?? []) + [depthwise, project, projectNorm]
+            return units.enumerated().map { ("conv.\($0.offset)", $0.element) }
+        }
+
+        var layerList: [NamedLayer] {
+            var list: [NamedLayer] = []
+            if let expand {
+                list += [NamedLayer("\(name)_expand", .conv2D, expand.conv), NamedLayer("\(name)_expand_BN", .batchNormalization, expand.norm),
+                         NamedLayer("\(name)_expand_relu", .reLU)]
+            }
+            if stride == 2 { list.append(NamedLayer("\(name)_pad", .zeroPadding2D)) }
+            list += [NamedLayer("\(name)_depthwise", .depthwiseConv2D, depthwise.conv),
+                     NamedLayer("\(name)_depthwise_BN", .batchNormalization, depthwise.norm),
+                     NamedLayer("\(name)_depthwise_relu", .reLU),
+                     NamedLayer("\(name)_project", .conv2D, project), NamedLayer("\(name)_project_BN", .batchNormalization, projectNorm)]
+            if residual { list.append(NamedLayer("\(name)_add", .add)) }
+            return list
+        }
+
+        func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+            var y = x
+            if let expand {
+                y = try context.run("\(name)_expand", expand.conv, y)
+                y = try context.run("\(name)_expand_BN", expand.norm, y)
+                y = context.tap("\(name)_expand_relu", try relu6(y))
+            }
+            if stride == 2 {
+                let padding = stridedPadding(y, flavor: flavor)
+                if case let .explicit(top, bottom, left, right) = padding {
+                    try context.tapPadding("\(name)_pad", y, top: top, bottom: bottom, left: left, right: right)
+                }
+                y = try context.run("\(name)_depthwise", depthwise.conv, y, padding: padding)
+            } else {
+                y = try context.run("\(name)_depthwise", depthwise.conv, y)
+            }
+            y = try context.run("\(name)_depthwise_BN", depthwise.norm, y)
+            y = context.tap("\(name)_depthwise_relu", try relu6(y))
+            y = try context.run("\(name)_project", project, y)
+            y = try context.run("\(name)_project_BN", projectNorm, y)
+            return residual ? context.tap("\(name)_add", try add(x, y)) : y
+        }
+    }
+}

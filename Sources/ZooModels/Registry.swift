@@ -1,0 +1,50 @@
+/// The architectures of the zoo, by the names `zoo models` lists.
+public enum Architecture: String, CaseIterable, Sendable {
+    case vgg16, resnet50, resnet152, densenet121, densenet169, densenet201, inceptionv3, mobilenetv2
+
+    /// Accepts the registry names and the common spellings with underscores
+    /// (`inception_v3`, `mobilenet_v2`), in any case.
+    public init(named name: String) throws {
+        let key = name.lowercased().replacingOccurrences(of: "_", with: "").replacingOccurrences(of: "-", with: "")
+        guard let architecture = Architecture(rawValue: key) else {
+            throw ModelError("unknown model '\(name)'; known: \(Architecture.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = architecture
+    }
+
+    /// The family's paper, for listings.
+    public var summary: String {
+        switch self {
+        case .vgg16: return "VGG16 (Simonyan & Zisserman 2014)"
+        case .resnet50: return "ResNet50 (He et al. 2016)"
+        case .resnet152: return "ResNet152 (He et al. 2016)"
+        case .densenet121: return "DenseNet121 (Huang et al. 2017)"
+        case .densenet169: return "DenseNet169 (Huang et al. 2017)"
+        case .densenet201: return "DenseNet201 (Huang et al. 2017)"
+        case .inceptionv3: return "InceptionV3 (Szegedy et al. 2016)"
+        case .mobilenetv2: return "MobileNetV2 (Sandler et al. 2018)"
+        }
+    }
+
+    /// The input size the ImageNet weights were trained at.
+    public var defaultInputSize: Int { self == .inceptionv3 ? 299 : 224 }
+
+    /// Builds the model.
+    ///
+    /// - Parameters:
+    ///   - flavor: the framework whose graph (and weights) the model follows.
+    ///   - top: the framework's classifier, or features with optional global pooling.
+    ///   - inputSize: only Keras VGG16's classifier depends on it (it flattens the last map).
+    public func make(flavor: Flavor, top: Top = .imagenet, inputSize: Int? = nil) throws -> ImageModel {
+        switch self {
+        case .vgg16: return VGG(flavor: flavor, top: top, inputSize: inputSize ?? defaultInputSize)
+        case .resnet50: return ResNet(.resnet50, flavor: flavor, top: top)
+        case .resnet152: return ResNet(.resnet152, flavor: flavor, top: top)
+        case .densenet121: return DenseNet(.densenet121, flavor: flavor, top: top)
+        case .densenet169: return DenseNet(.densenet169, flavor: flavor, top: top)
+        case .densenet201: return DenseNet(.densenet201, flavor: flavor, top: top)
+        case .inceptionv3: return InceptionV3(flavor: flavor, top: top)
+        case .mobilenetv2: return MobileNetV2(flavor: flavor, top: top)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+
+/// Reads `.keras` archives: `config.json` and `metadata.json` give the model configuration and
+/// Keras version; the weights come from `model.weights.h5` (handed to libhdf5 in place, without
+/// copying, when the entry is stored) or `model.weights.npz`.
+enum KerasArchive {
+    static func matches(_ archive: ZipArchive) -> Bool {
+        archive.entry(named: "model.weights.h5") != nil || archive.entry(named: "model.weights.npz") != nil
+    }
+
+    static func open(_ archive: ZipArchive, url: URL) throws -> any WeightReader {
+        var metadata = WeightMetadata()
+        if let entry = archive.entry(named: "metadata.json") {
+            let data = try archive.contents(of: entry, verifyChecksum: true)
+            let json = try withContext("metadata.json") { try JSONParser.parse(data.raw) }
+            if let version = json["keras_version"]?.string { metadata.writerVersions["keras_version"] = version }
+            if let date = json["date_saved"]?.string { metadata.extra["date_saved"] = date }
+        }
+        if let entry = archive.entry(named: "config.json") {
+            let data = try archive.contents(of: entry, verifyChecksum: true)
+            guard let text = String(validating: data.array, as: UTF8.self) else {
+                throw ParseError.malformed("config.json is not UTF-8 text")
+            }
+            metadata.kerasModelConfig = text
+        }
+        if let entry = archive.entry(named: "model.weights.h5") {
+            return try withContext("model.weights.h5") {
+                let image = try archive.contents(of: entry)
+                return try KerasHDF5.open(path: nil, bytes: image, url: url, archiveMetadata: metadata)
+            }
+        }
+        if let entry = archive.entry(named: "model.weights.npz") {
+            return try withContext("model.weights.npz") {
+                let inner = try ZipArchive(bytes: try archive.contents(of: entry))
+                return try NPZReader(archive: inner, url: url, format: .kerasArchive, metadata: metadata)
+            }
+        }
+        throw ParseError.malformed(".keras archive has neither model.weights.h5 nor model.weights.npz")
+    }
+}

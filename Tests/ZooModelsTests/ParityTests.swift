@@ -1,0 +1,178 @@
+import Foundation
+import Testing
+import ZooModels
+import ZooWeights
+
+/// The reference files written by `converters/make_model_references.py` with the real Keras
+/// and torchvision.
+enum References {
+    static let folder = Bundle.module.resourceURL!.appendingPathComponent("References")
+
+    /// One model's listing: every tensor of its weight file with the role that picks its formula.
+    struct Listing: Decodable {
+        var model: String
+        var flavor: String
+        var inputSize: Int
+        var input: String
+        var logits: String
+        var features: String
+        var tensors: [Entry]
+
+        struct Entry: Decodable {
+            var name: String
+            var shape: [Int]
+            var role: String
+            var fanIn: Int?
+
+            enum CodingKeys: String, CodingKey {
+                case name, shape, role
+                case fanIn = "fan_in"
+            }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case model, flavor, input, logits, features, tensors
+            case inputSize = "input_size"
+        }
+    }
+
+    static func listing(_ model: String, _ flavor: String) throws -> Listing {
+        try JSONDecoder().decode(Listing.self, from: Data(contentsOf: folder.appendingPathComponent("\(model)_\(flavor).json")))
+    }
+
+    /// A `.npy` array's values and shape.
+    static func array(_ file: String) throws -> (values: [Float], shape: [Int]) {
+        let reader = try WeightFiles.open(folder.appendingPathComponent(file))
+        let tensor = try #require(reader.tensors.first)
+        return (try reader.floats(tensor.name), tensor.shape)
+    }
+}
+
+/// The parity formula: deterministic weights from a tensor's source name and element index.
+enum Formula {
+    static func fnv1a32(_ text: String) -> UInt32 {
+        var hash: UInt32 = 2_166_136_261
+        for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        return hash
+    }
+
+    static func lowbias32(_ value: UInt32) -> UInt32 {
+        var x = value
+        x ^= x >> 16
+        x = x &* 0x7feb_352d
+        x ^= x >> 15
+        x = x &* 0x846c_a68b
+        x ^= x >> 16
+        return x
+    }
+
+    /// The values of a tensor, row-major over its source shape.
+    static func values(name: String, count: Int, role: String, fanIn: Int?) -> [Float] {
+        let seed = lowbias32(fnv1a32(name))
+        let gain = fanIn.map { (6.0 / Double($0)).squareRoot() } ?? 0
+        return (0..<count).map { index in
+            let u = (Double(lowbias32(UInt32(truncatingIfNeeded: index) ^ seed)) + 0.5) * 0x1p-31 - 1
+            switch role {
+            case "kernel": return Float(u * gain)
+            case "bias", "bn_beta", "bn_mean": return Float(0.05 * u)
+            case "bn_gamma": return Float(1.0 + 0.1 * u)
+            case "bn_gamma_damped": return Float(0.25 + 0.05 * u)
+            case "bn_var": return Float(1.25 + 0.25 * u)
+            default: return 0
+            }
+        }
+    }
+}
+
+/// A weight file that exists only as a listing: tensors named as the framework names them,
+/// values from the parity formula. It goes through the same import path as a real file.
+final class FormulaWeights: WeightReader, @unchecked Sendable {
+    let url: URL
+    let format: WeightFormat
+    let metadata: WeightMetadata
+    let tensors: [TensorInfo]
+    private let entries: [String: References.Listing.Entry]
+
+    init(_ listing: References.Listing) {
+        url = References.folder.appendingPathComponent("\(listing.model)_\(listing.flavor).json")
+        let keras = listing.flavor == "keras"
+        format = keras ? .kerasH5 : .torchZip
+        let files = listing.tensors.filter { $0.role != "counter" }
+        var layers: [String] = []
+        for entry in files {
+            let layer = String(entry.name.split(separator: "/").first ?? "")
+            if keras, layers.last != layer { layers.append(layer) }
+        }
+        metadata = WeightMetadata(kerasLayerNames: keras ? layers : nil)
+        tensors = listing.tensors.map { TensorInfo(name: $0.name, dtype: $0.role == "counter" ? .i64 : .f32, shape: $0.shape) }
+        entries = Dictionary(listing.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    func info(_ name: String) -> TensorInfo? { tensors.first { $0.name == name } }
+
+    func floats(_ name: String) throws -> [Float] {
+        let entry = try #require(entries[name])
+        return Formula.values(name: name, count: entry.shape.reduce(1, *), role: entry.role, fanIn: entry.fanIn)
+    }
+}
+
+@Suite("Parity with Keras and torchvision")
+struct ParityTests {
+    @Test("the formula matches the converter's worked values")
+    func formulaVectors() throws {
+        struct Vectors: Decodable {
+            struct Case: Decodable {
+                var name: String
+                var role: String
+                var fan_in: Int?
+                var values: [Value]
+            }
+            struct Value: Decodable {
+                var index: Int
+                var value_bits: String
+            }
+            var cases: [Case]
+        }
+        let vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: References.folder.appendingPathComponent("formula_vectors.json")))
+        for test in vectors.cases {
+            let largest = test.values.map(\.index).max() ?? 0
+            let values = Formula.values(name: test.name, count: largest + 1, role: test.role, fanIn: test.fan_in)
+            for expected in test.values {
+                #expect(String(values[expected.index].bitPattern, radix: 16) == String(expected.value_bits.dropFirst(2)),
+                        "\(test.name)[\(expected.index)]")
+            }
+        }
+    }
+
+    static let cases: [(String, Flavor)] = [
+        ("vgg16", .keras), ("vgg16", .torchvision), ("resnet50", .keras), ("resnet50", .torchvision),
+        ("resnet152", .keras), ("resnet152", .torchvision), ("densenet121", .keras), ("densenet121", .torchvision),
+        ("densenet169", .keras), ("densenet169", .torchvision), ("densenet201", .keras), ("densenet201", .torchvision),
+        ("mobilenetv2", .keras), ("mobilenetv2", .torchvision), ("inceptionv3", .keras), ("inceptionv3", .torchvision),
+    ]
+
+    @Test("logits and pooled features match the framework's", arguments: cases)
+    func parity(_ name: String, _ flavor: Flavor) throws {
+        let listing = try References.listing(name, flavor.rawValue)
+        let model = try Architecture(named: name).make(flavor: flavor, top: .imagenet, inputSize: listing.inputSize)
+        let report = try WeightImport.load(FormulaWeights(listing), into: model, strict: true)
+        #expect(report.isComplete)
+        let input = try References.array(listing.input)
+        let x = try Tensor(nhwc: input.values, shape: input.shape)
+        let context = ForwardContext.inference()
+        let logits = try model(x, context)
+        let expectedLogits = try References.array(listing.logits)
+        #expect(logits.shape == expectedLogits.shape)
+        expectClose(try logits.array(), expectedLogits.values, "\(name) \(flavor) logits")
+        let features = try globalAvgPool2d(model.features(x, .inference()))
+        expectClose(try features.array(), try References.array(listing.features).values, "\(name) \(flavor) features")
+    }
+
+    /// Agreement within 1e-4 of the reference's largest magnitude.
+    func expectClose(_ actual: [Float], _ expected: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(actual.count == expected.count, sourceLocation: sourceLocation)
+        let scale = expected.map(abs).max() ?? 1
+        let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-4 * scale, "\(what): largest difference \(worst) against scale \(scale)", sourceLocation: sourceLocation)
+    }
+}

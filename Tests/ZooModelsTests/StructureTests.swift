@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import ZooModels
+
+/// What real Keras and torchvision report about each architecture (`keras_layers.json`, written
+/// by `converters/make_model_references.py`).
+struct FrameworkFacts: Decodable {
+    struct Model: Decodable {
+        var layerCount: Int
+        var modelLayers: [String]
+        var h5LayerNames: [String]
+        var parameterCounts: [String: Counts]
+
+        enum CodingKeys: String, CodingKey {
+            case layerCount = "layer_count", modelLayers = "model_layers", h5LayerNames = "h5_layer_names", parameterCounts = "parameter_counts"
+        }
+    }
+
+    struct Counts: Decodable {
+        var total: Int?
+        var trainable: Int?
+        var parameters: Int?
+        var stateDictFloats: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case total, trainable, parameters, stateDictFloats = "state_dict_floats"
+        }
+    }
+
+    var models: [String: Model]
+
+    static let shared: FrameworkFacts = {
+        let url = References.folder.appendingPathComponent("keras_layers.json")
+        return try! JSONDecoder().decode(FrameworkFacts.self, from: Data(contentsOf: url))
+    }()
+}
+
+/// A base with the head Keras users put on for transfer learning: GAP, Dropout(0.5), Dense(100).
+func baseWithHead(_ architecture: Architecture, _ flavor: Flavor) throws -> ImageModel {
+    let model = try architecture.make(flavor: flavor, top: .features(pooling: nil))
+    model.head = ClassificationHead([
+        .init(.globalPool(.average), name: "global_average_pooling2d"), .init(.dropout(0.5), name: "dropout"),
+        .init(.dense(units: 100, activation: nil), name: "dense", key: "head.dense"),
+    ], inputFeatures: model.featureChannels)
+    return model
+}
+
+@Suite("Model structure")
+struct StructureTests {
+    @Test("the keras flavour's layer list is Keras's model.layers and the layer_names of a file Keras wrote",
+          arguments: Architecture.allCases)
+    func kerasLayerList(_ architecture: Architecture) throws {
+        let facts = try #require(FrameworkFacts.shared.models[architecture.rawValue])
+        for flavor in Flavor.allCases {
+            let names = try architecture.make(flavor: flavor, top: .features(pooling: nil)).layers.map(\.name)
+            #expect(names.count == facts.layerCount)
+            #expect(names == facts.modelLayers, "\(architecture) \(flavor)")
+            #expect(names == facts.h5LayerNames)
+        }
+    }
+
+    @Test("parameter counts equal Keras's and torchvision's", arguments: Architecture.allCases)
+    func parameterCounts(_ architecture: Architecture) throws {
+        let counts = try #require(FrameworkFacts.shared.models[architecture.rawValue]?.parameterCounts)
+        // Keras: base at 96x96 without top, plus GAP, Dropout(0.5), Dense(100).
+        let headed = try baseWithHead(architecture, .keras)
+        #expect(headed.parameterCount == counts["notop96_gap_dropout_dense100"]?.total)
+        #expect(headed.trainableParameters.reduce(0) { $0 + $1.value.elementCount } == counts["notop96_gap_dropout_dense100"]?.trainable)
+        // Keras full top; torchvision full top (learned parameters, and with running statistics).
+        let kerasTop = try #require(counts["keras_top_224"] ?? counts["keras_top_299"])
+        #expect(try architecture.make(flavor: .keras).parameterCount == kerasTop.total)
+        let torchvision = try architecture.make(flavor: .torchvision)
+        #expect(torchvision.trainableParameters.reduce(0) { $0 + $1.value.elementCount } == counts["torchvision_top"]?.parameters)
+        #expect(torchvision.parameterCount == counts["torchvision_top"]?.stateDictFloats)
+    }
+
+    @Test("freezing the bottom of DenseNet201's layer list leaves Keras's trainable counts")
+    func unfreezeFractions() throws {
+        // Keras: freeze base.layers[:n - ceil(n * p)]; the head stays trainable.
+        for (fraction, expected) in [(0.0, 192_100), (0.1, 2_831_140), (0.2, 5_056_740)] {
+            let model = try baseWithHead(.densenet201, .keras)
+            let layers = model.baseLayers
+            let trainableCount = Int((Double(layers.count) * fraction).rounded(.up))
+            for layer in layers.prefix(layers.count - trainableCount) { layer.module?.freeze() }
+            #expect(model.trainableParameters.reduce(0) { $0 + $1.value.elementCount } == expected, "unfreeze \(fraction)")
+        }
+    }
+
+    @Test("every listed layer's output is tapped exactly once, and nothing else is", arguments: Architecture.allCases)
+    func tapsMatchTheList(_ architecture: Architecture) throws {
+        for flavor in Flavor.allCases {
+            let model = try architecture.make(flavor: flavor, top: .imagenet, inputSize: 32)
+            var seen: [String] = []
+            let context = ForwardContext.inference()
+            context.observer = { name, _ in seen.append(name) }
+            let size = architecture == .inceptionv3 ? 75 : 32
+            _ = try model(Tensor.zeros([1, 3, size, size]), context)
+            #expect(seen.sorted() == model.layers.map(\.name).sorted(), "\(architecture) \(flavor)")
+        }
+    }
+
+    @Test("an input below the architecture's minimum is a clear error")
+    func minimumSize() throws {
+        let model = try Architecture.inceptionv3.make(flavor: .keras, top: .features(pooling: .average))
+        #expect(throws: ModelError("inceptionv3: input 64x64 is below the architecture's minimum of 75x75")) {
+            try model(Tensor.zeros([1, 3, 64, 64]), .inference())
+        }
+        #expect(throws: ModelError.self) { try model(Tensor.zeros([1, 1, 96, 96]), .inference()) }
+    }
+
+    @Test("model names are accepted with underscores and in any case")
+    func names() throws {
+        #expect(try Architecture(named: "inception_v3") == .inceptionv3)
+        #expect(try Architecture(named: "MobileNet_V2") == .mobilenetv2)
+        #expect(throws: ModelError.self) { try Architecture(named: "resnet18") }
+    }
+}
