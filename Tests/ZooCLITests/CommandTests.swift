@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooKit
 
 /// Runs the built `zoo` executable, which sits beside the test bundle in the build folder.
 struct Zoo {
@@ -67,5 +68,71 @@ struct CommandTests {
         let result = try Zoo.run(["demo", "--threads", "0"])
         #expect(result.status != 0)
         #expect(result.error.contains("--threads must be at least 1"))
+    }
+}
+
+@Suite("zoo model commands", .serialized)
+struct ModelCommandTests {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cli-\(UUID().uuidString)")
+
+    @Test("models lists every architecture and the catalog")
+    func models() throws {
+        let result = try Zoo.run(["models", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let listing = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let names = (listing["architectures"] as? [[String: String]])?.compactMap { $0["name"] }
+        #expect(names == ["vgg16", "resnet50", "resnet152", "densenet121", "densenet169", "densenet201", "inceptionv3", "mobilenetv2"])
+        #expect(((listing["weight_sets"] as? [Any])?.count ?? 0) >= 30)
+    }
+
+    @Test("summary gives Keras's counts for a base with a new head")
+    func summary() throws {
+        let result = try Zoo.run(["summary", "densenet201", "--size", "96", "--head", "gap,dropout=0.5,dense", "--classes", "100", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        #expect(json["total"] as? Int == 18_514_084)
+        #expect(json["trainable"] as? Int == 18_285_028)
+        #expect(json["non_trainable"] as? Int == 229_056)
+        #expect((json["layers"] as? [Any])?.count == 707 + 3)
+        let bad = try Zoo.run(["summary", "densenet201", "--head", "dropout=2,dense"])
+        #expect(bad.status != 0)
+        #expect(bad.error.contains("dropout"))
+    }
+
+    @Test("extract follows the file's top and writes logits or a named layer")
+    func extract() throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        Initialization.seed(11)
+        let model = MobileNetV2(flavor: .torchvision, top: .classifier(classes: 7))
+        let weights = folder.appendingPathComponent("mobilenet.safetensors")
+        try WeightExport.safetensors(model, to: weights)
+        var generator = SeededGenerator(seed: 2)
+        let images = (0..<(2 * 64 * 64 * 3)).map { _ in generator.nextUnitFloat() * 255 }
+        let input = folder.appendingPathComponent("images.npy")
+        try NPYFile.write(images, shape: [2, 64, 64, 3], to: input)
+
+        let logitsFile = folder.appendingPathComponent("logits.npy")
+        let result = try Zoo.run(["extract", "mobilenetv2", "--weights", weights.path, "--input", input.path, "--out", logitsFile.path,
+                                  "--preprocess", "torch"])
+        #expect(result.status == 0, "\(result.error)")
+        let logits = try WeightFiles.open(logitsFile)
+        #expect(logits.tensors.first?.shape == [2, 7])
+        var preprocessed = images
+        Preprocessing.torch.apply(nhwc: &preprocessed)
+        let expected = try model(Tensor(nhwc: preprocessed, shape: [2, 64, 64, 3]), .inference()).array()
+        let actual = try logits.floats("")
+        #expect(zip(actual, expected).allSatisfy { abs($0 - $1) <= 1e-5 * (1 + abs($1)) })
+
+        let mapFile = folder.appendingPathComponent("block.npy")
+        let layer = try Zoo.run(["extract", "mobilenetv2", "--weights", weights.path, "--input", input.path, "--out", mapFile.path,
+                                 "--layer", "block_3_expand_relu"])
+        #expect(layer.status == 0, "\(layer.error)")
+        #expect(try WeightFiles.open(mapFile).tensors.first?.shape == [2, 16, 16, 144])
+
+        let unknown = try Zoo.run(["extract", "mobilenetv2", "--weights", weights.path, "--input", input.path, "--out", mapFile.path,
+                                   "--layer", "block_3_nonsense"])
+        #expect(unknown.status != 0)
+        #expect(unknown.error.contains("no layer 'block_3_nonsense'"))
     }
 }

@@ -24,6 +24,7 @@ struct KerasWeightMap {
     func assignments(report: inout LoadReport) throws -> [WeightAssignment] {
         var fileLayers = try self.fileLayers()
         renumberAutoNamedLayers(&fileLayers)
+        matchRemainingLayersByPosition(&fileLayers)
         let byName = Dictionary(fileLayers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let modulePaths = Dictionary(model.namedModules().map { (ObjectIdentifier($0.module), $0.name) }, uniquingKeysWith: { first, _ in first })
         var used = Set<String>()
@@ -91,16 +92,31 @@ struct KerasWeightMap {
         }
     }
 
-    /// Legacy HDF5: tensors are `layer/...`; a nested model's layer holds `model/inner/...`,
-    /// split into its inner layers.
+    /// Legacy HDF5: a layer's tensors are listed as `layer/weight` for each layer of
+    /// `layer_names` (the longest layer name that prefixes a tensor's name owns it). A nested
+    /// model's layer holds `model/inner/...`, split into its inner layers. Old Keras named some
+    /// layers with a slash (`conv1/conv` in DenseNet, now `conv1_conv`); slashes in layer names
+    /// become underscores.
     private func legacyLayers(_ tensors: [TensorInfo]) -> [FileLayer] {
         let known = Set(model.layers.map(\.name))
+        let fileLayerNames = (reader.metadata.kerasLayerNames ?? []).sorted { $0.count > $1.count }
         var layers: [String: [TensorInfo]] = [:]
         var sequence: [String] = []
         for tensor in tensors {
-            let components = tensor.name.split(separator: "/").map(String.init)
-            guard let outer = components.first else { continue }
-            let name = !known.contains(outer) && !isAutoNamed(outer) && components.count > 2 ? components[1] : outer
+            var name: String
+            var rest: Substring
+            if let owner = fileLayerNames.first(where: { tensor.name.hasPrefix($0 + "/") }) {
+                name = owner
+                rest = tensor.name.dropFirst(owner.count + 1)
+            } else {
+                name = String(tensor.name.split(separator: "/").first ?? "")
+                rest = tensor.name.dropFirst(min(name.count + 1, tensor.name.count))
+            }
+            name = name.replacingOccurrences(of: "/", with: "_")
+            let inner = rest.split(separator: "/")
+            if !known.contains(name), !isAutoNamed(name), inner.count >= 2 {
+                name = String(inner[0])
+            }
             if layers[name] == nil { sequence.append(name) }
             layers[name, default: []].append(tensor)
         }
@@ -152,6 +168,19 @@ struct KerasWeightMap {
             let sortedTheirs = theirs.sorted { autoNameNumber(layers[$0].name, prefix)! < autoNameNumber(layers[$1].name, prefix)! }
             for (index, name) in zip(sortedTheirs, sortedOurs) { layers[index].name = name }
         }
+    }
+
+    /// Keras's own default (`load_weights` with `by_name=False`) pairs the file's layers with
+    /// weights and the model's, in order. Layers that no name matches are paired that way when
+    /// the two sides have the same number of them; shapes then confirm every pair.
+    private func matchRemainingLayersByPosition(_ layers: inout [FileLayer]) {
+        let weighted = model.layers.filter { $0.module != nil && !$0.kerasWeightNames.isEmpty }
+        let fileNames = Set(layers.map(\.name))
+        let unmatchedOurs = weighted.filter { !fileNames.contains($0.name) }
+        let ourNames = Set(weighted.map(\.name))
+        let unmatchedTheirs = layers.indices.filter { !ourNames.contains(layers[$0].name) }
+        guard !unmatchedOurs.isEmpty, unmatchedOurs.count == unmatchedTheirs.count else { return }
+        for (index, layer) in zip(unmatchedTheirs, unmatchedOurs) { layers[index].name = layer.name }
     }
 
     static let autoNamePrefixes = ["conv2d", "batch_normalization", "dense", "depthwise_conv2d"]

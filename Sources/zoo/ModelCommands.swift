@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import ZooKit
+
+extension Flavor: ExpressibleByArgument {}
+extension Preprocessing: ExpressibleByArgument {}
+
+/// Writes `message` to standard error and fails the command, so errors read as
+/// `zoo <command>: <message>` without a stack of Swift types.
+func fail(_ command: String, _ error: Error) -> ExitCode {
+    FileHandle.standardError.write(Data("zoo \(command): \(error)\n".utf8))
+    return ExitCode.failure
+}
+
+extension ZooCommand {
+    struct Models: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the architectures and the known weight sets.")
+
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            if json {
+                struct Listing: Encodable {
+                    var architectures: [[String: String]]
+                    var weightSets: [WeightSet]
+                    enum CodingKeys: String, CodingKey { case architectures, weightSets = "weight_sets" }
+                }
+                let architectures = Architecture.allCases.map {
+                    ["name": $0.rawValue, "description": $0.summary, "flavors": Flavor.allCases.map(\.rawValue).joined(separator: ","),
+                     "default_input_size": String($0.defaultInputSize)]
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(Listing(architectures: architectures, weightSets: Catalog.weightSets)), as: UTF8.self))
+                return
+            }
+            print("Architectures (flavours: keras, torchvision; `inception_v3` and `mobilenet_v2` are accepted too):")
+            for architecture in Architecture.allCases {
+                print("  " + architecture.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0) + architecture.summary
+                    + ", default input \(architecture.defaultInputSize)")
+            }
+            print("\nWeight sets (`zoo pull NAME` downloads one; cache: \(WeightCache().root.path)):")
+            for set in Catalog.weightSets {
+                let accuracy = set.metrics?.top1.map { String(format: "top-1 %.1f%%", $0) } ?? ""
+                print("  " + set.name.padding(toLength: 44, withPad: " ", startingAt: 0)
+                    + "\(set.flavor.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))"
+                    + "\(set.preprocessing.padding(toLength: 12, withPad: " ", startingAt: 0))\(set.inputSize)  \(accuracy)")
+            }
+        }
+    }
+
+    struct Pull: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Download a weight set into the cache and verify its checksum.",
+            discussion: "The cache is $ZOO_HOME, else $XDG_CACHE_HOME/zoo, else ~/.cache/zoo. An interrupted download resumes.")
+
+        @Argument(help: "A weight set, as `zoo models` lists it (resnet50.keras_imagenet).") var name: String
+
+        func run() throws {
+            do {
+                let set = try Catalog.weightSet(named: name)
+                let isTerminal = isatty(STDERR_FILENO) != 0
+                let file = try WeightDownload.pull(set) { received, total in
+                    guard isTerminal else { return }
+                    let percent = total.map { String(format: " %3.0f%%", 100 * Double(received) / Double(max($0, 1))) } ?? ""
+                    FileHandle.standardError.write(Data(String(format: "\r%@: %.1f MB%@", set.file, Double(received) / 1e6, percent).utf8))
+                }
+                if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                print(file.path)
+            } catch {
+                throw fail("pull", error)
+            }
+        }
+    }
+
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a model's layers with output shapes and parameter counts, as Keras's model.summary() does.")
+
+        @Argument(help: "The architecture (zoo models lists them).") var model: String
+        @Option(help: "Which framework's graph: keras or torchvision.") var flavor: Flavor = .keras
+        @Option(help: "Input height and width (default: the architecture's).") var size: Int?
+        @Option(help: "Classes of the classifier (--top, or a head's final dense).") var classes = 1000
+        @Flag(help: "Include the framework's classifier (Keras include_top=True).") var top = false
+        @Option(help: "A head instead: comma-separated gap|gmp|flatten, dropout=RATE, dense=UNITS[:relu], dense.") var head: String?
+        @Flag(help: "Print JSON: {\"total\", \"trainable\", \"non_trainable\", \"layers\": [...]}.") var json = false
+
+        func validate() throws {
+            if top, head != nil { throw ValidationError("--top and --head exclude each other") }
+            if classes < 1 { throw ValidationError("--classes must be at least 1") }
+        }
+
+        func run() throws {
+            do {
+                let architecture = try Architecture(named: model)
+                let inputSize = size ?? architecture.defaultInputSize
+                let built = try architecture.make(flavor: flavor, top: top ? .classifier(classes: classes) : .features(pooling: nil),
+                                                  inputSize: inputSize)
+                if let head {
+                    let cells = max(1, inputSize / 32)
+                    built.head = try HeadSpecification(parsing: head, classes: classes)
+                        .head(inputFeatures: built.featureChannels, featureSize: (cells, cells))
+                }
+                let summary = try ModelSummary(built, inputSize: inputSize)
+                print(json ? summary.json : summary.table)
+            } catch {
+                throw fail("summary", error)
+            }
+        }
+    }
+
+    struct Extract: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run images through a model and write a layer's output as .npy.",
+            discussion: """
+                The input is a float32 .npy array [N, H, W, 3] (channels-last, RGB). The model's top \
+                follows the weight file: with a classifier the output is its logits (before softmax), \
+                without one the last feature map. The output is channels-last [N, H, W, C] for feature \
+                maps and [N, C] for vectors.
+                """)
+
+        @Argument(help: "The architecture (zoo models lists them).") var model: String
+        @Option(help: "A weight file (.h5, .weights.h5, .keras, .pt/.pth, .safetensors, .npz), or a weight set pulled with zoo pull.")
+        var weights: String
+        @Option(help: "keras or torchvision (default: the weight set's, or keras for Keras files and torchvision for others).")
+        var flavor: Flavor?
+        @Option(help: "The input array (.npy, float32 [N, H, W, 3]).") var input: String
+        @Option(help: "Where to write the output (.npy).") var out: String
+        @Option(help: "A layer of the layer list (zoo summary lists them); default: the model's output.") var layer: String?
+        @Option(help: "none, caffe, tf or torch (default: the weight set's mode, or none for a file).") var preprocess: Preprocessing?
+        @Option(help: "Images per batch.") var batch = 32
+        @Flag(help: "Load even if the file does not fit the model exactly (mismatched tensors are skipped and reported).")
+        var nonStrict = false
+        @OptionGroup var engine: EngineOptions
+
+        func run() throws {
+            engine.apply()
+            do {
+                let architecture = try Architecture(named: model)
+                let (file, set) = try resolveWeights(weights)
+                let format = try WeightFiles.format(of: file)
+                let chosenFlavor = flavor ?? set?.flavor ?? ([.kerasH5, .kerasWeightsH5, .kerasArchive].contains(format) ? .keras : .torchvision)
+                let (built, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict)
+                if !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
+                let images = try WeightFiles.open(URL(fileURLWithPath: input))
+                guard let array = images.tensors.first, images.format == .npy else {
+                    throw ModelError("\(input): expected a .npy array")
+                }
+                let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing) } ?? Preprocessing.none
+                if let inception = built as? InceptionV3, chosenFlavor == .torchvision, set != nil {
+                    inception.transformInput = true
+                }
+                let result = try FeatureExtraction.run(built, nhwc: try images.floats(array.name), shape: array.shape, layer: layer,
+                                                       preprocessing: mode, batchSize: batch)
+                try NPYFile.write(result.values, shape: result.shape, to: URL(fileURLWithPath: out))
+                print("\(out): \(result.shape) from \(layer ?? "the model's output") of \(built.name) (\(chosenFlavor.rawValue)), preprocessing \(mode.rawValue)")
+            } catch {
+                throw fail("extract", error)
+            }
+        }
+    }
+}
+
+/// A weight file path, or the cached file of a catalog weight set.
+func resolveWeights(_ argument: String) throws -> (URL, WeightSet?) {
+    if FileManager.default.fileExists(atPath: argument) { return (URL(fileURLWithPath: argument), nil) }
+    if let set = try? Catalog.weightSet(named: argument) {
+        let file = WeightCache().file(for: set)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw ModelError("weight set \(set.name) is not in the cache (\(file.path)); run `zoo pull \(set.name)` first")
+        }
+        return (file, set)
+    }
+    throw ModelError("\(argument): no such file, and no weight set of that name (zoo models lists them)")
+}
