@@ -132,6 +132,8 @@ extension ZooCommand {
         @Option(help: "Images per batch.") var batch = 32
         @Flag(help: "Load even if the file does not fit the model exactly (mismatched tensors are skipped and reported).")
         var nonStrict = false
+        @Option(help: "A JSON list of renaming rules for foreign checkpoints: [{\"pattern\": \"^backbone\\\\.\", \"replacement\": \"\"}].")
+        var renameRules: String?
         @OptionGroup var engine: EngineOptions
 
         func run() throws {
@@ -141,7 +143,8 @@ extension ZooCommand {
                 let (file, set) = try resolveWeights(weights)
                 let format = try WeightFiles.format(of: file)
                 let chosenFlavor = flavor ?? set?.flavor ?? ([.kerasH5, .kerasWeightsH5, .kerasArchive].contains(format) ? .keras : .torchvision)
-                let (built, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict)
+                let rules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
+                let (built, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict, rules: rules)
                 if !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
                 let images = try WeightFiles.open(URL(fileURLWithPath: input))
                 guard let array = images.tensors.first, images.format == .npy else {
