@@ -100,6 +100,14 @@ public enum Top: Sendable, Equatable {
     public static let imagenet = Top.classifier(classes: 1000)
 }
 
+extension Top {
+    /// Classes of a classifier top (0 for feature tops).
+    var classes: Int {
+        if case let .classifier(classes) = self { return classes }
+        return 0
+    }
+}
+
 /// Global pooling of a feature map to one vector per image.
 public enum GlobalPooling: String, Sendable, CaseIterable {
     case average = "avg"

@@ -26,7 +26,7 @@ public final class MobileNetV2: ImageModel {
         let epsilon: Float = flavor == .keras ? 1e-3 : 1e-5
         let momentum: BatchNormMomentum = flavor == .keras ? .keras(momentum: 0.999) : .pytorch(momentum: 0.1)
         let firstChannels = Self.divisible(32 * alpha)
-        stem = ConvolutionUnit(3, firstChannels, kernel: 3, stride: 2, groups: 1, activation: true, epsilon: epsilon, momentum: momentum)
+        stem = ConvolutionUnit(3, firstChannels, kernel: 3, stride: 2, groups: 1, epsilon: epsilon, momentum: momentum)
         var channels = firstChannels
         var blocks: [InvertedResidual] = []
         for stage in Self.stages {
@@ -41,7 +41,7 @@ public final class MobileNetV2: ImageModel {
         }
         self.blocks = blocks
         let lastChannels = alpha > 1 ? Self.divisible(1280 * alpha) : 1280
-        last = ConvolutionUnit(channels, lastChannels, kernel: 1, stride: 1, groups: 1, activation: true, epsilon: epsilon, momentum: momentum)
+        last = ConvolutionUnit(channels, lastChannels, kernel: 1, stride: 1, groups: 1, epsilon: epsilon, momentum: momentum)
         super.init(name: "mobilenetv2", flavor: flavor, featureChannels: lastChannels, minimumInputSize: 32)
 
         appendLayer("input_layer", .inputLayer)
@@ -96,13 +96,10 @@ extension MobileNetV2 {
     final class ConvolutionUnit: Module {
         let conv: Conv2D
         let norm: BatchNorm
-        let activation: Bool
 
-        init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int, groups: Int, activation: Bool,
-             epsilon: Float, momentum: BatchNormMomentum) {
+        init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int, groups: Int, epsilon: Float, momentum: BatchNormMomentum) {
             conv = Conv2D(inChannels, outChannels, kernel: kernel, stride: stride, padding: .symmetric(kernel / 2), groups: groups, bias: false)
             norm = BatchNorm(outChannels, epsilon: epsilon, momentum: momentum)
-            self.activation = activation
         }
 
         override var children: [(name: String, module: Module)] { [("0", conv), ("1", norm)] }
@@ -125,8 +122,8 @@ extension MobileNetV2 {
              momentum: BatchNormMomentum) {
             let hidden = inChannels * expansion
             expand = expansion == 1 ? nil
-                : ConvolutionUnit(inChannels, hidden, kernel: 1, stride: 1, groups: 1, activation: true, epsilon: epsilon, momentum: momentum)
-            depthwise = ConvolutionUnit(hidden, hidden, kernel: 3, stride: stride, groups: hidden, activation: true, epsilon: epsilon,
+                : ConvolutionUnit(inChannels, hidden, kernel: 1, stride: 1, groups: 1, epsilon: epsilon, momentum: momentum)
+            depthwise = ConvolutionUnit(hidden, hidden, kernel: 3, stride: stride, groups: hidden, epsilon: epsilon,
                                         momentum: momentum)
             project = Conv2D(hidden, outChannels, kernel: 1, bias: false)
             projectNorm = BatchNorm(outChannels, epsilon: epsilon, momentum: momentum)

@@ -144,11 +144,3 @@ extension ResNet {
         }
     }
 }
-
-extension Top {
-    /// Classes of a classifier top (0 for feature tops).
-    var classes: Int {
-        if case let .classifier(classes) = self { return classes }
-        return 0
-    }
-}

@@ -18,6 +18,7 @@ public enum Initializer: Sendable {
     /// and outputs of one unit (for a convolution weight `[O, I, KH, KW]`: `I*KH*KW` and
     /// `O*KH*KW`).
     public func tensor(_ shape: [Int], fanIn: Int, fanOut: Int) -> Tensor {
+        if Initialization.isSkipping { return Tensor.zeros(shape) }
         let count = shape.reduce(1, *)
         let values: [Float] = Initialization.withGenerator { generator in
             switch self {
@@ -46,6 +47,17 @@ public enum Initializer: Sendable {
 /// same ``seed(_:)`` gives the same weights.
 public enum Initialization {
     private static let generator = Mutex(SeededGenerator(seed: 0))
+    private static let skipping = Mutex(0)
+
+    /// Runs `body` with every initializer giving zeros: for models whose weights are about to
+    /// be loaded from a file, where drawing hundreds of millions of random values is wasted.
+    public static func skippingRandomness<R>(_ body: () throws -> R) rethrows -> R {
+        skipping.withLock { $0 += 1 }
+        defer { skipping.withLock { $0 -= 1 } }
+        return try body()
+    }
+
+    static var isSkipping: Bool { skipping.withLock { $0 > 0 } }
 
     /// Restarts the weight random source.
     public static func seed(_ seed: UInt64) {

@@ -8,12 +8,14 @@ extension Architecture {
     /// The top follows the file: a file with the framework's classifier gives the model with
     /// that classifier and its number of classes (and, for Keras VGG16, the input size its `fc1`
     /// was built for), a file without one gives the base alone. Loading is strict unless
-    /// `strict` is false.
+    /// `strict` is false; then parameters the file does not set keep their random initial values.
     public func load(flavor: Flavor, weights url: URL, strict: Bool = true, rules: [RenameRule] = []) throws
         -> (model: ImageModel, report: LoadReport) {
         let reader = try WeightFiles.open(url)
         let top = try classifierTop(in: reader, flavor: flavor, rules: rules)
-        let model = try make(flavor: flavor, top: top.top, inputSize: top.inputSize)
+        // Strict loading sets every parameter, so random initial values would be thrown away.
+        let build = { try make(flavor: flavor, top: top.top, inputSize: top.inputSize) }
+        let model = strict ? try Initialization.skippingRandomness(build) : try build()
         let report = try WeightImport.load(reader, into: model, strict: strict, rules: rules)
         return (model, report)
     }
@@ -21,7 +23,7 @@ extension Architecture {
     /// The top a file's tensors imply: the framework classifier with the file's class count
     /// when the file holds its final dense layer, otherwise no top.
     func classifierTop(in reader: any WeightReader, flavor: Flavor, rules: [RenameRule]) throws -> (top: Top, inputSize: Int?) {
-        let probe = try make(flavor: flavor, top: .imagenet)
+        let probe = try Initialization.skippingRandomness { try make(flavor: flavor, top: .imagenet) }
         guard let classifier = probe.head?.denseLayers.last,
               let path = probe.namedModules().first(where: { $0.module === classifier })?.name else {
             return (.features(pooling: nil), nil)
