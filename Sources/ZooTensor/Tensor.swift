@@ -129,13 +129,6 @@ public struct Tensor: @unchecked Sendable {
         let count = buffer.layout.byteCount / 4
         return UnsafeMutableBufferPointer(start: buffer.storage.pointer.bindMemory(to: Float.self, capacity: count), count: count)
     }
-
-    /// Writes into this tensor's storage in place. Every tensor sharing the storage sees the
-    /// change, and cached reorders of it are dropped. Used by optimizers on parameters.
-    public func withUnsafeMutablePhysicalBuffer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
-        defer { buffer.storage.invalidateDerivedCopies() }
-        return try body(physicalFloats())
-    }
 }
 
 extension Buffer {

@@ -118,9 +118,6 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
     }
 
     static func != (lhs: Layout, rhs: Layout) -> Bool { !(lhs == rhs) }
-
-    /// The same buffer seen with other dimensions (row-major only: flatten and reshape).
-    func reshaped(_ shape: [Int]) -> Layout { Layout.rowMajor(shape) }
 }
 
 /// A hashable identity of a ``Layout``.

@@ -118,9 +118,6 @@ enum PrimitiveCache {
             return created
         }
     }
-
-    /// Drops every cached primitive (tests use this to start cold).
-    static func removeAll() { entries.withLock { $0.removeAll() } }
 }
 
 /// What identifies a primitive: the operation, its layouts and its scalar settings, and the

@@ -4,8 +4,9 @@ import Synchronization
 /// A tensor's buffer: 64-byte aligned, taken from and returned to ``BufferPool``.
 ///
 /// Storage also remembers copies of itself reordered into other layouts (a weight in the layout
-/// a convolution prefers), so a weight is reordered once per update rather than once per use.
-/// Writing through ``Tensor/withUnsafeMutableBufferPointer(_:)`` drops those copies.
+/// a convolution prefers), so a weight is reordered once per value rather than once per use.
+/// Tensors never write into storage after creating it (an updated weight is a new tensor), so
+/// those copies stay valid for the storage's lifetime.
 final class Storage: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
@@ -20,7 +21,6 @@ final class Storage: @unchecked Sendable {
 
     func derivedCopy(_ key: LayoutKey) -> Tensor? { derived.withLock { $0[key] } }
     func rememberDerivedCopy(_ tensor: Tensor, for key: LayoutKey) { derived.withLock { $0[key] = tensor } }
-    func invalidateDerivedCopies() { derived.withLock { $0.removeAll() } }
 }
 
 /// Counts of the engine's tensor memory, for benchmarks and leak tests.
