@@ -6,7 +6,8 @@
 //     <- ZooNN (modules with hierarchical parameter names, layers)
 //     <- ZooModels (the model families, their weight maps, the registry)
 //     <- ZooTraining (optimizers, training loops)
-//   ZooWeights (weight-file readers and writers) stands beside them.
+//   ZooWeights (weight-file readers and writers) stands beside them, and ZooData (datasets,
+//   image decoding, transforms, the loader) builds on ZooTensor and ZooWeights.
 //   ZooKit re-exports everything; `zoo` is a thin command line over ZooKit.
 import PackageDescription
 
@@ -18,6 +19,7 @@ let package = Package(
         .library(name: "ZooTensor", targets: ["ZooTensor"]),
         .library(name: "ZooNN", targets: ["ZooNN"]),
         .library(name: "ZooWeights", targets: ["ZooWeights"]),
+        .library(name: "ZooData", targets: ["ZooData"]),
         .library(name: "ZooModels", targets: ["ZooModels"]),
         .library(name: "ZooTraining", targets: ["ZooTraining"]),
         .executable(name: "zoo", targets: ["zoo"]),
@@ -31,12 +33,16 @@ let package = Package(
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
 
+        // JPEG and PNG through libjpeg-turbo and libpng, in C: both report errors by longjmp.
+        .target(name: "CImageIO", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+
         .target(name: "ZooTensor", dependencies: ["CDNNL"]),
         .target(name: "ZooNN", dependencies: ["ZooTensor"]),
         .target(name: "ZooWeights", dependencies: ["CHDF5", "CZlib"]),
-        .target(name: "ZooModels", dependencies: ["ZooNN", "ZooWeights"]),
-        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN"]),
-        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooModels", "ZooTraining"]),
+        .target(name: "ZooData", dependencies: ["ZooTensor", "ZooWeights", "CImageIO"]),
+        .target(name: "ZooModels", dependencies: ["ZooNN", "ZooWeights", "ZooData"]),
+        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData"]),
+        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooTraining"]),
         .executableTarget(
             name: "zoo",
             dependencies: ["ZooKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -46,6 +52,7 @@ let package = Package(
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
         .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"], resources: [.copy("References")]),
+        .testTarget(name: "ZooDataTests", dependencies: ["ZooData"]),
         .testTarget(
             name: "ZooWeightsTests",
             dependencies: ["ZooWeights"],

@@ -1,1 +1,2 @@
 @_exported import ZooNN
+@_exported import ZooData

@@ -1,6 +1,7 @@
 import Foundation
 import ZooNN
 import ZooWeights
+import ZooData
 
 /// Runs arrays of images through a model in inference mode and returns a layer's output.
 public enum FeatureExtraction {

@@ -1,4 +1,4 @@
-import ZooNN
+import ZooTensor
 
 /// How pixel values are prepared for a weight set, from RGB values in `[0, 255]`.
 ///
@@ -24,7 +24,7 @@ public enum Preprocessing: String, CaseIterable, Sendable, Codable {
         } else if let mode = Preprocessing(rawValue: value) {
             self = mode
         } else {
-            throw ModelError("unknown preprocessing mode '\(value)'; known: \(Preprocessing.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw DataError("preprocessing", "unknown preprocessing mode '\(value)'; known: \(Preprocessing.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
