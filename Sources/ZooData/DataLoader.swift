@@ -1,0 +1,218 @@
+import Foundation
+
+/// A batch of images in the engine's activation layout, with their labels.
+public struct Batch: @unchecked Sendable {
+    /// `[N, 3, height, width]`, blocked.
+    public var images: Tensor
+    public var labels: [Int]
+    /// The samples' indices in the dataset.
+    public var indices: [Int]
+    /// Samples left out because they could not be read (with `skipDamaged`): their ids and errors.
+    public var skipped: [DataError]
+}
+
+/// Reads a dataset in batches on background threads: decoding, transforming (resizing,
+/// augmenting) and preprocessing images while the caller trains on earlier batches.
+///
+/// Work is bounded: at most ``Options/prefetch`` batches are ready or in progress beyond the
+/// one the caller holds, so memory stays the same whatever the dataset's size. Every random
+/// choice for a sample comes from a generator derived from the seed, the epoch and the sample's
+/// index, so an epoch's batches are the same whatever the number of threads and however they
+/// interleave.
+public final class DataLoader: @unchecked Sendable {
+    /// What a sample goes through after decoding: resizing to the batch size and any
+    /// augmentation, drawing its random choices from the generator it is given.
+    public typealias SampleTransform = @Sendable (FloatImage, inout SeededGenerator) throws -> FloatImage
+
+    public struct Options: Sendable {
+        public var batchSize = 32
+        /// Output image size; every transformed image must have it.
+        public var height: Int
+        public var width: Int
+        /// Shuffle sample order each epoch (seeded).
+        public var shuffle = true
+        public var seed: UInt64 = 0
+        /// Background threads decoding and transforming.
+        public var workers = 2
+        /// Batches prepared ahead of the caller.
+        public var prefetch = 4
+        /// Leave out a last batch smaller than `batchSize`.
+        public var dropLast = false
+        /// Leave out samples that cannot be read (counted in each ``Batch/skipped``) instead of
+        /// failing the epoch.
+        public var skipDamaged = false
+        public var preprocessing: Preprocessing = .none
+        public var transform: SampleTransform?
+
+        public init(size: Int, batchSize: Int = 32) {
+            height = size
+            width = size
+            self.batchSize = batchSize
+        }
+    }
+
+    public let dataset: any Dataset
+    public let options: Options
+
+    public init(_ dataset: any Dataset, options: Options) throws {
+        guard options.batchSize > 0, options.height > 0, options.width > 0, options.workers > 0, options.prefetch > 0 else {
+            throw DataError("data loader", "batch size, image size, workers and prefetch must be positive")
+        }
+        self.dataset = dataset
+        self.options = options
+    }
+
+    /// Batches in one epoch.
+    public var batchesPerEpoch: Int {
+        options.dropLast ? dataset.count / options.batchSize : (dataset.count + options.batchSize - 1) / options.batchSize
+    }
+
+    /// The sample order of `epoch`.
+    public func order(epoch: Int) -> [Int] {
+        var order = Array(0..<dataset.count)
+        if options.shuffle {
+            var generator = SeededGenerator(seed: sampleSeed(options.seed, epoch: epoch, index: -1))
+            order.shuffle(using: &generator)
+        }
+        return order
+    }
+
+    /// The batches of `epoch`, produced in the background as they are consumed.
+    public func epoch(_ epoch: Int) -> EpochBatches {
+        EpochBatches(loader: self, epoch: epoch)
+    }
+
+    /// Builds batch `number` of an epoch from its sample indices (on any thread).
+    func makeBatch(_ indices: [Int], epoch: Int) throws -> Batch {
+        var images: [[Float]] = []
+        var kept: [Int] = []
+        var skipped: [DataError] = []
+        for index in indices {
+            do {
+                var generator = SeededGenerator(seed: sampleSeed(options.seed, epoch: epoch, index: index))
+                var image = try dataset.image(at: index).floatImage
+                if let transform = options.transform { image = try transform(image, &generator) }
+                guard image.width == options.width, image.height == options.height else {
+                    throw DataError(dataset.sampleID(at: index),
+                                    "transformed to \(image.width)x\(image.height), but batches are \(options.width)x\(options.height) (add a resize)")
+                }
+                options.preprocessing.apply(nhwc: &image.values)
+                images.append(image.values)
+                kept.append(index)
+            } catch let error as DataError where options.skipDamaged {
+                skipped.append(error)
+            } catch let error as DataError {
+                throw error
+            } catch {
+                throw DataError(dataset.sampleID(at: index), "\(error)")
+            }
+        }
+        guard !kept.isEmpty else {
+            throw DataError("batch of \(indices.count) samples", "every sample was damaged: \(skipped.map(\.description).joined(separator: "; "))")
+        }
+        let tensor = try Tensor.imageBatch(count: kept.count, height: options.height, width: options.width) { writer in
+            for (position, values) in images.enumerated() { values.withUnsafeBufferPointer { writer.write(image: position, nhwc: $0) } }
+        }
+        return Batch(images: tensor, labels: kept.map { dataset.label(at: $0) }, indices: kept, skipped: skipped)
+    }
+}
+
+/// A stable 64-bit seed for sample `index` in `epoch` of a run seeded with `seed`.
+func sampleSeed(_ seed: UInt64, epoch: Int, index: Int) -> UInt64 {
+    var generator = SeededGenerator(seed: seed ^ (UInt64(bitPattern: Int64(epoch)) &* 0x9E37_79B9_7F4A_7C15))
+    let mixed = generator.next() ^ (UInt64(bitPattern: Int64(index)) &* 0xBF58_476D_1CE4_E5B9)
+    var sampleGenerator = SeededGenerator(seed: mixed)
+    return sampleGenerator.next()
+}
+
+/// One epoch's batches, in order, prepared by background threads. Iterate it once; errors of
+/// damaged samples (without `skipDamaged`) are thrown by ``next()``. Dropping it (or calling
+/// ``stop()``) ends the background work.
+public final class EpochBatches: @unchecked Sendable {
+    private let production: Production
+
+    init(loader: DataLoader, epoch: Int) {
+        let order = loader.order(epoch: epoch)
+        let size = loader.options.batchSize
+        let batches = (0..<loader.batchesPerEpoch).map { Array(order[($0 * size)..<min(($0 + 1) * size, order.count)]) }
+        production = Production(loader: loader, epoch: epoch, batches: batches)
+    }
+
+    deinit { production.stop() }
+
+    /// Number of batches in the epoch.
+    public var count: Int { production.batches.count }
+
+    /// The next batch, or nil at the end of the epoch.
+    public func next() throws -> Batch? { try production.next() }
+
+    /// Stops the background threads (when the caller leaves the epoch early).
+    public func stop() { production.stop() }
+
+    /// The shared state of the caller and the worker threads. Workers hold only this, so the
+    /// caller dropping its ``EpochBatches`` stops them.
+    private final class Production: @unchecked Sendable {
+        let loader: DataLoader
+        let epoch: Int
+        let batches: [[Int]]
+        private let condition = NSCondition()
+        private var assigned = 0
+        private var consumed = 0
+        private var results: [Int: Result<Batch, Error>] = [:]
+        private var stopped = false
+        private var started = false
+
+        init(loader: DataLoader, epoch: Int, batches: [[Int]]) {
+            self.loader = loader
+            self.epoch = epoch
+            self.batches = batches
+        }
+
+        func next() throws -> Batch? {
+            condition.lock()
+            defer { condition.unlock() }
+            if !started { startWorkers() }
+            guard consumed < batches.count else { return nil }
+            while results[consumed] == nil { condition.wait() }
+            let result = results.removeValue(forKey: consumed)!
+            consumed += 1
+            condition.broadcast()
+            return try result.get()
+        }
+
+        func stop() {
+            condition.lock()
+            stopped = true
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        private func startWorkers() {
+            started = true
+            for _ in 0..<min(loader.options.workers, max(batches.count, 1)) {
+                let thread = Thread { [self] in work() }
+                thread.name = "zoo data loader"
+                thread.start()
+            }
+        }
+
+        private func work() {
+            while true {
+                condition.lock()
+                while !stopped, assigned < batches.count, assigned - consumed >= loader.options.prefetch { condition.wait() }
+                guard !stopped, assigned < batches.count else {
+                    condition.unlock()
+                    return
+                }
+                let number = assigned
+                assigned += 1
+                condition.unlock()
+                let result = Result { try loader.makeBatch(batches[number], epoch: epoch) }
+                condition.lock()
+                results[number] = result
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+    }
+}
