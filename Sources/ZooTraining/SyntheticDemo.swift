@@ -84,7 +84,7 @@ public enum SyntheticDemo {
         let training = images(count: options.trainingImages, size: options.imageSize, generator: &generator)
         let validation = images(count: options.validationImages, size: options.imageSize, generator: &generator)
         let network = model()
-        let optimizer = SGD(learningRate: options.learningRate, momentum: 0.9, weightDecay: 1e-4)
+        let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: options.learningRate, weightDecay: .l2(1e-4))
         let imageValues = 3 * options.imageSize * options.imageSize
         var reports: [EpochReport] = []
         for epoch in 1...max(options.epochs, 1) {
@@ -102,7 +102,7 @@ public enum SyntheticDemo {
                 let logits = try network(batch, context)
                 let loss = try softmaxCrossEntropy(logits: logits, labels: labels)
                 try tape.backward(loss)
-                try optimizer.step(network.trainableParameters)
+                try optimizer.step(network.namedParameters())
                 try totals.add(loss: loss, logits: logits, labels: labels)
             }
             let (validationLoss, validationAccuracy) = try evaluate(network, validation.values, validation.labels,

@@ -6,11 +6,11 @@ struct TrainingTests {
     @Test("SGD with momentum follows PyTorch's update rule")
     func sgdRule() throws {
         let parameter = Parameter(try Tensor(shape: [2], values: [1, -2]))
-        let optimizer = SGD(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01)
+        let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.1, weightDecay: .l2(0.01))
         var velocity: [Float] = [0, 0], value: [Float] = [1, -2]
         for gradient: [Float] in [[0.5, 0.25], [-1, 2]] {
             parameter.gradient = try Tensor(shape: [2], values: gradient)
-            try optimizer.step([parameter])
+            try optimizer.step([("p", parameter)])
             for i in 0..<2 {
                 velocity[i] = 0.9 * velocity[i] + gradient[i] + 0.01 * value[i]
                 value[i] -= 0.1 * velocity[i]
@@ -33,7 +33,7 @@ struct TrainingTests {
     func noLeaks() throws {
         Initialization.seed(5)
         let network = SyntheticDemo.model()
-        let optimizer = SGD(learningRate: 0.01, momentum: 0.9)
+        let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
         var generator = SeededGenerator(seed: 5)
         let data = SyntheticDemo.images(count: 16, size: 16, generator: &generator)
         let batch = try Tensor(shape: [16, 3, 16, 16], values: data.values)
@@ -41,7 +41,7 @@ struct TrainingTests {
             let tape = GradientTape()
             let loss = try softmaxCrossEntropy(logits: network(batch, ForwardContext(training: true, tape: tape)), labels: data.labels)
             try tape.backward(loss)
-            try optimizer.step(network.trainableParameters)
+            try optimizer.step(network.namedParameters())
         }
         for _ in 0..<5 { try step() }
         let live = Memory.stats.liveBytes

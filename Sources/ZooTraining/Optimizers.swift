@@ -1,0 +1,182 @@
+import Foundation
+import ZooNN
+
+/// Updates parameters from their gradients.
+///
+/// Optimizers keep per-parameter state (momentum, moment estimates) keyed by the parameter's
+/// name, so their state can be saved in a checkpoint and restored into a rebuilt model.
+public protocol Optimizer: AnyObject {
+    /// The learning rate of the next step; schedules set it.
+    var learningRate: Float { get set }
+    /// Steps taken so far.
+    var stepCount: Int { get }
+    /// Applies one update to every trainable parameter that has a gradient, then clears the
+    /// gradients.
+    func step(_ parameters: [(name: String, parameter: Parameter)]) throws
+    /// The state as named arrays, for checkpoints.
+    func state() -> [String: [Float]]
+    /// Restores a state from ``state()``.
+    func restore(_ state: [String: [Float]]) throws
+}
+
+/// How weight decay enters an update.
+public enum WeightDecay: Sendable, Equatable {
+    case none
+    /// L2 regularization: `decay * value` is added to the gradient (PyTorch's `weight_decay` in
+    /// SGD, Adam, RMSprop; Keras's kernel regularizer `l2(decay / 2)`).
+    case l2(Float)
+    /// Decoupled: `value -= learningRate * decay * value` besides the gradient step (AdamW,
+    /// Keras 3's `weight_decay` argument).
+    case decoupled(Float)
+}
+
+/// Gradient clipping before the update.
+public enum GradientClipping: Sendable, Equatable {
+    case none
+    /// Scale all gradients together so their global L2 norm is at most this (`clipnorm`-style
+    /// over all parameters, as `torch.nn.utils.clip_grad_norm_`).
+    case globalNorm(Float)
+    /// Clamp every gradient element into `[-value, value]` (Keras `clipvalue`).
+    case value(Float)
+}
+
+/// The optimizers zoo offers, with PyTorch's update rules and defaults unless stated.
+public enum OptimizerKind: Sendable, Equatable {
+    /// `v = momentum * v + g; p -= lr * v` (Nesterov: `p -= lr * (g + momentum * v)`).
+    case sgd(momentum: Float = 0.9, nesterov: Bool = false)
+    /// `s = rho * s + (1 - rho) * g^2; p -= lr * g / (sqrt(s) + epsilon)` (PyTorch; Keras puts
+    /// epsilon inside the square root and defaults to rho 0.9, epsilon 1e-7).
+    case rmsprop(rho: Float = 0.99, epsilon: Float = 1e-8, momentum: Float = 0)
+    /// Adam with bias correction: `p -= lr * m̂ / (sqrt(v̂) + epsilon)`.
+    case adam(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8)
+    /// Adamax: `u = max(beta2 * u, |g|); p -= lr / (1 - beta1^t) * m / (u + epsilon)`.
+    case adamax(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8)
+}
+
+/// One optimizer for every kind: the per-parameter arithmetic differs, the bookkeeping does not.
+public final class GradientDescent: Optimizer {
+    public let kind: OptimizerKind
+    public var learningRate: Float
+    public let weightDecay: WeightDecay
+    public let clipping: GradientClipping
+    public private(set) var stepCount = 0
+    /// Per parameter: the kind's buffers (momentum; first and second moments).
+    private var buffers: [String: [[Float]]] = [:]
+
+    public init(_ kind: OptimizerKind, learningRate: Float, weightDecay: WeightDecay = .none, clipping: GradientClipping = .none) {
+        self.kind = kind
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+        self.clipping = clipping
+    }
+
+    /// Every kind keeps at most two buffers per parameter.
+    private let bufferCount = 2
+
+    public func step(_ parameters: [(name: String, parameter: Parameter)]) throws {
+        let updating = parameters.filter { $0.parameter.isTrainable && $0.parameter.gradient != nil }
+        var gradients = try updating.map { try $0.parameter.gradient!.array() }
+        clip(&gradients)
+        stepCount += 1
+        let t = Float(stepCount)
+        for ((name, parameter), var gradient) in zip(updating, gradients) {
+            var values = try parameter.value.array()
+            var state = buffers[name] ?? [[Float]](repeating: [Float](repeating: 0, count: values.count), count: bufferCount)
+            guard state[0].count == values.count else {
+                throw TrainingError("optimizer state for \(name) has \(state[0].count) values, the parameter \(values.count)")
+            }
+            if case let .l2(decay) = weightDecay {
+                for i in values.indices { gradient[i] += decay * values[i] }
+            }
+            if case let .decoupled(decay) = weightDecay {
+                let factor = 1 - learningRate * decay
+                for i in values.indices { values[i] *= factor }
+            }
+            switch kind {
+            case let .sgd(momentum, nesterov):
+                for i in values.indices {
+                    state[0][i] = momentum * state[0][i] + gradient[i]
+                    values[i] -= learningRate * (nesterov ? gradient[i] + momentum * state[0][i] : state[0][i])
+                }
+            case let .rmsprop(rho, epsilon, momentum):
+                for i in values.indices {
+                    state[0][i] = rho * state[0][i] + (1 - rho) * gradient[i] * gradient[i]
+                    let update = gradient[i] / (state[0][i].squareRoot() + epsilon)
+                    if momentum > 0 {
+                        state[1][i] = momentum * state[1][i] + update
+                        values[i] -= learningRate * state[1][i]
+                    } else {
+                        values[i] -= learningRate * update
+                    }
+                }
+            case let .adam(beta1, beta2, epsilon):
+                let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
+                for i in values.indices {
+                    state[0][i] = beta1 * state[0][i] + (1 - beta1) * gradient[i]
+                    state[1][i] = beta2 * state[1][i] + (1 - beta2) * gradient[i] * gradient[i]
+                    values[i] -= learningRate * (state[0][i] / correction1) / ((state[1][i] / correction2).squareRoot() + epsilon)
+                }
+            case let .adamax(beta1, beta2, epsilon):
+                let rate = learningRate / (1 - pow(beta1, t))
+                for i in values.indices {
+                    state[0][i] = beta1 * state[0][i] + (1 - beta1) * gradient[i]
+                    state[1][i] = max(beta2 * state[1][i], abs(gradient[i]))
+                    values[i] -= rate * state[0][i] / (state[1][i] + epsilon)
+                }
+            }
+            buffers[name] = state
+            parameter.value = try Tensor(shape: parameter.shape, values: values)
+            parameter.zeroGradient()
+        }
+    }
+
+    private func clip(_ gradients: inout [[Float]]) {
+        switch clipping {
+        case .none:
+            return
+        case let .value(limit):
+            for g in gradients.indices { for i in gradients[g].indices { gradients[g][i] = min(max(gradients[g][i], -limit), limit) } }
+        case let .globalNorm(limit):
+            let norm = gradients.reduce(Double(0)) { total, g in total + g.reduce(Double(0)) { $0 + Double($1) * Double($1) } }.squareRoot()
+            guard norm > Double(limit) else { return }
+            let scale = Float(Double(limit) / norm)
+            for g in gradients.indices { for i in gradients[g].indices { gradients[g][i] *= scale } }
+        }
+    }
+
+    public func state() -> [String: [Float]] {
+        var result: [String: [Float]] = ["step": [Float(stepCount)], "learning_rate": [learningRate]]
+        for (name, state) in buffers {
+            for (index, buffer) in state.enumerated() { result["\(name).\(index)"] = buffer }
+        }
+        return result
+    }
+
+    public func restore(_ state: [String: [Float]]) throws {
+        guard let step = state["step"]?.first else { throw TrainingError("optimizer state has no step count") }
+        stepCount = Int(step)
+        if let rate = state["learning_rate"]?.first { learningRate = rate }
+        var restored: [String: [[Float]]] = [:]
+        for (key, values) in state where key != "step" && key != "learning_rate" {
+            guard let dot = key.lastIndex(of: "."), let index = Int(key[key.index(after: dot)...]), index < bufferCount else {
+                throw TrainingError("optimizer state key '\(key)' is not '<parameter>.<buffer>'")
+            }
+            let name = String(key[..<dot])
+            var buffers = restored[name] ?? [[Float]](repeating: [], count: bufferCount)
+            buffers[index] = values
+            restored[name] = buffers
+        }
+        for (name, buffers) in restored where buffers.contains(where: { $0.count != buffers[0].count }) {
+            throw TrainingError("optimizer state for \(name) has buffers of different sizes")
+        }
+        buffers = restored
+    }
+}
+
+/// An error in training: bad settings, a checkpoint that does not fit, a run folder in an
+/// unexpected state.
+public struct TrainingError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
