@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "ZooWeights", dependencies: ["CHDF5", "CZlib"]),
         .target(name: "ZooData", dependencies: ["ZooTensor", "ZooWeights", "CImageIO"]),
         .target(name: "ZooModels", dependencies: ["ZooNN", "ZooWeights", "ZooData"]),
-        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData"]),
+        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooWeights"]),
         .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooTraining"]),
         .executableTarget(
             name: "zoo",

@@ -1,1 +1,3 @@
 @_exported import ZooNN
+@_exported import ZooData
+@_exported import ZooModels
