@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "ZooWeights", targets: ["ZooWeights"]),
         .library(name: "ZooData", targets: ["ZooData"]),
         .library(name: "ZooModels", targets: ["ZooModels"]),
+        .library(name: "ZooPlots", targets: ["ZooPlots"]),
         .library(name: "ZooTraining", targets: ["ZooTraining"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
@@ -32,6 +33,7 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CCairo", path: "Sources/CCairo"),
 
         // JPEG and PNG through libjpeg-turbo and libpng, in C: both report errors by longjmp.
         .target(name: "CImageIO", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
@@ -41,7 +43,8 @@ let package = Package(
         .target(name: "ZooWeights", dependencies: ["CHDF5", "CZlib"]),
         .target(name: "ZooData", dependencies: ["ZooTensor", "ZooWeights", "CImageIO"]),
         .target(name: "ZooModels", dependencies: ["ZooNN", "ZooWeights", "ZooData"]),
-        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooWeights"]),
+        .target(name: "ZooPlots", dependencies: ["CCairo"]),
+        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooWeights", "ZooPlots"]),
         .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooTraining"]),
         .executableTarget(
             name: "zoo",
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"], resources: [.copy("References")]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData"]),
+        .testTarget(name: "ZooPlotsTests", dependencies: ["ZooPlots"]),
         .testTarget(
             name: "ZooWeightsTests",
             dependencies: ["ZooWeights"],
