@@ -134,3 +134,27 @@ extension Dataset {
         Dictionary(uniqueKeysWithValues: classNames.indices.map { ($0, $0) })
     }
 }
+
+/// Images held in memory, with their labels: for data a program makes or has already decoded.
+public struct ArrayDataset: Dataset {
+    public let classNames: [String]
+    public let images: [Image]
+    public let labels: [Int]
+
+    public init(images: [Image], labels: [Int], classNames: [String]) throws {
+        guard images.count == labels.count else {
+            throw DataError("in-memory dataset", "\(images.count) images but \(labels.count) labels")
+        }
+        if let bad = labels.first(where: { $0 < 0 || $0 >= classNames.count }) {
+            throw DataError("in-memory dataset", "label \(bad) is outside the \(classNames.count) classes")
+        }
+        self.images = images
+        self.labels = labels
+        self.classNames = classNames
+    }
+
+    public var count: Int { images.count }
+    public func label(at index: Int) -> Int { labels[index] }
+    public func sampleID(at index: Int) -> String { "memory#\(index)" }
+    public func image(at index: Int) throws -> Image { images[index] }
+}

@@ -10,7 +10,12 @@ import Darwin
 /// never a half-written file: the bytes go to a temporary file in the destination's folder,
 /// which is flushed to disk and then renamed over the destination. A crash or kill at any
 /// point leaves the old file intact (and at worst a stray `.<name>.tmp-*` file).
-enum AtomicFile {
+public enum AtomicFile {
+    /// Writes `data` to `url` atomically.
+    public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { sink in try data.withUnsafeBytes { try sink.write($0) } }
+    }
+
     static func write(to url: URL, _ produce: (inout FileSink) throws -> Void) throws {
         let destination = url.path
         let folder = url.deletingLastPathComponent().path

@@ -1,0 +1,115 @@
+import Foundation
+import ZooModels
+import ZooWeights
+
+/// What a checkpoint says about the model it holds, so it can be rebuilt without the run's
+/// configuration: architecture, flavour, head, classes and the preprocessing its inputs need.
+public struct CheckpointInfo: Codable, Sendable, Equatable {
+    public var architecture: String
+    public var flavor: Flavor
+    /// The head as `HeadSpecification` text (`gap,dropout=0.5,dense`).
+    public var head: String
+    public var classNames: [String]
+    public var imageSize: Int
+    public var preprocessing: Preprocessing
+    /// Epochs completed (0 before training).
+    public var epoch: Int
+    /// The freeze plan in effect at `epoch`.
+    public var unfreeze: String
+    public var zooVersion: String
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, flavor, head, epoch, unfreeze, preprocessing
+        case classNames = "class_names"
+        case imageSize = "image_size"
+        case zooVersion = "zoo_version"
+    }
+
+    public init(architecture: String, flavor: Flavor, head: String, classNames: [String], imageSize: Int,
+                preprocessing: Preprocessing, epoch: Int, unfreeze: String, zooVersion: String = "0.1.0") {
+        self.architecture = architecture
+        self.flavor = flavor
+        self.head = head
+        self.classNames = classNames
+        self.imageSize = imageSize
+        self.preprocessing = preprocessing
+        self.epoch = epoch
+        self.unfreeze = unfreeze
+        self.zooVersion = zooVersion
+    }
+}
+
+/// A model with everything needed to continue training or to use it: one safetensors file.
+///
+/// Tensors: `model.<parameter>` (running statistics included) and `optimizer.<state>`; the
+/// `__metadata__` holds the ``CheckpointInfo`` (`zoo.checkpoint`) and the trainer's own state
+/// (`zoo.training`, JSON), so the file is complete on its own and written atomically: a kill
+/// leaves the previous checkpoint or the new one, never half of either. A JSON copy of the
+/// metadata is written beside it for people.
+public struct Checkpoint {
+    public var info: CheckpointInfo
+    public var model: ImageModel
+    /// The optimizer's state (empty when the file has none).
+    public var optimizerState: [String: [Float]]
+    /// The training loop's own state, as JSON text (nil outside a training run).
+    public var trainingState: String?
+
+    /// Builds the model a checkpoint describes (weights not loaded).
+    public static func makeModel(_ info: CheckpointInfo) throws -> ImageModel {
+        let architecture = try Architecture(named: info.architecture)
+        let model = try Initialization.skippingRandomness {
+            try architecture.make(flavor: info.flavor, top: .features(pooling: nil), inputSize: info.imageSize)
+        }
+        let cells = max(1, info.imageSize / 32)
+        model.head = try HeadSpecification(parsing: info.head, classes: info.classNames.count)
+            .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
+        return model
+    }
+
+    /// Writes `model` (and optionally an optimizer's and a trainer's state) to `url`.
+    public static func save(_ model: ImageModel, info: CheckpointInfo, optimizerState: [String: [Float]] = [:],
+                            trainingState: String? = nil, to url: URL) throws {
+        var tensors = try model.namedParameters().map { name, parameter in
+            (name: "model." + name, shape: parameter.shape, values: try parameter.value.array())
+        }
+        for key in optimizerState.keys.sorted() {
+            tensors.append((name: "optimizer." + key, shape: [optimizerState[key]!.count], values: optimizerState[key]!))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var metadata = ["zoo.checkpoint": String(decoding: try encoder.encode(info), as: UTF8.self), "format": "zoo-checkpoint"]
+        if let trainingState { metadata["zoo.training"] = trainingState }
+        try SafetensorsFile.write(tensors, metadata: metadata, to: url)
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try AtomicFile.write(Data(encoder.encode(info)) + Data("\n".utf8), to: url.deletingPathExtension().appendingPathExtension("json"))
+    }
+
+    /// Reads a checkpoint, rebuilding its model and loading every parameter by name.
+    public static func load(_ url: URL) throws -> Checkpoint {
+        let reader = try WeightFiles.open(url)
+        guard reader.format == .safetensors, let text = reader.metadata.extra["zoo.checkpoint"] else {
+            throw TrainingError("\(url.path): not a zoo checkpoint (a safetensors file with zoo.checkpoint metadata)")
+        }
+        let info: CheckpointInfo
+        do {
+            info = try JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8))
+        } catch {
+            throw TrainingError("\(url.path): the checkpoint's metadata does not read (\(error))")
+        }
+        let model = try makeModel(info)
+        for (name, parameter) in model.namedParameters() {
+            guard let tensor = reader.info("model." + name) else {
+                throw TrainingError("\(url.path): the checkpoint lacks model.\(name) (\(info.architecture), head \(info.head))")
+            }
+            guard tensor.shape == parameter.shape else {
+                throw TrainingError("\(url.path): model.\(name) has shape \(tensor.shape), the model needs \(parameter.shape)")
+            }
+            parameter.value = try Tensor(shape: tensor.shape, values: try reader.floats(tensor.name))
+        }
+        var optimizerState: [String: [Float]] = [:]
+        for tensor in reader.tensors where tensor.name.hasPrefix("optimizer.") {
+            optimizerState[String(tensor.name.dropFirst("optimizer.".count))] = try reader.floats(tensor.name)
+        }
+        return Checkpoint(info: info, model: model, optimizerState: optimizerState, trainingState: reader.metadata.extra["zoo.training"])
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import ZooModels
+import ZooWeights
+
+/// What a training run tells the outside world while it works (the console, a test).
+public protocol TrainingObserver: AnyObject {
+    func epochStarted(_ epoch: Int, of total: Int, batches: Int)
+    func batchFinished(_ batch: Int, of total: Int, loss: Float)
+    func epochFinished(_ record: EpochRecord, of total: Int)
+    func note(_ message: String)
+}
+
+/// The data of a run: training samples, optional validation and test samples, and how their
+/// images are turned into batch-sized ones.
+public struct TrainingData: @unchecked Sendable {
+    public var training: any Dataset
+    public var validation: (any Dataset)?
+    public var test: (any Dataset)?
+    /// Resizing and augmentation for training samples.
+    public var trainingTransform: DataLoader.SampleTransform?
+    /// Resizing for evaluation samples (no augmentation).
+    public var evaluationTransform: DataLoader.SampleTransform?
+    public var workers = 2
+    public var skipDamaged = false
+
+    public init(training: any Dataset, validation: (any Dataset)? = nil, test: (any Dataset)? = nil,
+                trainingTransform: DataLoader.SampleTransform? = nil, evaluationTransform: DataLoader.SampleTransform? = nil) {
+        self.training = training
+        self.validation = validation
+        self.test = test
+        self.trainingTransform = trainingTransform
+        self.evaluationTransform = evaluationTransform
+    }
+}
+
+/// The state a run saves in each checkpoint so that a resumed run continues exactly.
+struct TrainingState: Codable, Equatable {
+    var history: TrainingHistory
+    var earlyStopping: EarlyStopping?
+    var plateau: ReduceOnPlateau?
+    var bestValidationLoss: Float?
+    var bestEpoch: Int?
+}
+
+/// Fine-tunes a model: trains the head and the unfrozen top of the base, evaluates, and keeps a
+/// run folder with the configuration, the history, checkpoints and a report.
+///
+/// Run folder: `config.json`, `history.csv`, `history.json`, `checkpoints/last.safetensors`
+/// (written atomically after every epoch, with the optimizer's and the loop's state) and
+/// `checkpoints/best.safetensors` (the best validation loss), and at the end `metrics.json`,
+/// `report.md` and `plots/`. With a fixed seed a run killed and resumed ends with the same weights
+/// as one that ran through: sample order, augmentation and dropout draw from generators derived
+/// from the seed, the epoch and the sample or step, never from a running state.
+public final class FineTuner {
+    public let settings: FineTuneSettings
+    public let model: ImageModel
+    public let folder: URL
+    let data: TrainingData
+    let optimizer: GradientDescent
+    private var state: TrainingState
+    /// Rows of the classifier kept fixed (new-class extension with frozen old rows): the
+    /// parameter and its rows' values.
+    private var fixedRows: [(parameter: Parameter, rows: [Int], values: [Float])] = []
+
+    var checkpoints: URL { folder.appendingPathComponent("checkpoints") }
+
+    /// Starts a new run in `folder` (which must not hold one) with `model` already built and
+    /// loaded.
+    public init(settings: FineTuneSettings, model: ImageModel, data: TrainingData, folder: URL) throws {
+        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) {
+            throw TrainingError("\(folder.path) already holds a run; resume it with --resume or choose another folder")
+        }
+        guard data.training.classNames == settings.classNames else {
+            throw TrainingError("the training data's classes \(data.training.classNames) differ from the settings' \(settings.classNames)")
+        }
+        self.settings = settings
+        self.model = model
+        self.data = data
+        self.folder = folder
+        optimizer = try settings.optimizer.make()
+        state = TrainingState(history: TrainingHistory(),
+                              earlyStopping: settings.earlyStoppingPatience.map { EarlyStopping(patience: $0) },
+                              plateau: settings.schedule.plateau, bestValidationLoss: nil, bestEpoch: nil)
+        try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(settings), to: folder.appendingPathComponent("config.json"))
+    }
+
+    /// Continues the run in `folder` from its last checkpoint.
+    public init(resuming folder: URL, data: TrainingData) throws {
+        let configuration = folder.appendingPathComponent("config.json")
+        guard let text = try? Data(contentsOf: configuration) else {
+            throw TrainingError("\(folder.path) holds no run to resume (no config.json)")
+        }
+        settings = try JSONDecoder().decode(FineTuneSettings.self, from: text)
+        self.folder = folder
+        self.data = data
+        let last = folder.appendingPathComponent("checkpoints/last.safetensors")
+        guard FileManager.default.fileExists(atPath: last.path) else {
+            throw TrainingError("\(folder.path) has no checkpoint yet; start the run again (it stopped before its first epoch ended)")
+        }
+        let checkpoint = try Checkpoint.load(last)
+        model = checkpoint.model
+        optimizer = try settings.optimizer.make()
+        try optimizer.restore(checkpoint.optimizerState)
+        guard let saved = checkpoint.trainingState, let decoded = try? JSONDecoder().decode(TrainingState.self, from: Data(saved.utf8)) else {
+            throw TrainingError("\(last.path): the checkpoint has no training state to resume from")
+        }
+        state = decoded
+    }
+
+    /// Epochs completed so far.
+    public var completedEpochs: Int { state.history.epochs.count }
+
+    /// Keeps the given classifier rows (old classes) fixed during training.
+    public func fixClassifierRows(_ rows: [Int]) throws {
+        guard let classifier = model.head?.denseLayers.last else { throw TrainingError("the model has no classifier to fix rows of") }
+        let inputs = classifier.weight.shape[1]
+        let weights = try classifier.weight.value.array()
+        fixedRows = [(classifier.weight, rows, rows.flatMap { Array(weights[$0 * inputs..<($0 + 1) * inputs]) })]
+        if let bias = classifier.bias {
+            let values = try bias.value.array()
+            fixedRows.append((bias, rows, rows.map { values[$0] }))
+        }
+    }
+
+    /// Trains the remaining epochs, then evaluates on the test data and writes the report.
+    @discardableResult
+    public func run(observer: TrainingObserver? = nil) throws -> FineTuneResult {
+        let schedule = try settings.schedule.make()
+        var options = DataLoader.Options(size: settings.imageSize, batchSize: settings.batchSize)
+        options.seed = settings.seed
+        options.preprocessing = settings.preprocessing
+        options.transform = data.trainingTransform
+        options.workers = data.workers
+        options.skipDamaged = data.skipDamaged
+        let loader = try DataLoader(data.training, options: options)
+        var stopped = false
+        for epoch in completedEpochs..<settings.epochs where !stopped {
+            let plan = try settings.plan(forEpoch: epoch)
+            let (trainableLayers, _) = try plan.apply(to: model)
+            let trainableCount = model.trainableParameters.reduce(0) { $0 + $1.value.elementCount }
+            if epoch == completedEpochs || settings.unfreezeSchedule.contains(where: { $0.epoch == epoch }) {
+                observer?.note("epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
+            }
+            let start = Date()
+            let batches = loader.epoch(epoch)
+            observer?.epochStarted(epoch, of: settings.epochs, batches: batches.count)
+            var metrics = ClassificationMetrics(classes: settings.classNames.count)
+            var step = 0
+            var rate = optimizer.learningRate
+            while let batch = try batches.next() {
+                let position = Double(epoch) + Double(step) / Double(max(batches.count, 1))
+                rate = schedule.rate(base: settings.optimizer.learningRate, epoch: position, totalEpochs: settings.epochs)
+                    * (state.plateau?.scale ?? 1)
+                optimizer.learningRate = rate
+                let loss = try trainStep(batch, epoch: epoch, step: step, metrics: &metrics)
+                step += 1
+                observer?.batchFinished(step, of: batches.count, loss: loss)
+            }
+            var record = EpochRecord(epoch: epoch + 1, seconds: 0, learningRate: rate, trainableParameters: trainableCount,
+                                     trainingLoss: metrics.meanLoss, trainingAccuracy: metrics.accuracy, trainingTop5: metrics.top5)
+            if let validation = data.validation {
+                let result = try evaluate(validation)
+                (record.validationLoss, record.validationAccuracy, record.validationTop5) = (result.meanLoss, result.accuracy, result.top5)
+                _ = state.plateau?.update(validationLoss: result.meanLoss, scheduledRate: rate)
+                if let decision = state.earlyStopping?.update(epoch: epoch, validationLoss: result.meanLoss) {
+                    stopped = decision.stop
+                    if decision.stop { observer?.note("early stopping: no better validation loss for \(settings.earlyStoppingPatience ?? 0) epochs") }
+                }
+            }
+            record.seconds = Date().timeIntervalSince(start)
+            state.history.epochs.append(record)
+            try saveCheckpoints(after: epoch, record: record, plan: plan)
+            try state.history.write(to: folder)
+            observer?.epochFinished(record, of: settings.epochs)
+        }
+        if let best = state.bestEpoch, settings.earlyStoppingPatience != nil, best + 1 != completedEpochs {
+            observer?.note("restoring the weights of epoch \(best + 1), the best validation loss")
+            let checkpoint = try Checkpoint.load(checkpoints.appendingPathComponent("best.safetensors"))
+            for ((_, target), (_, source)) in zip(model.namedParameters(), checkpoint.model.namedParameters()) { target.value = source.value }
+        }
+        return try finish(observer: observer)
+    }
+
+    /// One optimization step on a batch; returns its loss.
+    private func trainStep(_ batch: Batch, epoch: Int, step: Int, metrics: inout ClassificationMetrics) throws -> Float {
+        let tape = GradientTape()
+        let context = ForwardContext(training: true, tape: tape, seed: stepSeed(epoch: epoch, step: step))
+        let logits = try model(batch.images, context)
+        let loss = try softmaxCrossEntropy(logits: logits, labels: batch.labels, labelSmoothing: settings.labelSmoothing)
+        try tape.backward(loss)
+        try optimizer.step(model.namedParameters())
+        try restoreFixedRows()
+        let value = try loss.scalar()
+        metrics.add(scores: try logits.array(), labels: batch.labels, meanLoss: value)
+        return value
+    }
+
+    private func stepSeed(epoch: Int, step: Int) -> UInt64 {
+        var generator = SeededGenerator(seed: settings.seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(epoch + 1) &+ UInt64(step))
+        return generator.next()
+    }
+
+    private func restoreFixedRows() throws {
+        for (parameter, rows, values) in fixedRows {
+            var current = try parameter.value.array()
+            let width = parameter.shape.count > 1 ? parameter.shape[1] : 1
+            for (position, row) in rows.enumerated() {
+                for column in 0..<width { current[row * width + column] = values[position * width + column] }
+            }
+            parameter.value = try Tensor(shape: parameter.shape, values: current)
+        }
+    }
+
+    /// Loss and accuracy of the model on `dataset` in inference mode; with `mirrored`, the
+    /// probabilities are averaged with those of the horizontally mirrored images.
+    public func evaluate(_ dataset: any Dataset, mirrored: Bool = false) throws -> ClassificationMetrics {
+        try Evaluation.run(model, on: dataset, size: settings.imageSize, batchSize: settings.batchSize,
+                           preprocessing: settings.preprocessing, transform: data.evaluationTransform, workers: data.workers,
+                           skipDamaged: data.skipDamaged, mirrored: mirrored)
+    }
+
+    private func saveCheckpoints(after epoch: Int, record: EpochRecord, plan: FreezePlan) throws {
+        var improved = false
+        if let loss = record.validationLoss, loss < (state.bestValidationLoss ?? .infinity) {
+            state.bestValidationLoss = loss
+            state.bestEpoch = epoch
+            improved = true
+        }
+        let info = CheckpointInfo(architecture: settings.architecture, flavor: settings.flavor, head: settings.head,
+                                  classNames: settings.classNames, imageSize: settings.imageSize, preprocessing: settings.preprocessing,
+                                  epoch: epoch + 1, unfreeze: plan.description)
+        let encoded = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
+        try Checkpoint.save(model, info: info, optimizerState: optimizer.state(), trainingState: encoded,
+                            to: checkpoints.appendingPathComponent("last.safetensors"))
+        if improved || data.validation == nil {
+            try Checkpoint.save(model, info: info, to: checkpoints.appendingPathComponent("best.safetensors"))
+        }
+    }
+
+    /// The final evaluation and the report.
+    private func finish(observer: TrainingObserver?) throws -> FineTuneResult {
+        var test: ClassificationMetrics?
+        if let testData = data.test {
+            observer?.note("evaluating on \(testData.count) test images" + (settings.testTimeAugmentation ? " (with mirrored copies)" : ""))
+            test = try evaluate(testData, mirrored: settings.testTimeAugmentation)
+        }
+        let result = FineTuneResult(history: state.history, test: test, classNames: settings.classNames, folder: folder)
+        try RunReport(settings: settings, result: result).write(to: folder)
+        return result
+    }
+}
+
+/// What a run produced.
+public struct FineTuneResult: Sendable {
+    public var history: TrainingHistory
+    /// Metrics on the test data, when there was some.
+    public var test: ClassificationMetrics?
+    public var classNames: [String]
+    public var folder: URL
+}

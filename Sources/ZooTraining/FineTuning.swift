@@ -1,0 +1,119 @@
+import Foundation
+import ZooModels
+import ZooWeights
+
+/// The settings of a fine-tuning run, saved as `config.json` in its run folder so that
+/// `--resume` continues the same run.
+public struct FineTuneSettings: Codable, Sendable, Equatable {
+    public var architecture: String
+    public var flavor: Flavor
+    /// The weights the run started from, as given (a file or a weight set); nil for random.
+    public var weights: String?
+    /// A checkpoint whose classifier rows are kept for the classes it knows (new-class extension).
+    public var extendFrom: String?
+    /// With ``extendFrom``: keep the old classes' classifier rows fixed.
+    public var freezeOldRows = false
+    public var imageSize: Int
+    public var head = "gap,dropout=0.5,dense"
+    /// Layers of the base that train: `20%`, `12`, `all`, `none`.
+    public var unfreeze = "none"
+    /// Later stages: from `epoch` (0-based) on, `unfreeze` becomes `plan`.
+    public var unfreezeSchedule: [UnfreezeStage] = []
+    public var optimizer = OptimizerSettings()
+    public var schedule = ScheduleSettings()
+    public var epochs = 10
+    public var batchSize = 32
+    public var labelSmoothing: Float = 0
+    /// Stop after this many epochs without a better validation loss, keeping the best weights.
+    public var earlyStoppingPatience: Int?
+    public var seed: UInt64 = 0
+    public var classNames: [String] = []
+    public var preprocessing: Preprocessing = .none
+    /// How the data was described (for `--resume`): the caller's own strings.
+    public var data: [String: String] = [:]
+    /// Test-time augmentation at the final evaluation: average the predictions of the image and
+    /// its horizontal mirror.
+    public var testTimeAugmentation = true
+
+    public init(architecture: String, flavor: Flavor, imageSize: Int) {
+        self.architecture = architecture
+        self.flavor = flavor
+        self.imageSize = imageSize
+    }
+
+    /// A change of the freeze plan during training.
+    public struct UnfreezeStage: Codable, Sendable, Equatable {
+        public var epoch: Int
+        public var plan: String
+
+        public init(epoch: Int, plan: String) {
+            self.epoch = epoch
+            self.plan = plan
+        }
+    }
+
+    /// The freeze plan in effect during `epoch`.
+    public func plan(forEpoch epoch: Int) throws -> FreezePlan {
+        let text = unfreezeSchedule.filter { $0.epoch <= epoch }.max { $0.epoch < $1.epoch }?.plan ?? unfreeze
+        return try FreezePlan(parsing: text)
+    }
+}
+
+/// Optimizer settings as users write them.
+public struct OptimizerSettings: Codable, Sendable, Equatable {
+    /// `sgd`, `nesterov`, `rmsprop`, `adam`, `adamw` (Adam with decoupled decay), `adamax`.
+    public var name = "sgd"
+    public var learningRate: Float = 0.01
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 0
+    /// Decoupled instead of L2 weight decay (implied by `adamw`).
+    public var decoupled = false
+    public var clipNorm: Float?
+
+    public init() {}
+
+    public func make() throws -> GradientDescent {
+        let kind: OptimizerKind
+        switch name {
+        case "sgd": kind = .sgd(momentum: momentum)
+        case "nesterov": kind = .sgd(momentum: momentum, nesterov: true)
+        case "rmsprop": kind = .rmsprop(momentum: 0)
+        case "adam", "adamw": kind = .adam()
+        case "adamax": kind = .adamax()
+        default: throw TrainingError("unknown optimizer '\(name)': sgd, nesterov, rmsprop, adam, adamw or adamax")
+        }
+        let decay: WeightDecay = weightDecay == 0 ? .none : ((decoupled || name == "adamw") ? .decoupled(weightDecay) : .l2(weightDecay))
+        return GradientDescent(kind, learningRate: learningRate, weightDecay: decay, clipping: clipNorm.map { .globalNorm($0) } ?? .none)
+    }
+}
+
+/// The learning-rate schedule as users write it.
+public struct ScheduleSettings: Codable, Sendable, Equatable {
+    /// `constant`, `cosine`, or `step:81,122` (epochs) with ``factors``.
+    public var name = "constant"
+    public var factors: [Float] = [0.1, 0.01]
+    public var warmupEpochs: Double = 0
+    /// Reduce the rate by `factor` after `patience` epochs without a better validation loss.
+    public var plateau: ReduceOnPlateau?
+
+    public init() {}
+
+    public func make() throws -> LearningRateSchedule {
+        var schedule: LearningRateSchedule
+        if name == "constant" {
+            schedule = .constant
+        } else if name == "cosine" {
+            schedule = .cosine(minimum: 0)
+        } else if name.hasPrefix("step:") {
+            let milestones = name.dropFirst(5).split(separator: ",").compactMap { Int($0) }
+            guard !milestones.isEmpty, milestones.count <= factors.count else {
+                throw TrainingError("schedule '\(name)': give milestones as step:81,122 and one factor per milestone")
+            }
+            schedule = .step(milestones: milestones, factors: Array(factors.prefix(milestones.count)))
+        } else {
+            throw TrainingError("unknown schedule '\(name)': constant, cosine or step:EPOCH,EPOCH...")
+        }
+        if warmupEpochs > 0 { schedule = .warmup(epochs: warmupEpochs, startFactor: 0.1, then: schedule) }
+        return schedule
+    }
+}

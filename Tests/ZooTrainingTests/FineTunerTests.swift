@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import ZooTraining
+
+/// Striped and square patterns as 8-bit images (the demo's task), in memory.
+func patternDataset(count: Int, size: Int = 32, seed: UInt64) throws -> ArrayDataset {
+    var generator = SeededGenerator(seed: seed)
+    let (values, labels) = SyntheticDemo.images(count: count, size: size, generator: &generator)
+    let plane = size * size
+    let images = (0..<count).map { index -> Image in
+        var pixels = [UInt8](repeating: 0, count: plane * 3)
+        for channel in 0..<3 {
+            for pixel in 0..<plane {
+                let value = values[(index * 3 + channel) * plane + pixel]
+                pixels[pixel * 3 + channel] = UInt8(min(max(value * 60 + 128, 0), 255))
+            }
+        }
+        return Image(width: size, height: size, pixels: pixels)
+    }
+    return try ArrayDataset(images: images, labels: labels, classNames: SyntheticDemo.classNames)
+}
+
+@Suite("Fine-tuning", .serialized)
+struct FineTunerTests {
+    func temporaryFolder() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("zoo-run-\(UUID().uuidString)")
+    }
+
+    func settings() -> FineTuneSettings {
+        var settings = FineTuneSettings(architecture: "mobilenetv2", flavor: .torchvision, imageSize: 32)
+        settings.classNames = SyntheticDemo.classNames
+        settings.epochs = 3
+        settings.batchSize = 16
+        settings.unfreeze = "30%"
+        settings.optimizer.learningRate = 0.05
+        settings.preprocessing = .torch
+        settings.seed = 3
+        return settings
+    }
+
+    func model(_ settings: FineTuneSettings) throws -> ImageModel {
+        Initialization.seed(21)
+        let model = try Architecture.mobilenetv2.make(flavor: .torchvision, top: .features(pooling: nil))
+        model.head = try HeadSpecification(parsing: settings.head, classes: settings.classNames.count).head(inputFeatures: model.featureChannels)
+        return model
+    }
+
+    @Test("a run writes its folder, and a run stopped after an epoch and resumed ends with the same weights")
+    func resume() throws {
+        let data = TrainingData(training: try patternDataset(count: 64, seed: 1), validation: try patternDataset(count: 32, seed: 2),
+                                test: try patternDataset(count: 32, seed: 3))
+        let straight = temporaryFolder(), interrupted = temporaryFolder()
+        defer { [straight, interrupted].forEach { try? FileManager.default.removeItem(at: $0) } }
+        let whole = try FineTuner(settings: settings(), model: model(settings()), data: data, folder: straight)
+        let result = try whole.run()
+        #expect(result.history.epochs.count == 3)
+        for file in ["config.json", "history.csv", "history.json", "checkpoints/last.safetensors", "checkpoints/last.json",
+                     "checkpoints/best.safetensors", "metrics.json", "report.md", "plots/loss.png", "plots/accuracy.png",
+                     "plots/confusion.png", "plots/per_class_accuracy.png"] {
+            #expect(FileManager.default.fileExists(atPath: straight.appendingPathComponent(file).path), "\(file)")
+        }
+
+        var first = settings()
+        first.epochs = 1
+        try FineTuner(settings: first, model: model(first), data: data, folder: interrupted).run()
+        // The run's configuration said 1 epoch; the resumed run is asked for 3 by editing it, as a user extending a run would.
+        let configuration = interrupted.appendingPathComponent("config.json")
+        var saved = try JSONDecoder().decode(FineTuneSettings.self, from: Data(contentsOf: configuration))
+        saved.epochs = 3
+        try JSONEncoder().encode(saved).write(to: configuration)
+        let resumed = try FineTuner(resuming: interrupted, data: data)
+        #expect(resumed.completedEpochs == 1)
+        try resumed.run()
+        for ((name, a), (_, b)) in zip(whole.model.namedParameters(), resumed.model.namedParameters()) {
+            #expect(try a.value.array() == b.value.array(), "\(name)")
+        }
+        #expect(throws: TrainingError.self) { try FineTuner(settings: settings(), model: model(settings()), data: data, folder: straight) }
+    }
+
+    @Test("checkpoints rebuild their model and reject files that are not checkpoints")
+    func checkpoints() throws {
+        let folder = temporaryFolder()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let original = try model(settings())
+        let info = CheckpointInfo(architecture: "mobilenetv2", flavor: .torchvision, head: settings().head, classNames: SyntheticDemo.classNames,
+                                  imageSize: 32, preprocessing: .torch, epoch: 0, unfreeze: "none")
+        let url = folder.appendingPathComponent("model.safetensors")
+        try Checkpoint.save(original, info: info, optimizerState: ["step": [4]], to: url)
+        let loaded = try Checkpoint.load(url)
+        #expect(loaded.info == info)
+        #expect(loaded.optimizerState["step"] == [4])
+        let x = try Tensor(shape: [2, 3, 32, 32], values: (0..<(2 * 3 * 32 * 32)).map { Float($0 % 17) / 17 })
+        #expect(try loaded.model(x, .inference()).array() == original(x, .inference()).array())
+        let plain = folder.appendingPathComponent("plain.safetensors")
+        try WeightExport.safetensors(original, to: plain)
+        #expect(throws: TrainingError.self) { try Checkpoint.load(plain) }
+    }
+}
