@@ -10,7 +10,7 @@ public protocol Dataset: Sendable {
     var count: Int { get }
     /// The label of sample `index`, without decoding the image.
     func label(at index: Int) -> Int
-    /// A stable identifier of sample `index` (a file path, or `cifar10:data_batch_1#17`).
+    /// A stable identifier of sample `index` (a file path, or `<batch file>#17` for a record of a CIFAR batch).
     func sampleID(at index: Int) -> String
     /// Decodes sample `index`. Throws ``DataError`` naming the file or record when it is damaged.
     func image(at index: Int) throws -> Image

@@ -658,7 +658,7 @@ private struct Machine {
         guard unpickler.allowList.rules[global.qualifiedName] != nil else {
             throw ParseError(
                 .disallowedGlobal,
-                "global \(quoted(global.qualifiedName)) is not allowed: zoo never runs code from a weight file, and this name is not on its allow-list")
+                "global \(quoted(global.qualifiedName)) is not allowed: zoo never runs code from a file, and this name is not on its allow-list")
         }
         return .global(global)
     }
