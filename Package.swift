@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
         .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"], resources: [.copy("References")]),
-        .testTarget(name: "ZooDataTests", dependencies: ["ZooData"]),
+        .testTarget(name: "ZooDataTests", dependencies: ["ZooData"], resources: [.copy("ResizeReferences")]),
         .testTarget(name: "ZooPlotsTests", dependencies: ["ZooPlots"]),
         .testTarget(
             name: "ZooWeightsTests",

@@ -71,7 +71,7 @@ public final class DataLoader: @unchecked Sendable {
     public func order(epoch: Int) -> [Int] {
         var order = Array(0..<dataset.count)
         if options.shuffle {
-            var generator = SeededGenerator(seed: sampleSeed(options.seed, epoch: epoch, index: -1))
+            var generator = SeededGenerator.forSample(seed: options.seed, epoch: epoch, index: -1)
             order.shuffle(using: &generator)
         }
         return order
@@ -89,7 +89,7 @@ public final class DataLoader: @unchecked Sendable {
         var skipped: [DataError] = []
         for index in indices {
             do {
-                var generator = SeededGenerator(seed: sampleSeed(options.seed, epoch: epoch, index: index))
+                var generator = SeededGenerator.forSample(seed: options.seed, epoch: epoch, index: index)
                 var image = try dataset.image(at: index).floatImage
                 if let transform = options.transform { image = try transform(image, &generator) }
                 guard image.width == options.width, image.height == options.height else {
@@ -115,14 +115,6 @@ public final class DataLoader: @unchecked Sendable {
         }
         return Batch(images: tensor, labels: kept.map { dataset.label(at: $0) }, indices: kept, skipped: skipped)
     }
-}
-
-/// A stable 64-bit seed for sample `index` in `epoch` of a run seeded with `seed`.
-func sampleSeed(_ seed: UInt64, epoch: Int, index: Int) -> UInt64 {
-    var generator = SeededGenerator(seed: seed ^ (UInt64(bitPattern: Int64(epoch)) &* 0x9E37_79B9_7F4A_7C15))
-    let mixed = generator.next() ^ (UInt64(bitPattern: Int64(index)) &* 0xBF58_476D_1CE4_E5B9)
-    var sampleGenerator = SeededGenerator(seed: mixed)
-    return sampleGenerator.next()
 }
 
 /// One epoch's batches, in order, prepared by background threads. Iterate it once; errors of

@@ -198,8 +198,9 @@ public final class FineTuner {
         return value
     }
 
+    /// The seed of a training step's dropout: a stream apart from the samples' (negative index).
     private func stepSeed(epoch: Int, step: Int) -> UInt64 {
-        var generator = SeededGenerator(seed: settings.seed &+ 0x5851_F42D_4C95_7F2D &* UInt64(epoch + 1) &+ UInt64(step))
+        var generator = SeededGenerator.forSample(seed: settings.seed, epoch: epoch, index: -2 - step)
         return generator.next()
     }
 
