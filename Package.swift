@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "ZooModels", dependencies: ["ZooNN", "ZooWeights", "ZooData"]),
         .target(name: "ZooPlots", dependencies: ["CCairo"]),
         .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooWeights", "ZooPlots"]),
-        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooTraining"]),
+        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooPlots", "ZooTraining"]),
         .executableTarget(
             name: "zoo",
             dependencies: ["ZooKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -3,7 +3,7 @@
 /// The two frameworks agree when enlarging with bilinear interpolation (both use half-pixel
 /// centers) and part ways when shrinking (torchvision filters, TensorFlow does not) and for
 /// nearest neighbour (different rounding rules).
-public enum ResizeConvention: String, Sendable, Hashable, CaseIterable {
+public enum ResizeConvention: String, Sendable, Hashable, CaseIterable, Codable {
     /// What `tf.image.resize(..., antialias=False)` and therefore `keras.layers.Resizing`,
     /// `keras.ops.image.resize` and `keras.preprocessing.image.smart_resize` compute on the
     /// TensorFlow backend.

@@ -1,6 +1,7 @@
 @_exported import ZooData
 @_exported import ZooModels
 @_exported import ZooNN
+@_exported import ZooPlots
 @_exported import ZooTensor
 @_exported import ZooTraining
 @_exported import ZooWeights

@@ -26,6 +26,18 @@ public enum Architecture: String, CaseIterable, Sendable {
         }
     }
 
+    /// The preprocessing the framework's ImageNet weights of this architecture expect: Keras
+    /// uses `caffe` for VGG and ResNet, `torch` for DenseNet, `tf` for InceptionV3 and
+    /// MobileNetV2; torchvision uses `torch` (ImageNet mean and deviation) throughout.
+    public func defaultPreprocessing(_ flavor: Flavor) -> Preprocessing {
+        guard flavor == .keras else { return .torch }
+        switch self {
+        case .vgg16, .resnet50, .resnet152: return .caffe
+        case .densenet121, .densenet169, .densenet201: return .torch
+        case .inceptionv3, .mobilenetv2: return .tf
+        }
+    }
+
     /// The input size the ImageNet weights were trained at.
     public var defaultInputSize: Int { self == .inceptionv3 ? 299 : 224 }
 

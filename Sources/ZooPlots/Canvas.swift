@@ -115,6 +115,34 @@ final class Canvas {
         return extents.x_advance
     }
 
+    /// Draws an RGB picture with its top left at `(x, y)`, enlarged `scale` times (nearest
+    /// neighbour, so pixels stay sharp).
+    func draw(_ picture: ImageGrid.Picture, x: Double, y: Double, scale: Double) throws {
+        guard picture.width > 0, picture.height > 0, picture.pixels.count == picture.width * picture.height * 3 else {
+            throw PlotError("a picture of \(picture.width)x\(picture.height) needs \(picture.width * picture.height * 3) bytes")
+        }
+        let image = cairo_image_surface_create(CAIRO_FORMAT_RGB24, Int32(picture.width), Int32(picture.height))
+        defer { cairo_surface_destroy(image) }
+        cairo_surface_flush(image)
+        let stride = Int(cairo_image_surface_get_stride(image))
+        guard let data = cairo_image_surface_get_data(image) else { throw PlotError("Cairo gave no image buffer") }
+        for row in 0..<picture.height {
+            let line = data.advanced(by: row * stride).withMemoryRebound(to: UInt32.self, capacity: picture.width) { $0 }
+            for column in 0..<picture.width {
+                let p = (row * picture.width + column) * 3
+                line[column] = UInt32(picture.pixels[p]) << 16 | UInt32(picture.pixels[p + 1]) << 8 | UInt32(picture.pixels[p + 2])
+            }
+        }
+        cairo_surface_mark_dirty(image)
+        cairo_save(context)
+        cairo_translate(context, x, y)
+        cairo_scale(context, scale, scale)
+        cairo_set_source_surface(context, image, 0, 0)
+        cairo_pattern_set_filter(cairo_get_source(context), CAIRO_FILTER_NEAREST)
+        cairo_paint(context)
+        cairo_restore(context)
+    }
+
     /// Writes the PNG atomically: a temporary file beside `url`, then a rename.
     func writePNG(to url: URL) throws {
         cairo_surface_flush(surface)

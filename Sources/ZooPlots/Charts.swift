@@ -227,3 +227,51 @@ struct Axes {
         canvas.text(label, x: (frame.left + frame.right) / 2, y: frame.bottom + 28, size: 13, anchor: (0.5, 0))
     }
 }
+
+/// Images in rows, each row with a label on its left (a preview of augmented samples per class).
+public struct ImageGrid: Sendable {
+    /// An 8-bit RGB image, channels-last.
+    public struct Picture: Sendable {
+        public var width: Int
+        public var height: Int
+        public var pixels: [UInt8]
+
+        public init(width: Int, height: Int, pixels: [UInt8]) {
+            self.width = width
+            self.height = height
+            self.pixels = pixels
+        }
+    }
+
+    public var title: String
+    public var rows: [(label: String, pictures: [Picture])]
+    /// Pixels per image pixel (small images are enlarged for people to see them).
+    public var scale: Int
+
+    public init(title: String, rows: [(label: String, pictures: [Picture])], scale: Int = 1) {
+        self.title = title
+        self.rows = rows
+        self.scale = max(1, scale)
+    }
+
+    public func write(to url: URL) throws {
+        let pictures = rows.flatMap(\.pictures)
+        guard let first = pictures.first else { throw PlotError("\(url.path): nothing to show") }
+        let cellWidth = Double(first.width * scale), cellHeight = Double(first.height * scale), gap = 4.0
+        let probe = try Canvas(width: 10, height: 10)
+        let labelWidth = (rows.map { probe.textWidth($0.label, size: 13) }.max() ?? 0) + 16
+        let columns = rows.map(\.pictures.count).max() ?? 0
+        let width = Int(max(labelWidth + Double(columns) * (cellWidth + gap) + gap, probe.textWidth(title, size: 15) + 24))
+        let height = Int(44 + Double(rows.count) * (cellHeight + gap) + gap)
+        let canvas = try Canvas(width: width, height: height)
+        canvas.text(title, x: Double(width) / 2, y: 12, size: 15, anchor: (0.5, 0), bold: true)
+        for (rowIndex, row) in rows.enumerated() {
+            let y = 40 + Double(rowIndex) * (cellHeight + gap)
+            canvas.text(row.label, x: labelWidth - 8, y: y + cellHeight / 2, size: 13, anchor: (1, 0.5))
+            for (column, picture) in row.pictures.enumerated() {
+                try canvas.draw(picture, x: labelWidth + Double(column) * (cellWidth + gap), y: y, scale: Double(scale))
+            }
+        }
+        try canvas.writePNG(to: url)
+    }
+}

@@ -131,7 +131,7 @@ public final class FineTuner {
         let schedule = try settings.schedule.make()
         var options = DataLoader.Options(size: settings.imageSize, batchSize: settings.batchSize)
         options.seed = settings.seed
-        options.preprocessing = settings.preprocessing
+        options.preprocessing = settings.preprocessing ?? .none
         options.transform = data.trainingTransform
         options.workers = data.workers
         options.skipDamaged = data.skipDamaged
@@ -219,7 +219,7 @@ public final class FineTuner {
     /// probabilities are averaged with those of the horizontally mirrored images.
     public func evaluate(_ dataset: any Dataset, mirrored: Bool = false) throws -> ClassificationMetrics {
         try Evaluation.run(model, on: dataset, size: settings.imageSize, batchSize: settings.batchSize,
-                           preprocessing: settings.preprocessing, transform: data.evaluationTransform, workers: data.workers,
+                           preprocessing: settings.preprocessing ?? .none, transform: data.evaluationTransform, workers: data.workers,
                            skipDamaged: data.skipDamaged, mirrored: mirrored)
     }
 
@@ -231,7 +231,7 @@ public final class FineTuner {
             improved = true
         }
         let info = CheckpointInfo(architecture: settings.architecture, flavor: settings.flavor, head: settings.head,
-                                  classNames: settings.classNames, imageSize: settings.imageSize, preprocessing: settings.preprocessing,
+                                  classNames: settings.classNames, imageSize: settings.imageSize, preprocessing: settings.preprocessing ?? .none,
                                   epoch: epoch + 1, unfreeze: plan.description)
         let encoded = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         try Checkpoint.save(model, info: info, optimizerState: optimizer.state(), trainingState: encoded,

@@ -28,9 +28,11 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     public var earlyStoppingPatience: Int?
     public var seed: UInt64 = 0
     public var classNames: [String] = []
-    public var preprocessing: Preprocessing = .none
-    /// How the data was described (for `--resume`): the caller's own strings.
-    public var data: [String: String] = [:]
+    /// The input preprocessing; nil until the run starts, which takes the weights' own (or the
+    /// architecture's usual one for its flavour).
+    public var preprocessing: Preprocessing?
+    /// Where the data comes from and how it is prepared (so `--resume` rebuilds it).
+    public var data = DataOptions()
     /// Test-time augmentation at the final evaluation: average the predictions of the image and
     /// its horizontal mirror.
     public var testTimeAugmentation = true
@@ -56,6 +58,35 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     public func plan(forEpoch epoch: Int) throws -> FreezePlan {
         let text = unfreezeSchedule.filter { $0.epoch <= epoch }.max { $0.epoch < $1.epoch }?.plan ?? unfreeze
         return try FreezePlan(parsing: text)
+    }
+}
+
+/// The data of a run as users describe it.
+public struct DataOptions: Codable, Sendable, Equatable {
+    /// Training sources (`DataSource` spellings); several form a union.
+    public var sources: [String] = []
+    /// Test sources; by default the sources' own test splits.
+    public var testSources: [String]?
+    /// Only these classes, in this order.
+    public var classes: [String]?
+    /// Only the first N classes.
+    public var firstClasses: Int?
+    /// At most N training (and test) samples per class, for quick runs.
+    public var limitPerClass: Int?
+    /// Share of the training samples held out for validation (seeded, stratified).
+    public var validationFraction = 0.2
+    /// Augmentation steps (`AugmentationSpecification`), applied after resizing.
+    public var augmentation = "flip"
+    /// `bilinear` or `nearest`, in the `tensorflow` or `torchvision` convention.
+    public var resize = "bilinear"
+    public var resizeConvention = ResizeConvention.tensorflow
+    public var workers = 2
+    public var skipDamaged = false
+
+    public init() {}
+
+    public var resizeMethod: ResizeMethod {
+        resize == "nearest" ? .nearest(resizeConvention) : .bilinear(resizeConvention)
     }
 }
 

@@ -20,9 +20,13 @@ public enum FreezePlan: Sendable, Equatable, CustomStringConvertible {
     /// The layers from `name` to the end of the base train (`--unfreeze-from mixed9`).
     case from(String)
 
-    /// Parses `20%`, `12`, `all` or `none`.
+    /// Parses `20%`, `12`, `all`, `none` or `from:LAYER`.
     public init(parsing text: String) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasPrefix("from:") {
+            self = .from(String(trimmed.dropFirst(5)))
+            return
+        }
         switch trimmed {
         case "all": self = .all
         case "none", "0", "0%": self = .headOnly
@@ -43,7 +47,7 @@ public enum FreezePlan: Sendable, Equatable, CustomStringConvertible {
         case .all: return "all"
         case let .fraction(value): return "\(value * 100)%"
         case let .layers(count): return "\(count)"
-        case let .from(name): return "from \(name)"
+        case let .from(name): return "from:\(name)"
         }
     }
 

@@ -143,7 +143,7 @@ extension ZooCommand {
             engine.apply()
             do {
                 let architecture = try Architecture(named: model)
-                let (file, set) = try resolveWeights(weights)
+                let (file, set) = try Catalog.localFile(weights)
                 let format = try WeightFiles.format(of: file)
                 let chosenFlavor = flavor ?? set?.flavor ?? ([.kerasH5, .kerasWeightsH5, .kerasArchive].contains(format) ? .keras : .torchvision)
                 let rules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
@@ -166,17 +166,4 @@ extension ZooCommand {
             }
         }
     }
-}
-
-/// A weight file path, or the cached file of a catalog weight set.
-func resolveWeights(_ argument: String) throws -> (URL, WeightSet?) {
-    if FileManager.default.fileExists(atPath: argument) { return (URL(fileURLWithPath: argument), nil) }
-    if let set = try? Catalog.weightSet(named: argument) {
-        let file = WeightCache().file(for: set)
-        guard FileManager.default.fileExists(atPath: file.path) else {
-            throw ModelError("weight set \(set.name) is not in the cache (\(file.path)); run `zoo pull \(set.name)` first")
-        }
-        return (file, set)
-    }
-    throw ModelError("\(argument): no such file, and no weight set of that name (zoo models lists them)")
 }

@@ -8,7 +8,8 @@ struct ZooCommand: ParsableCommand {
         commandName: "zoo",
         abstract: "ImageNet-class CNNs in Swift: weight import, fine-tuning and feature extraction.",
         version: ZooVersion.description,
-        subcommands: [Demo.self, Models.self, Summary.self, Pull.self, Extract.self, Inspect.self, Bench.self]
+        subcommands: [Demo.self, Finetune.self, Evaluate.self, Predict.self, DataCommand.self, Models.self, Summary.self, Pull.self, Extract.self,
+                      Inspect.self, Bench.self]
     )
 }
 

@@ -158,3 +158,20 @@ public enum WeightDownload {
         }
     }
 }
+
+extension Catalog {
+    /// A weight file named by its path, or by a weight set already pulled into `cache`, with
+    /// that weight set.
+    public static func localFile(_ argument: String, cache: WeightCache = WeightCache()) throws -> (URL, WeightSet?) {
+        let path = (argument as NSString).expandingTildeInPath
+        if FileManager.default.fileExists(atPath: path) { return (URL(fileURLWithPath: path), nil) }
+        if let set = weightSets.first(where: { $0.name == argument }) {
+            let file = cache.file(for: set)
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw ModelError("weight set \(set.name) is not in the cache (\(file.path)); run `zoo pull \(set.name)` first")
+            }
+            return (file, set)
+        }
+        throw ModelError("\(argument): no such file, and no weight set of that name (zoo models lists them)")
+    }
+}

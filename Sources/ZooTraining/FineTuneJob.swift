@@ -1,0 +1,145 @@
+import Foundation
+import ZooModels
+import ZooWeights
+
+/// A whole fine-tuning job from its settings: opens the data, builds and loads the model, puts
+/// the head on, and runs (or resumes) a ``FineTuner``. What `zoo finetune` calls.
+public enum FineTuneJob {
+    /// Starts a run in `folder`. The settings' class names and preprocessing are filled in
+    /// from the data and the weights when left empty.
+    @discardableResult
+    public static func start(_ settings: FineTuneSettings, folder: URL, observer: TrainingObserver? = nil) throws -> FineTuneResult {
+        var settings = settings
+        let data = try openData(settings.data, seed: settings.seed, imageSize: settings.imageSize)
+        if settings.classNames.isEmpty { settings.classNames = data.training.classNames }
+        let (model, preprocessing, fixedRows) = try buildModel(&settings, observer: observer)
+        if settings.preprocessing == nil {
+            let architecture = try Architecture(named: settings.architecture)
+            settings.preprocessing = preprocessing ?? architecture.defaultPreprocessing(settings.flavor)
+        }
+        let tuner = try FineTuner(settings: settings, model: model, data: data, folder: folder)
+        if settings.freezeOldRows, !fixedRows.isEmpty { try tuner.fixClassifierRows(fixedRows) }
+        describe(settings, data: data, observer: observer)
+        return try tuner.run(observer: observer)
+    }
+
+    /// Continues the run in `folder` from its last checkpoint.
+    @discardableResult
+    public static func resume(_ folder: URL, observer: TrainingObserver? = nil) throws -> FineTuneResult {
+        guard let text = try? Data(contentsOf: folder.appendingPathComponent("config.json")),
+              let settings = try? JSONDecoder().decode(FineTuneSettings.self, from: text) else {
+            throw TrainingError("\(folder.path) holds no run to resume (no readable config.json)")
+        }
+        let data = try openData(settings.data, seed: settings.seed, imageSize: settings.imageSize)
+        let tuner = try FineTuner(resuming: folder, data: data)
+        if settings.freezeOldRows, let extendFrom = settings.extendFrom {
+            let old = try Checkpoint.load(URL(fileURLWithPath: extendFrom)).info.classNames
+            try tuner.fixClassifierRows(old.compactMap { settings.classNames.firstIndex(of: $0) })
+        }
+        observer?.note("resuming \(folder.path) after epoch \(tuner.completedEpochs) of \(settings.epochs)")
+        return try tuner.run(observer: observer)
+    }
+
+    /// Training (with its validation share held out) and test data, with their transforms.
+    public static func openData(_ options: DataOptions, seed: UInt64, imageSize: Int) throws -> TrainingData {
+        let source = try DataSource(options.sources)
+        var training: any Dataset = source.training
+        var test: (any Dataset)? = try options.testSources.map { specs in
+            let tests = try DataSource(specs)
+            return tests.test ?? tests.training
+        } ?? source.test
+        if let names = options.classes ?? options.firstClasses.map({ Array(training.classNames.prefix($0)) }) {
+            training = try training.classes(names)
+            test = try test?.classes(names)
+        }
+        if let test, test.classNames != training.classNames {
+            throw TrainingError("the test data's classes \(test.classNames) differ from the training data's \(training.classNames)")
+        }
+        if let limit = options.limitPerClass {
+            training = training.limitPerClass(limit)
+            test = test?.limitPerClass(limit)
+        }
+        var validation: (any Dataset)?
+        if options.validationFraction > 0 {
+            let split = try training.split(validationFraction: options.validationFraction, seed: seed)
+            (training, validation) = (split.training, split.validation)
+        }
+        let augmentation = try AugmentationSpecification(parsing: options.augmentation)
+        var data = TrainingData(training: training, validation: validation, test: test,
+                                trainingTransform: augmentation.sampleTransform(size: imageSize, resize: options.resizeMethod),
+                                evaluationTransform: AugmentationSpecification.evaluationTransform(size: imageSize, resize: options.resizeMethod))
+        data.workers = options.workers
+        data.skipDamaged = options.skipDamaged
+        return data
+    }
+
+    /// The model with its new head: from a weight file or set (the framework's weights), from a
+    /// zoo checkpoint, or randomly initialized. Returns the weights' preprocessing when they name
+    /// one, and the classifier rows that came from `extendFrom`.
+    static func buildModel(_ settings: inout FineTuneSettings, observer: TrainingObserver?) throws
+        -> (ImageModel, Preprocessing?, [Int]) {
+        let architecture = try Architecture(named: settings.architecture)
+        let classes = settings.classNames.count
+        var model: ImageModel
+        var preprocessing: Preprocessing?
+        var keptRows: [Int] = []
+        if let weights = settings.weights {
+            let (file, set) = try Catalog.localFile(weights)
+            if let checkpoint = try? Checkpoint.load(file) {
+                guard checkpoint.info.architecture == architecture.rawValue, checkpoint.info.flavor == settings.flavor else {
+                    throw TrainingError("\(weights) holds a \(checkpoint.info.architecture) (\(checkpoint.info.flavor.rawValue)), not a \(architecture.rawValue) (\(settings.flavor.rawValue))")
+                }
+                model = checkpoint.model
+                preprocessing = checkpoint.info.preprocessing
+            } else {
+                let loaded = try architecture.load(flavor: settings.flavor, weights: file)
+                model = loaded.model
+                preprocessing = try set.map { try Preprocessing(manifest: $0.preprocessing) }
+                observer?.note("loaded \(loaded.report.loaded.count) tensors from \(file.lastPathComponent)")
+            }
+        } else {
+            Initialization.seed(settings.seed)
+            model = try architecture.make(flavor: settings.flavor, top: .features(pooling: nil), inputSize: settings.imageSize)
+        }
+        Initialization.seed(settings.seed)
+        let cells = max(1, settings.imageSize / 32)
+        let head = try HeadSpecification(parsing: settings.head, classes: classes)
+            .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
+        if let extendFrom = settings.extendFrom {
+            let old = try Checkpoint.load(URL(fileURLWithPath: extendFrom))
+            keptRows = try copyClassifierRows(from: old, into: head, classNames: settings.classNames)
+            observer?.note("classifier extended from \(old.info.classNames.count) to \(classes) classes: \(keptRows.count) rows kept from \(extendFrom)")
+        }
+        model.head = head
+        return (model, preprocessing, keptRows)
+    }
+
+    /// Copies the old classifier's rows into the new head for the classes both know (by name);
+    /// returns the new head's indices of those rows.
+    static func copyClassifierRows(from checkpoint: Checkpoint, into head: ClassificationHead, classNames: [String]) throws -> [Int] {
+        guard let old = checkpoint.model.head?.denseLayers.last, let new = head.denseLayers.last,
+              old.weight.shape[1] == new.weight.shape[1] else {
+            throw TrainingError("the checkpoint's classifier does not fit the new head (\(checkpoint.info.head) vs the run's head)")
+        }
+        let width = new.weight.shape[1]
+        let oldWeights = try old.weight.value.array(), oldBias = try old.bias?.value.array()
+        var weights = try new.weight.value.array(), bias = try new.bias?.value.array()
+        var kept: [Int] = []
+        for (oldRow, name) in checkpoint.info.classNames.enumerated() {
+            guard let row = classNames.firstIndex(of: name) else { continue }
+            weights.replaceSubrange(row * width..<(row + 1) * width, with: oldWeights[oldRow * width..<(oldRow + 1) * width])
+            if let oldBias { bias?[row] = oldBias[oldRow] }
+            kept.append(row)
+        }
+        new.weight.value = try Tensor(shape: new.weight.shape, values: weights)
+        if let bias, let parameter = new.bias { parameter.value = try Tensor(shape: parameter.shape, values: bias) }
+        return kept
+    }
+
+    private static func describe(_ settings: FineTuneSettings, data: TrainingData, observer: TrainingObserver?) {
+        observer?.note("\(settings.architecture) (\(settings.flavor.rawValue)) at \(settings.imageSize)x\(settings.imageSize), head \(settings.head), "
+            + "preprocessing \(settings.preprocessing?.rawValue ?? "none"); \(data.training.count) training, \(data.validation?.count ?? 0) validation, "
+            + "\(data.test?.count ?? 0) test images in \(settings.classNames.count) classes")
+        for warning in data.training.warnings + (data.test?.warnings ?? []) { observer?.note("warning: \(warning)") }
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import ZooKit
+
+extension ResizeConvention: ExpressibleByArgument {}
+
+/// Where the data comes from: shared by finetune, evaluate and data.
+struct DataArguments: ParsableArguments {
+    @Option(name: .customLong("data"), help: "Training data: a folder (with train/ and test/ or class folders), cifar10:PATH, cifar100:PATH; repeat to join sources (their classes are merged, later sources' new classes numbered after).")
+    var sources: [String] = []
+    @Option(name: .customLong("test-data"), help: "Test data (default: the sources' own test splits).")
+    var testSources: [String] = []
+    @Option(help: "Only these classes, comma-separated, in this order.") var classes: String?
+    @Option(help: "Only the first N classes.") var firstClasses: Int?
+    @Option(help: "At most N samples per class (training and test), for quick runs.") var limitPerClass: Int?
+    @Flag(help: "Leave out images that cannot be read (they are counted and reported) instead of stopping.") var skipDamaged = false
+}
+
+extension ZooCommand {
+    struct Finetune: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fine-tune a model on your classes: new head, frozen base layers, a run folder with checkpoints and a report.",
+            discussion: """
+                Example: zoo finetune densenet201 --weights densenet201.keras_imagenet_notop --data cifar10:~/cifar-10-batches-bin \\
+                --size 96 --unfreeze 20% --epochs 10 --out runs/d201
+
+                --unfreeze counts layers as Keras does: the base's Keras layer list, weightless layers \
+                included; 20% keeps the top ceil(n * 0.2) layers trainable (the head always trains). \
+                Frozen batch norms run in inference mode with their moving statistics. A run killed \
+                at any point continues with --resume RUN_FOLDER from its last completed epoch.
+                """)
+
+        @Argument(help: "The architecture (zoo models lists them).") var model: String?
+        @Option(help: "Continue the run in this folder from its last checkpoint.") var resume: String?
+        @Option(help: "The run folder to create.") var out: String?
+
+        @OptionGroup var data: DataArguments
+        @Option(help: "Share of the training data held out for validation.") var validation = 0.2
+
+        @Option(help: "Starting weights: a weight file, a weight set pulled with zoo pull, or a zoo checkpoint (default: random).") var weights: String?
+        @Option(help: "keras or torchvision.") var flavor: Flavor = .keras
+        @Option(help: "Input height and width images are resized to.") var size = 224
+        @Option(help: "The head: gap|gmp|flatten, dropout=RATE, dense=UNITS[:relu], dense (classes).") var head = "gap,dropout=0.5,dense"
+        @Option(help: "Base layers that train: 20%, 12, all or none.") var unfreeze = "none"
+        @Option(help: "Train the base from this layer (a name zoo summary lists) to its top; replaces --unfreeze.") var unfreezeFrom: String?
+        @Option(parsing: .upToNextOption, help: "Unfreeze more later: EPOCH:PLAN pairs, e.g. 5:20% 10:50% (epochs count from 1).")
+        var unfreezeAt: [String] = []
+        @Option(help: "A zoo checkpoint whose classifier rows are kept for the classes it knows; the new classes get new rows.") var extendClasses: String?
+        @Flag(help: "With --extend-classes: keep the old classes' rows fixed.") var freezeOldRows = false
+
+        @Option(help: "sgd, nesterov, rmsprop, adam, adamw or adamax.") var optimizer = "sgd"
+        @Option(help: "Learning rate.") var lr: Float = 0.01
+        @Option(help: "Momentum (sgd, nesterov).") var momentum: Float = 0.9
+        @Option(help: "Weight decay (L2; decoupled for adamw or with --decoupled-weight-decay).") var weightDecay: Float = 0
+        @Flag(help: "Decoupled weight decay.") var decoupledWeightDecay = false
+        @Option(help: "Clip gradients to this global norm.") var clipNorm: Float?
+        @Option(help: "constant, cosine, or step:EPOCH,EPOCH (epochs count from 0) with --step-factors.") var schedule = "constant"
+        @Option(help: "Factors of the step schedule, comma-separated.") var stepFactors = "0.1,0.01"
+        @Option(help: "Warm the learning rate up over this many epochs.") var warmup: Double = 0
+        @Option(help: "Reduce the learning rate tenfold after this many epochs without a better validation loss.") var plateauPatience: Int?
+        @Option(help: "Stop after this many epochs without a better validation loss, keeping the best weights.") var earlyStopping: Int?
+        @Option(help: "Label smoothing.") var labelSmoothing: Float = 0
+        @Option(help: "Epochs.") var epochs = 10
+        @Option(help: "Batch size.") var batch = 32
+        @Option(help: "Random seed (data order, augmentation, dropout, new weights).") var seed: UInt64 = 0
+
+        @Option(help: "Augmentation after resizing: flip, vflip, rotation=F, zoom=F, translate=F, padcrop=P, contrast=F, brightness=F, shift=R, none.")
+        var augment = "flip"
+        @Option(help: "bilinear or nearest.") var resize = "bilinear"
+        @Option(help: "tensorflow or torchvision resizing.") var resizeConvention: ResizeConvention = .tensorflow
+        @Option(help: "none, caffe, tf or torch (default: the weights' own).") var preprocess: Preprocessing?
+        @Option(help: "Background threads reading and augmenting images.") var workers = 2
+        @OptionGroup var engine: EngineOptions
+
+        func validate() throws {
+            if resume == nil {
+                guard model != nil else { throw ValidationError("name a model (zoo models lists them), or --resume a run") }
+                guard !data.sources.isEmpty else { throw ValidationError("give training data with --data") }
+                guard out != nil else { throw ValidationError("give the run folder with --out") }
+            }
+            if freezeOldRows, extendClasses == nil { throw ValidationError("--freeze-old-rows needs --extend-classes") }
+        }
+
+        func run() throws {
+            engine.apply()
+            let observer = ConsoleObserver()
+            do {
+                if let resume {
+                    try FineTuneJob.resume(URL(fileURLWithPath: resume), observer: observer)
+                } else {
+                    let folder = URL(fileURLWithPath: out!)
+                    try FineTuneJob.start(try settings(), folder: folder, observer: observer)
+                    observer.note("run folder: \(folder.path) (report.md, metrics.json, plots/, checkpoints/)")
+                }
+            } catch {
+                throw fail("finetune", error)
+            }
+        }
+
+        func settings() throws -> FineTuneSettings {
+            var settings = FineTuneSettings(architecture: try Architecture(named: model!).rawValue, flavor: flavor, imageSize: size)
+            settings.weights = weights
+            settings.extendFrom = extendClasses
+            settings.freezeOldRows = freezeOldRows
+            settings.head = head
+            settings.unfreeze = unfreezeFrom.map { "from:\($0)" } ?? unfreeze
+            _ = try FreezePlan(parsing: settings.unfreeze)
+            settings.unfreezeSchedule = try unfreezeAt.map { stage in
+                let parts = stage.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let epoch = Int(parts[0]), epoch >= 1, (try? FreezePlan(parsing: parts[1])) != nil else {
+                    throw ValidationError("--unfreeze-at takes EPOCH:PLAN, as in 5:20%, got '\(stage)'")
+                }
+                return .init(epoch: epoch - 1, plan: parts[1])
+            }
+            settings.optimizer.name = optimizer
+            settings.optimizer.learningRate = lr
+            settings.optimizer.momentum = momentum
+            settings.optimizer.weightDecay = weightDecay
+            settings.optimizer.decoupled = decoupledWeightDecay
+            settings.optimizer.clipNorm = clipNorm
+            _ = try settings.optimizer.make()
+            settings.schedule.name = schedule
+            settings.schedule.factors = stepFactors.split(separator: ",").compactMap { Float($0) }
+            settings.schedule.warmupEpochs = warmup
+            settings.schedule.plateau = plateauPatience.map { ReduceOnPlateau(factor: 0.1, patience: $0) }
+            _ = try settings.schedule.make()
+            settings.earlyStoppingPatience = earlyStopping
+            settings.labelSmoothing = labelSmoothing
+            settings.epochs = epochs
+            settings.batchSize = batch
+            settings.seed = seed
+            settings.preprocessing = preprocess
+            settings.data.sources = data.sources
+            settings.data.testSources = data.testSources.isEmpty ? nil : data.testSources
+            settings.data.classes = data.classes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            settings.data.firstClasses = data.firstClasses
+            settings.data.limitPerClass = data.limitPerClass
+            settings.data.validationFraction = validation
+            settings.data.augmentation = augment
+            _ = try AugmentationSpecification(parsing: augment)
+            settings.data.resize = resize
+            settings.data.resizeConvention = resizeConvention
+            settings.data.workers = workers
+            settings.data.skipDamaged = data.skipDamaged
+            return settings
+        }
+    }
+}
