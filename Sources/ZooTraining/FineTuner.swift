@@ -137,11 +137,12 @@ public final class FineTuner {
         options.skipDamaged = data.skipDamaged
         let loader = try DataLoader(data.training, options: options)
         var stopped = false
+        let firstEpoch = completedEpochs
         for epoch in completedEpochs..<settings.epochs where !stopped {
             let plan = try settings.plan(forEpoch: epoch)
             let (trainableLayers, _) = try plan.apply(to: model)
             let trainableCount = model.trainableParameters.reduce(0) { $0 + $1.value.elementCount }
-            if epoch == completedEpochs || settings.unfreezeSchedule.contains(where: { $0.epoch == epoch }) {
+            if epoch == firstEpoch || settings.unfreezeSchedule.contains(where: { $0.epoch == epoch }) {
                 observer?.note("epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
             }
             let start = Date()
