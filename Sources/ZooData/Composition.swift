@@ -99,6 +99,11 @@ extension Dataset {
         return try classes(Array(classNames.prefix(count)))
     }
 
+    /// The first `count` samples (all of them when there are fewer).
+    public func prefix(_ count: Int) -> Subset {
+        Subset(base: self, indices: Array(0..<min(count, self.count)), classNames: classNames, relabel: identityLabels)
+    }
+
     /// At most `limit` samples of each class: the first ones in dataset order.
     public func limitPerClass(_ limit: Int) -> Subset {
         var taken = [Int](repeating: 0, count: classNames.count)

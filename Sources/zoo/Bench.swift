@@ -6,7 +6,7 @@ extension ZooCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure zoo's speed.",
-            subcommands: [Operations.self])
+            subcommands: [Operations.self, DataPipeline.self])
     }
 }
 
@@ -42,5 +42,46 @@ extension ZooCommand.Bench {
             }
         }
 
+    }
+}
+
+extension ZooCommand.Bench {
+    struct DataPipeline: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "data",
+            abstract: "Images per second: decoding, resizing to 96 and 299 with augmentation, the loader at 96, and DenseNet201 training at 96 for comparison.")
+
+        @Argument(help: "Data to read (a folder, cifar10:PATH, ...).") var sources: [String]
+        @Option(help: "Images to measure over.") var images = 512
+        @Option(help: "Loader threads.") var workers = 2
+        @Option(help: "Augmentation, as zoo finetune's --augment.") var augment = "flip,rotation=0.05,zoom=0.1"
+        @Flag(help: "Skip the DenseNet201 training measurement.") var noTraining = false
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var engine: EngineOptions
+
+        func run() throws {
+            engine.apply()
+            let monitor = CPUMonitor()
+            do {
+                let dataset = try DataSource(sources).training
+                let results = try DataBenchmark.run(dataset, images: images, workers: workers, augmentation: augment, includeTraining: !noTraining)
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    print(String(decoding: try encoder.encode(results), as: UTF8.self))
+                } else {
+                    for r in results {
+                        print(r.name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%10.1f images/s  (%d threads)", r.imagesPerSecond, r.threads))
+                    }
+                    let loader = results.first { $0.name == "loader96" }?.imagesPerSecond ?? 0
+                    if let fastest = results.filter({ $0.name.hasPrefix("train") }).map(\.imagesPerSecond).max() {
+                        print(String(format: "loader at 96 / fastest DenseNet201 training at 96: %.1fx", loader / fastest))
+                    }
+                }
+            } catch {
+                throw fail("bench data", error)
+            }
+            if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        }
     }
 }
