@@ -143,7 +143,7 @@ public final class FineTuner {
             let (trainableLayers, _) = try plan.apply(to: model)
             let trainableCount = model.trainableParameters.reduce(0) { $0 + $1.value.elementCount }
             if epoch == firstEpoch || settings.unfreezeSchedule.contains(where: { $0.epoch == epoch }) {
-                observer?.note("epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
+                observer?.note("from epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
             }
             let start = Date()
             let batches = loader.epoch(epoch)

@@ -136,3 +136,83 @@ struct ModelCommandTests {
         #expect(unknown.error.contains("no layer 'block_3_nonsense'"))
     }
 }
+
+/// A folder of PNG images in class folders, made for the test: stripes and squares.
+func makeImageFolder(_ root: URL, perClass: Int, size: Int = 32) throws {
+    var generator = SeededGenerator(seed: 5)
+    let (values, labels) = SyntheticDemo.images(count: perClass * 4, size: size, generator: &generator)
+    let plane = size * size
+    for index in labels.indices where labels[index] < 3 {
+        let folder = root.appendingPathComponent(SyntheticDemo.classNames[labels[index]])
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var pixels = [UInt8](repeating: 0, count: plane * 3)
+        for channel in 0..<3 {
+            for pixel in 0..<plane {
+                pixels[pixel * 3 + channel] = UInt8(min(max(values[(index * 3 + channel) * plane + pixel] * 60 + 128, 0), 255))
+            }
+        }
+        try ImageCodec.writePNG(Image(width: size, height: size, pixels: pixels), to: folder.appendingPathComponent(String(format: "%04d.png", index)))
+    }
+}
+
+@Suite("zoo finetune, evaluate, predict and data", .serialized)
+struct TrainingCommandTests {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-train-cli-\(UUID().uuidString)")
+
+    func finetune(_ out: URL) -> [String] {
+        ["finetune", "mobilenetv2", "--flavor", "torchvision", "--data", folder.appendingPathComponent("images").path, "--size", "32",
+         "--epochs", "4", "--batch", "8", "--unfreeze", "all", "--lr", "0.02", "--augment", "flip,padcrop=2", "--seed", "3",
+         "--threads", "1", "--workers", "1", "--out", out.path]
+    }
+
+    /// The model tensors of a checkpoint.
+    func weights(_ run: URL) throws -> [String: [Float]] {
+        let reader = try WeightFiles.open(run.appendingPathComponent("checkpoints/last.safetensors"))
+        return try Dictionary(uniqueKeysWithValues: reader.tensors.filter { $0.name.hasPrefix("model.") }.map { ($0.name, try reader.floats($0.name)) })
+    }
+
+    @Test("a run killed with SIGKILL and resumed ends with the weights of a run that was not interrupted")
+    func killAndResume() throws {
+        try makeImageFolder(folder.appendingPathComponent("images"), perClass: 24)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let straight = folder.appendingPathComponent("straight"), killed = folder.appendingPathComponent("killed")
+        let whole = try Zoo.run(finetune(straight))
+        #expect(whole.status == 0, "\(whole.error)")
+        #expect(whole.output.split(separator: "\n").filter { $0.hasPrefix("epoch ") }.count == 4)
+
+        let process = Process()
+        process.executableURL = Zoo.executable
+        process.arguments = finetune(killed)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill it once the first epoch's checkpoint is on disk (during the second epoch).
+        let marker = killed.appendingPathComponent("checkpoints/last.json")
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: marker.path), Date() < deadline, process.isRunning { usleep(20_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the run finished before it could be killed")
+        let resumed = try Zoo.run(["finetune", "--resume", killed.path, "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.output.contains("resuming"))
+        #expect(try weights(killed) == weights(straight))
+
+        let evaluation = try Zoo.run(["evaluate", straight.appendingPathComponent("checkpoints/best.safetensors").path,
+                                      "--data", folder.appendingPathComponent("images").path, "--json"])
+        #expect(evaluation.status == 0, "\(evaluation.error)")
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(evaluation.output.utf8)) as? [String: Any])
+        for key in ["accuracy", "top5", "per_class", "precision", "recall", "f1", "confusion"] { #expect(metrics[key] != nil, "\(key)") }
+        #expect((metrics["confusion"] as? [[Int]])?.count == 3)
+
+        let image = folder.appendingPathComponent("images/horizontal/0000.png")
+        let prediction = try Zoo.run(["predict", straight.appendingPathComponent("checkpoints/best.safetensors").path, image.path, "--top", "2"])
+        #expect(prediction.status == 0, "\(prediction.error)")
+        #expect(prediction.output.split(separator: "\n").count == 3)
+
+        let listing = try Zoo.run(["data", folder.appendingPathComponent("images").path, "--json"])
+        let data = try #require(try JSONSerialization.jsonObject(with: Data(listing.output.utf8)) as? [String: Any])
+        #expect(data["total"] as? Int == 72)
+        #expect((data["classes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["diagonal", "horizontal", "vertical"])
+    }
+}
