@@ -1,0 +1,14 @@
+// swift-tools-version: 6.0
+// A program outside zoo that uses zoo as a library, through its public API only: it depends
+// on the zoo package by path, as any other Swift package would by URL.
+import PackageDescription
+
+let package = Package(
+    name: "LibraryClient",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "zoo", path: "../..")],
+    targets: [
+        .executableTarget(name: "LibraryClient", dependencies: [.product(name: "ZooKit", package: "zoo")]),
+    ],
+    swiftLanguageModes: [.v6]
+)
