@@ -40,6 +40,11 @@ open class ImageModel: Module, Layer {
         super.children.filter { $0.name != "head" } + (head?.children ?? [])
     }
 
+    /// Renamings applied to PyTorch-style checkpoint names before they are matched (a family
+    /// whose checkpoints circulate with several spellings lists them): regular expression and
+    /// replacement template.
+    open var stateDictionaryAliases: [(pattern: String, replacement: String)] { [] }
+
     /// The base: images `[N, 3, H, W]` to the last feature map. Subclasses implement it.
     open func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         throw ModelError("\(name): the model does not implement its base")

@@ -86,8 +86,8 @@ public enum FineTuneJob {
         if let weights = settings.weights {
             let (file, set) = try Catalog.localFile(weights)
             if let checkpoint = try? Checkpoint.load(file) {
-                guard checkpoint.info.architecture == architecture.rawValue, checkpoint.info.flavor == settings.flavor else {
-                    throw TrainingError("\(weights) holds a \(checkpoint.info.architecture) (\(checkpoint.info.flavor.rawValue)), not a \(architecture.rawValue) (\(settings.flavor.rawValue))")
+                guard checkpoint.info.architecture == architecture.name, checkpoint.info.flavor == settings.flavor else {
+                    throw TrainingError("\(weights) holds a \(checkpoint.info.architecture) (\(checkpoint.info.flavor.rawValue)), not a \(architecture.name) (\(settings.flavor.rawValue))")
                 }
                 model = checkpoint.model
                 preprocessing = checkpoint.info.preprocessing

@@ -98,7 +98,7 @@ extension ZooCommand {
         }
 
         func settings() throws -> FineTuneSettings {
-            var settings = FineTuneSettings(architecture: try Architecture(named: model!).rawValue, flavor: flavor, imageSize: size)
+            var settings = FineTuneSettings(architecture: try Architecture(named: model!).name, flavor: flavor, imageSize: size)
             settings.weights = weights
             settings.extendFrom = extendClasses
             settings.freezeOldRows = freezeOldRows

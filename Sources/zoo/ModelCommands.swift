@@ -27,8 +27,8 @@ extension ZooCommand {
                     enum CodingKeys: String, CodingKey { case architectures, weightSets = "weight_sets" }
                 }
                 let architectures = Architecture.allCases.map {
-                    ["name": $0.rawValue, "description": $0.summary, "flavors": Flavor.allCases.map(\.rawValue).joined(separator: ","),
-                     "default_input_size": String($0.defaultInputSize)]
+                    ["name": $0.name, "description": $0.summary, "default_input_size": String($0.defaultInputSize),
+                     "flavors": ($0.isCIFAR ? [Flavor.torchvision] : Flavor.allCases).map(\.rawValue).joined(separator: ",")]
                 }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -37,7 +37,7 @@ extension ZooCommand {
             }
             print("Architectures (flavours: keras, torchvision; `inception_v3` and `mobilenet_v2` are accepted too):")
             for architecture in Architecture.allCases {
-                print("  " + architecture.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0) + architecture.summary
+                print("  " + architecture.name.padding(toLength: 20, withPad: " ", startingAt: 0) + architecture.summary
                     + ", default input \(architecture.defaultInputSize)")
             }
             print("\nWeight sets (`zoo pull NAME` downloads one; cache: \(WeightCache().root.path)):")

@@ -15,7 +15,7 @@ enum References {
         var inputSize: Int
         var input: String
         var logits: String
-        var features: String
+        var features: String?
         var tensors: [Entry]
 
         struct Entry: Decodable {
@@ -165,7 +165,29 @@ struct ParityTests {
         #expect(logits.shape == expectedLogits.shape)
         expectClose(try logits.array(), expectedLogits.values, "\(name) \(flavor) logits")
         let features = try globalAvgPool2d(model.features(x, .inference()))
-        expectClose(try features.array(), try References.array(listing.features).values, "\(name) \(flavor) features")
+        expectClose(try features.array(), try References.array(try #require(listing.features)).values, "\(name) \(flavor) features")
+    }
+
+    @Test("CIFAR ResNets agree with their PyTorch definition", arguments: ["cifar-resnet20", "cifar-resnet20b", "cifar-preresnet20"])
+    func cifarParity(_ name: String) throws {
+        let listing = try JSONDecoder().decode(References.Listing.self,
+                                               from: Data(contentsOf: References.folder.appendingPathComponent("cifar/\(name).json")))
+        let model = try Architecture(named: name).make(flavor: .torchvision, top: .classifier(classes: 10))
+        #expect(try WeightImport.load(FormulaWeights(listing), into: model).isComplete)
+        let input = try References.array(listing.input)
+        let logits = try model(Tensor(nhwc: input.values, shape: input.shape), .inference())
+        expectClose(try logits.array(), try References.array(listing.logits).values, "\(name) logits")
+    }
+
+    @Test("a CIFAR ResNet checkpoint from another project loads: DataParallel prefix, wrapped state dict, classifier named fc")
+    func cifarCheckpoint() throws {
+        let model = try CIFARResNet(.init(depth: 8))
+        let file = References.folder.appendingPathComponent("cifar/cifar_resnet8_checkpoint.pth")
+        let report = try WeightImport.load(file, into: model)
+        #expect(report.isComplete)
+        let input = try References.array("input_32.npy")
+        let logits = try model(Tensor(nhwc: input.values, shape: input.shape), .inference())
+        expectClose(try logits.array(), try References.array("cifar/cifar_resnet8_checkpoint_logits.npy").values, "checkpoint logits")
     }
 
     /// Agreement within 1e-4 of the reference's largest magnitude.

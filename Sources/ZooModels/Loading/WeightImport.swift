@@ -145,10 +145,12 @@ public enum WeightImport {
         let stateDictionaryKey = reader.metadata.extra["state_dict_key"]
         var assignments: [WeightAssignment] = []
         var taken: [String: String] = [:]
+        let aliases = model.stateDictionaryAliases.map { RenameRule(pattern: $0.pattern, replacement: $0.replacement) }
         for info in reader.tensors {
             var name = info.name
             for rule in rules { name = try rule.apply(name) }
             name = normalizedStateDictionaryName(name)
+            for alias in aliases { name = try alias.apply(name) }
             if name.hasSuffix("num_batches_tracked") {
                 report.ignored.append(info.name)
                 continue
