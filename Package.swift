@@ -53,7 +53,7 @@ let package = Package(
 
         .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor"]),
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
-        .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"]),
+        .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"], resources: [.copy("StepReferences")]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"], resources: [.copy("References")]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData"], resources: [.copy("ResizeReferences")]),
         .testTarget(name: "ZooPlotsTests", dependencies: ["ZooPlots"]),
