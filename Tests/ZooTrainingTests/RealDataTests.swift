@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+import ZooTraining
+
+/// The real CIFAR-10 images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), unpacked once
+/// per test run into a temporary folder; nil where the archive is absent.
+enum SharedCIFAR {
+    static let unpacked: URL? = {
+        let folder = ProcessInfo.processInfo.environment["ZOO_SHARED_DATA"].map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("shared/data")
+        let archive = folder.appendingPathComponent("cifar10-jpg.tar.gz")
+        guard FileManager.default.fileExists(atPath: archive.path) else { return nil }
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cifar10-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
+        tar.arguments = ["-xzf", archive.path, "-C", target.path]
+        guard (try? tar.run()) != nil else { return nil }
+        tar.waitUntilExit()
+        return tar.terminationStatus == 0 ? target : nil
+    }()
+}
+
+@Suite("Training on real images", .serialized)
+struct RealDataTests {
+    @Test("a CIFAR ResNet-20 learns three CIFAR-10 classes at 32x32 well above chance",
+          .enabled(if: SharedCIFAR.unpacked != nil, "the shared CIFAR-10 archive is not here"))
+    func threeClasses() throws {
+        let data = try #require(SharedCIFAR.unpacked)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-real-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var settings = FineTuneSettings(architecture: "cifar-resnet20", flavor: .torchvision, imageSize: 32)
+        settings.head = "gap,dense"
+        settings.unfreeze = "all"
+        settings.epochs = 6
+        settings.batchSize = 64
+        settings.optimizer.learningRate = 0.1
+        settings.optimizer.weightDecay = 1e-4
+        settings.schedule.name = "cosine"
+        settings.seed = 1
+        settings.data.sources = [data.path]
+        settings.data.classes = ["airplane", "automobile", "frog"]
+        settings.data.limitPerClass = 500
+        settings.data.augmentation = "flip,padcrop=4"
+        let result = try FineTuneJob.start(settings, folder: folder)
+        let test = try #require(result.test)
+        // Chance is 33%; 3 x 500 images for 6 epochs reach about 80%.
+        #expect(test.accuracy > 0.65, "test accuracy \(test.accuracy)")
+        #expect(test.perClassAccuracy.allSatisfy { $0 > 0.4 })
+    }
+}
