@@ -101,19 +101,21 @@ public final class CIFARResNet: ImageModel {
     /// Checkpoints from other projects name the classifier `fc`.
     public override var stateDictionaryAliases: [(pattern: String, replacement: String)] { [(#"^fc\."#, "linear.")] }
 
-    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        var y = context.tap("input_layer", x)
-        y = try context.run("conv1", conv1, y)
-        if !configuration.preactivation {
-            y = try context.run("bn1", bn1, y)
-            y = context.tap("relu1", try relu(y))
-        }
-        for block in layer1 + layer2 + layer3 { y = try block(y, context) }
+    /// The stem, every block, and (pre-activation) the final batch norm and ReLU.
+    public override var stages: [Stage] {
+        let preactivation = configuration.preactivation
+        var result = [Stage("stem", modules: preactivation ? [conv1] : [conv1, bn1]) { [conv1, bn1] x, context in
+            var y = try context.run("conv1", conv1, context.tap("input_layer", x))
+            if !preactivation { y = context.tap("relu1", try relu(try context.run("bn1", bn1, y))) }
+            return y
+        }]
+        result += (layer1 + layer2 + layer3).map { block in Stage(block.name, modules: [block]) { try block($0, $1) } }
         if let bnFinal {
-            y = try context.run("bn_final", bnFinal, y)
-            y = context.tap("relu_final", try relu(y))
+            result.append(Stage("final", modules: [bnFinal]) { x, context in
+                context.tap("relu_final", try relu(try context.run("bn_final", bnFinal, x)))
+            })
         }
-        return y
+        return result
     }
 }
 

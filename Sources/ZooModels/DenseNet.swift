@@ -101,21 +101,31 @@ public final class DenseNet: ImageModel {
         return features + (head?.children ?? [])
     }
 
-    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        var y = context.tap("input_layer", x)
-        try context.tapPadding("zero_padding2d", y, top: 3, bottom: 3, left: 3, right: 3)
-        y = try context.run("conv1_conv", conv0, y)
-        y = try context.run("conv1_bn", norm0, y)
-        y = context.tap("conv1_relu", try relu(y))
-        // Zero padding before a max pool of non-negative values acts as the pool's own padding.
-        try context.tapPadding("zero_padding2d_1", y, top: 1, bottom: 1, left: 1, right: 1)
-        y = context.tap("pool1", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
+    /// The stem, every dense layer (with its concatenation), every transition, and the final
+    /// batch norm and ReLU. The tensor between two dense layers is the whole concatenation, so a
+    /// cut anywhere carries every feature map the later layers use.
+    public override var stages: [Stage] {
+        var result = [Stage("stem", modules: [conv0, norm0]) { [conv0, norm0] x, context in
+            var y = context.tap("input_layer", x)
+            try context.tapPadding("zero_padding2d", y, top: 3, bottom: 3, left: 3, right: 3)
+            y = try context.run("conv1_conv", conv0, y)
+            y = try context.run("conv1_bn", norm0, y)
+            y = context.tap("conv1_relu", try relu(y))
+            // Zero padding before a max pool of non-negative values acts as the pool's own padding.
+            try context.tapPadding("zero_padding2d_1", y, top: 1, bottom: 1, left: 1, right: 1)
+            return context.tap("pool1", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
+        }]
         for (index, block) in denseblocks.enumerated() {
-            for layer in block { y = try layer(y, context) }
-            if index < transitions.count { y = try transitions[index](y, context) }
+            result += block.map { layer in Stage(layer.name, modules: [layer]) { try layer($0, $1) } }
+            if index < transitions.count {
+                let transition = transitions[index]
+                result.append(Stage(transition.name, modules: [transition]) { try transition($0, $1) })
+            }
         }
-        y = try context.run("bn", norm5, y)
-        return context.tap("relu", try relu(y))
+        result.append(Stage("final", modules: [norm5]) { [norm5] x, context in
+            context.tap("relu", try relu(try context.run("bn", norm5, x)))
+        })
+        return result
     }
 }
 

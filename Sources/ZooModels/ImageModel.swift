@@ -45,9 +45,14 @@ open class ImageModel: Module, Layer {
     /// replacement template.
     open var stateDictionaryAliases: [(pattern: String, replacement: String)] { [] }
 
-    /// The base: images `[N, 3, H, W]` to the last feature map. Subclasses implement it.
-    open func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        throw ModelError("\(name): the model does not implement its base")
+    /// The base as a chain of stages, each taking one tensor and giving one (the stem, a block,
+    /// a dense layer with its concatenation, a transition). Subclasses build it; the base's output
+    /// is the last stage's.
+    open var stages: [Stage] { [] }
+
+    /// The base: images `[N, 3, H, W]` to the last feature map.
+    public func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try run(stages, x, context)
     }
 
     /// Runs the base and the head.
@@ -55,6 +60,28 @@ open class ImageModel: Module, Layer {
         try checkInput(x)
         let base = try features(x, context)
         return try head.map { try $0(base, context) } ?? base
+    }
+
+    /// The stages before `stage` (the trunk up to a cut): images to the tensor that enters `stage`.
+    public func trunk(before stage: Int, _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try checkInput(x)
+        return try run(Array(stages.prefix(stage)), x, context)
+    }
+
+    /// The stages from `stage` on and the head, on the tensor that enters `stage`.
+    public func forward(from stage: Int, _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        let base = try run(Array(stages.dropFirst(stage)), x, context)
+        return try head.map { try $0(base, context) } ?? base
+    }
+
+    /// How many leading stages have nothing trainable: their output can be computed once and
+    /// reused while the rest trains (the frozen-trunk cache).
+    public var frozenStageCount: Int {
+        stages.prefix { $0.modules.allSatisfy(\.isFrozen) }.count
+    }
+
+    private func run(_ stages: [Stage], _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try stages.reduce(x) { try $1.run($0, context) }
     }
 
     /// Throws unless `x` is an image batch this model accepts.
@@ -79,6 +106,19 @@ open class ImageModel: Module, Layer {
         case .features(nil):
             return nil
         }
+    }
+}
+
+/// A piece of a model's base with one input and one output, and the modules holding its weights.
+public struct Stage {
+    public let name: String
+    public let modules: [Module]
+    let run: (Tensor, ForwardContext) throws -> Tensor
+
+    public init(_ name: String, modules: [Module], _ run: @escaping (Tensor, ForwardContext) throws -> Tensor) {
+        self.name = name
+        self.modules = modules
+        self.run = run
     }
 }
 

@@ -138,19 +138,24 @@ public final class InceptionV3: ImageModel {
         return graph
     }
 
-    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        var y = context.tap("input_layer", transformInput ? try Self.transformedInput(x) : x)
-        y = try stem[0](y, context)
-        y = try stem[1](y, context)
-        y = try stem[2](y, context)
-        y = context.tap("max_pooling2d", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2)))
-        y = try stem[3](y, context)
-        y = try stem[4](y, context)
-        y = context.tap("max_pooling2d_1", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2)))
+    /// The stem's convolutions and pools, then every inception block.
+    public override var stages: [Stage] {
+        let transform = transformInput
+        var result = [Stage("input", modules: []) { x, context in
+            context.tap("input_layer", transform ? try InceptionV3.transformedInput(x) : x)
+        }]
+        result += stem.prefix(3).map { unit in Stage(unit.kerasNames.0, modules: [unit]) { try unit($0, $1) } }
+        result.append(Stage("max_pooling2d", modules: []) { x, context in
+            context.tap("max_pooling2d", try maxPool2d(x, Pool2DOptions(kernel: 3, stride: 2)))
+        })
+        result += stem.suffix(2).map { unit in Stage(unit.kerasNames.0, modules: [unit]) { try unit($0, $1) } }
+        result.append(Stage("max_pooling2d_1", modules: []) { x, context in
+            context.tap("max_pooling2d_1", try maxPool2d(x, Pool2DOptions(kernel: 3, stride: 2)))
+        })
         for (index, block) in mixed.enumerated() {
-            y = context.tap("mixed\(index)", try block(y, context))
+            result.append(Stage("mixed\(index)", modules: [block]) { x, context in context.tap("mixed\(index)", try block(x, context)) })
         }
-        return y
+        return result
     }
 
     /// The auxiliary classifier's logits from the output of `Mixed_6e` (torchvision flavour).

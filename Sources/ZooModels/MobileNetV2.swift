@@ -71,15 +71,19 @@ public final class MobileNetV2: ImageModel {
             + [("features.\(blocks.count + 1)", last)] + (head?.children ?? [])
     }
 
-    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        var y = context.tap("input_layer", x)
-        y = try context.run("Conv1", stem.conv, y, padding: stridedPadding(y, flavor: flavor))
-        y = try context.run("bn_Conv1", stem.norm, y)
-        y = context.tap("Conv1_relu", try relu6(y))
-        for block in blocks { y = try block(y, context) }
-        y = try context.run("Conv_1", last.conv, y)
-        y = try context.run("Conv_1_bn", last.norm, y)
-        return context.tap("out_relu", try relu6(y))
+    /// The stem, every inverted residual block, and the last 1x1 convolution.
+    public override var stages: [Stage] {
+        let flavor = self.flavor
+        return [Stage("stem", modules: [stem]) { [stem] x, context in
+            var y = context.tap("input_layer", x)
+            y = try context.run("Conv1", stem.conv, y, padding: stridedPadding(y, flavor: flavor))
+            y = try context.run("bn_Conv1", stem.norm, y)
+            return context.tap("Conv1_relu", try relu6(y))
+        }] + blocks.map { block in Stage(block.name, modules: [block]) { try block($0, $1) } }
+            + [Stage("last", modules: [last]) { [last] x, context in
+                let y = try context.run("Conv_1_bn", last.norm, try context.run("Conv_1", last.conv, x))
+                return context.tap("out_relu", try relu6(y))
+            }]
     }
 }
 

@@ -64,17 +64,18 @@ public final class ResNet: ImageModel {
         ])
     }
 
-    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        var y = context.tap("input_layer", x)
-        try context.tapPadding("conv1_pad", y, top: 3, bottom: 3, left: 3, right: 3)
-        y = try context.run("conv1_conv", conv1, y)
-        y = try context.run("conv1_bn", bn1, y)
-        y = context.tap("conv1_relu", try relu(y))
-        // Zero padding before a max pool of non-negative values acts as the pool's own padding.
-        try context.tapPadding("pool1_pad", y, top: 1, bottom: 1, left: 1, right: 1)
-        y = context.tap("pool1_pool", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
-        for block in layer1 + layer2 + layer3 + layer4 { y = try block(y, context) }
-        return y
+    /// The stem, then every bottleneck block.
+    public override var stages: [Stage] {
+        [Stage("stem", modules: [conv1, bn1]) { [conv1, bn1] x, context in
+            var y = context.tap("input_layer", x)
+            try context.tapPadding("conv1_pad", y, top: 3, bottom: 3, left: 3, right: 3)
+            y = try context.run("conv1_conv", conv1, y)
+            y = try context.run("conv1_bn", bn1, y)
+            y = context.tap("conv1_relu", try relu(y))
+            // Zero padding before a max pool of non-negative values acts as the pool's own padding.
+            try context.tapPadding("pool1_pad", y, top: 1, bottom: 1, left: 1, right: 1)
+            return context.tap("pool1_pool", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
+        }] + (layer1 + layer2 + layer3 + layer4).map { block in Stage(block.name, modules: [block]) { try block($0, $1) } }
     }
 }
 

@@ -70,16 +70,19 @@ public final class VGG: ImageModel {
         zip(featureIndices, features).map { ("features.\($0.0)", $0.1 as Module) } + (head?.children ?? [])
     }
 
-    public override func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        var y = context.tap("input_layer", x)
+    /// Every convolution (with its ReLU) and every pool.
+    public override var stages: [Stage] {
+        var result = [Stage("input", modules: []) { x, context in context.tap("input_layer", x) }]
         var position = 0
         for (block, widths) in Self.blocks.enumerated() {
             for layer in widths.indices {
-                y = context.tap("block\(block + 1)_conv\(layer + 1)", try relu(features[position](y, context)))
+                let conv = features[position], name = "block\(block + 1)_conv\(layer + 1)"
+                result.append(Stage(name, modules: [conv]) { x, context in context.tap(name, try relu(conv(x, context))) })
                 position += 1
             }
-            y = context.tap("block\(block + 1)_pool", try maxPool2d(y, Pool2DOptions(kernel: 2)))
+            let name = "block\(block + 1)_pool"
+            result.append(Stage(name, modules: []) { x, context in context.tap(name, try maxPool2d(x, Pool2DOptions(kernel: 2))) })
         }
-        return y
+        return result
     }
 }
