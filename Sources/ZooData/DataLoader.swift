@@ -77,9 +77,18 @@ public final class DataLoader: @unchecked Sendable {
         return order
     }
 
-    /// The batches of `epoch`, produced in the background as they are consumed.
-    public func epoch(_ epoch: Int) -> EpochBatches {
-        EpochBatches(loader: self, epoch: epoch)
+    /// The batches of `epoch`, produced in the background as they are consumed. Samples are
+    /// transformed with the random choices of `augmentationEpoch` (by default the epoch itself;
+    /// a cache of K augmented copies reuses epoch `e % K`'s).
+    public func epoch(_ epoch: Int, augmentationEpoch: Int? = nil) -> EpochBatches {
+        EpochBatches(loader: self, epoch: epoch, augmentationEpoch: augmentationEpoch ?? epoch)
+    }
+
+    /// The sample indices of each batch of `epoch`, in order.
+    public func batches(epoch: Int) -> [[Int]] {
+        let order = self.order(epoch: epoch)
+        let size = options.batchSize
+        return (0..<batchesPerEpoch).map { Array(order[($0 * size)..<min(($0 + 1) * size, order.count)]) }
     }
 
     /// Builds batch `number` of an epoch from its sample indices (on any thread).
@@ -123,11 +132,8 @@ public final class DataLoader: @unchecked Sendable {
 public final class EpochBatches: @unchecked Sendable {
     private let production: Production
 
-    init(loader: DataLoader, epoch: Int) {
-        let order = loader.order(epoch: epoch)
-        let size = loader.options.batchSize
-        let batches = (0..<loader.batchesPerEpoch).map { Array(order[($0 * size)..<min(($0 + 1) * size, order.count)]) }
-        production = Production(loader: loader, epoch: epoch, batches: batches)
+    init(loader: DataLoader, epoch: Int, augmentationEpoch: Int) {
+        production = Production(loader: loader, epoch: augmentationEpoch, batches: loader.batches(epoch: epoch))
     }
 
     deinit { production.stop() }

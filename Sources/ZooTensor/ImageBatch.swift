@@ -51,3 +51,54 @@ extension Tensor {
         return Tensor(shape: shape, buffer: buffer)
     }
 }
+
+/// One sample of a batch tensor, as its physical values: what a cache keeps of a tensor that
+/// several batches need again.
+public struct TensorSample: Sendable {
+    /// The sample's dimensions (the batch dimension left out).
+    public let shape: [Int]
+    /// Whether `values` are in the blocked activation layout (else row-major).
+    public let blocked: Bool
+    public let values: [Float]
+
+    public init(shape: [Int], blocked: Bool, values: [Float]) {
+        self.shape = shape
+        self.blocked = blocked
+        self.values = values
+    }
+}
+
+extension Tensor {
+    /// Each sample of a batch (first dimension) as physical values. 4-D tensors are taken in
+    /// the blocked activation layout, others row-major; both keep a sample's values contiguous.
+    public func samples() throws -> [TensorSample] {
+        guard let count = shape.first, count > 0 else {
+            throw TensorError.invalidShape(operation: "Tensor.samples", shape: shape, expected: "a batch [N, ...]")
+        }
+        let blocked = shape.count == 4
+        let standard = try blocked ? reordered(to: .blocked(shape)) : rowMajor()
+        let physical = standard.physicalFloats()
+        let size = physical.count / count
+        return (0..<count).map { index in
+            TensorSample(shape: Array(shape.dropFirst()), blocked: blocked, values: Array(physical[index * size..<(index + 1) * size]))
+        }
+    }
+
+    /// A batch from samples of one shape and layout (the inverse of ``samples()``).
+    public init(stacking samples: [TensorSample]) throws {
+        guard let first = samples.first, samples.allSatisfy({ $0.shape == first.shape && $0.blocked == first.blocked }) else {
+            throw TensorError.invalidArgument(operation: "Tensor(stacking:)", message: "needs one or more samples of one shape and layout")
+        }
+        let shape = [samples.count] + first.shape
+        let layout: Layout = first.blocked ? .blocked(shape) : .rowMajor(shape)
+        let buffer = Buffer(layout)
+        guard layout.byteCount / 4 == first.values.count * samples.count else {
+            throw TensorError.invalidShape(operation: "Tensor(stacking:)", shape: shape, expected: "samples taken by samples() from this layout")
+        }
+        let target = buffer.storage.pointer.bindMemory(to: Float.self, capacity: layout.byteCount / 4)
+        for (index, sample) in samples.enumerated() {
+            sample.values.withUnsafeBufferPointer { (target + index * sample.values.count).update(from: $0.baseAddress!, count: $0.count) }
+        }
+        self.init(shape: shape, buffer: buffer)
+    }
+}

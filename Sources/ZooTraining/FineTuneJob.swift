@@ -70,6 +70,7 @@ public enum FineTuneJob {
                                 evaluationTransform: AugmentationSpecification.evaluationTransform(size: imageSize, resize: options.resizeMethod))
         data.workers = options.workers
         data.skipDamaged = options.skipDamaged
+        data.trainingIsAugmented = !augmentation.transforms.isEmpty
         return data
     }
 

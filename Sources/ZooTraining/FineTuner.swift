@@ -22,6 +22,9 @@ public struct TrainingData: @unchecked Sendable {
     public var evaluationTransform: DataLoader.SampleTransform?
     public var workers = 2
     public var skipDamaged = false
+    /// Whether the training transform augments (draws random choices); without augmentation
+    /// every epoch sees the same images and the frozen trunk's outputs can be cached.
+    public var trainingIsAugmented = true
 
     public init(training: any Dataset, validation: (any Dataset)? = nil, test: (any Dataset)? = nil,
                 trainingTransform: DataLoader.SampleTransform? = nil, evaluationTransform: DataLoader.SampleTransform? = nil) {
@@ -58,6 +61,9 @@ public final class FineTuner {
     let data: TrainingData
     let optimizer: GradientDescent
     private var state: TrainingState
+    private var trainingCache: TrunkCache?
+    private var validationCache: TrunkCache?
+    private var cacheCopies = 1
     /// Rows of the classifier kept fixed (new-class extension with frozen old rows): the
     /// parameter and its rows' values.
     private var fixedRows: [(parameter: Parameter, rows: [Int], values: [Float])] = []
@@ -129,41 +135,38 @@ public final class FineTuner {
     @discardableResult
     public func run(observer: TrainingObserver? = nil) throws -> FineTuneResult {
         let schedule = try settings.schedule.make()
-        var options = DataLoader.Options(size: settings.imageSize, batchSize: settings.batchSize)
-        options.seed = settings.seed
-        options.preprocessing = settings.preprocessing ?? .none
-        options.transform = data.trainingTransform
-        options.workers = data.workers
-        options.skipDamaged = data.skipDamaged
-        let loader = try DataLoader(data.training, options: options)
+        let loader = try DataLoader(data.training, options: loaderOptions(transform: data.trainingTransform, shuffle: true))
         var stopped = false
         let firstEpoch = completedEpochs
+        var previousPlan: FreezePlan?
         for epoch in completedEpochs..<settings.epochs where !stopped {
             let plan = try settings.plan(forEpoch: epoch)
             let (trainableLayers, _) = try plan.apply(to: model)
             let trainableCount = model.trainableParameters.reduce(0) { $0 + $1.value.elementCount }
-            if epoch == firstEpoch || settings.unfreezeSchedule.contains(where: { $0.epoch == epoch }) {
+            if epoch == firstEpoch || plan != previousPlan {
                 observer?.note("from epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
+                prepareCaches(observer: observer)
             }
+            previousPlan = plan
             let start = Date()
-            let batches = loader.epoch(epoch)
+            let batches = loader.batches(epoch: epoch)
             observer?.epochStarted(epoch, of: settings.epochs, batches: batches.count)
             var metrics = ClassificationMetrics(classes: settings.classNames.count)
             var step = 0
             var rate = optimizer.learningRate
-            while let batch = try batches.next() {
+            try forEachBatch(loader: loader, batches: batches, epoch: epoch, cache: trainingCache) { input, labels in
                 let position = Double(epoch) + Double(step) / Double(max(batches.count, 1))
                 rate = schedule.rate(base: settings.optimizer.learningRate, epoch: position, totalEpochs: settings.epochs)
                     * (state.plateau?.scale ?? 1)
                 optimizer.learningRate = rate
-                let loss = try trainStep(batch, epoch: epoch, step: step, metrics: &metrics)
+                let loss = try trainStep(input, labels: labels, epoch: epoch, step: step, metrics: &metrics)
                 step += 1
                 observer?.batchFinished(step, of: batches.count, loss: loss)
             }
             var record = EpochRecord(epoch: epoch + 1, seconds: 0, learningRate: rate, trainableParameters: trainableCount,
                                      trainingLoss: metrics.meanLoss, trainingAccuracy: metrics.accuracy, trainingTop5: metrics.top5)
             if let validation = data.validation {
-                let result = try evaluate(validation)
+                let result = try validate(validation)
                 (record.validationLoss, record.validationAccuracy, record.validationTop5) = (result.meanLoss, result.accuracy, result.top5)
                 _ = state.plateau?.update(validationLoss: result.meanLoss, scheduledRate: rate)
                 if let decision = state.earlyStopping?.update(epoch: epoch, validationLoss: result.meanLoss) {
@@ -177,6 +180,8 @@ public final class FineTuner {
             try state.history.write(to: folder)
             observer?.epochFinished(record, of: settings.epochs)
         }
+        trainingCache = nil
+        validationCache = nil
         if let best = state.bestEpoch, settings.earlyStoppingPatience != nil, best + 1 != completedEpochs {
             observer?.note("restoring the weights of epoch \(best + 1), the best validation loss")
             let checkpoint = try Checkpoint.load(checkpoints.appendingPathComponent("best.safetensors"))
@@ -185,18 +190,100 @@ public final class FineTuner {
         return try finish(observer: observer)
     }
 
-    /// One optimization step on a batch; returns its loss.
-    private func trainStep(_ batch: Batch, epoch: Int, step: Int, metrics: inout ClassificationMetrics) throws -> Float {
+    private func loaderOptions(transform: DataLoader.SampleTransform?, shuffle: Bool) -> DataLoader.Options {
+        var options = DataLoader.Options(size: settings.imageSize, batchSize: settings.batchSize)
+        options.seed = settings.seed
+        options.shuffle = shuffle
+        options.preprocessing = settings.preprocessing ?? .none
+        options.transform = transform
+        options.workers = data.workers
+        options.skipDamaged = data.skipDamaged
+        return options
+    }
+
+    /// Decides, after the freeze plan changed, whether the frozen trunk is cached, and says why.
+    private func prepareCaches(observer: TrainingObserver?) {
+        trainingCache = nil
+        validationCache = nil
+        let cut = model.frozenStageCount
+        let copies: Int
+        switch settings.trunkCache {
+        case .off:
+            observer?.note("frozen-trunk cache: off (asked)")
+            return
+        case .automatic where data.trainingIsAugmented:
+            observer?.note("frozen-trunk cache: off, because training images are augmented (--augment none enables it, or --cache-augmented K)")
+            return
+        case .automatic: copies = 1
+        case let .augmentedCopies(count): copies = max(1, count)
+        }
+        guard cut > 0 else {
+            observer?.note("frozen-trunk cache: off, because the first stage of the model trains")
+            return
+        }
+        let budgets = TrunkCache.defaultBudgets()
+        trainingCache = TrunkCache(stage: cut, folder: checkpoints, memoryBudget: budgets.memory, diskBudget: budgets.disk)
+        validationCache = TrunkCache(stage: cut, folder: folder, memoryBudget: budgets.memory / 4, diskBudget: budgets.disk / 4)
+        cacheCopies = copies
+        let stages = model.stages
+        observer?.note("frozen-trunk cache: on; the first \(cut) of \(stages.count) stages (up to \(stages[cut - 1].name)) run once"
+            + (copies > 1 ? " for each of \(copies) augmented copies" : "") + ", later epochs run only the rest")
+    }
+
+    /// Runs `body` on every batch of an epoch, as the input of the first trainable stage when the
+    /// trunk is cached (from the cache, or computed and stored on the way), else as images.
+    private func forEachBatch(loader: DataLoader, batches: [[Int]], epoch: Int, cache: TrunkCache?,
+                              _ body: (Tensor, [Int]) throws -> Void) throws {
+        let copy = epoch % cacheCopies
+        if let cache, batches.allSatisfy({ cache.contains($0, copy: copy) }) {
+            for indices in batches {
+                guard let input = try cache.batch(indices, copy: copy) else { throw TrainingError("the trunk cache lost samples") }
+                try body(input, indices.map { loader.dataset.label(at: $0) })
+            }
+            return
+        }
+        let epochBatches = loader.epoch(epoch, augmentationEpoch: cache == nil ? epoch : copy)
+        while let batch = try epochBatches.next() {
+            guard let cache else {
+                try body(batch.images, batch.labels)
+                continue
+            }
+            let trunk = try model.trunk(before: cache.stage, batch.images, .inference())
+            try cache.store(try trunk.samples(), indices: batch.indices, copy: copy)
+            try body(trunk, batch.labels)
+        }
+    }
+
+    /// One optimization step on a batch (images, or the trunk's output when it is cached);
+    /// returns its loss.
+    private func trainStep(_ input: Tensor, labels: [Int], epoch: Int, step: Int, metrics: inout ClassificationMetrics) throws -> Float {
         let tape = GradientTape()
         let context = ForwardContext(training: true, tape: tape, seed: stepSeed(epoch: epoch, step: step))
-        let logits = try model(batch.images, context)
-        let loss = try softmaxCrossEntropy(logits: logits, labels: batch.labels, labelSmoothing: settings.labelSmoothing)
+        let cut = trainingCache?.stage ?? 0
+        let logits = cut > 0 ? try model.forward(from: cut, input, context) : try model(input, context)
+        let loss = try softmaxCrossEntropy(logits: logits, labels: labels, labelSmoothing: settings.labelSmoothing)
         try tape.backward(loss)
         try optimizer.step(model.namedParameters())
         try restoreFixedRows()
         let value = try loss.scalar()
-        metrics.add(scores: try logits.array(), labels: batch.labels, meanLoss: value)
+        metrics.add(scores: try logits.array(), labels: labels, meanLoss: value)
         return value
+    }
+
+    /// Validation metrics, through the trunk cache when it is on.
+    private func validate(_ dataset: any Dataset) throws -> ClassificationMetrics {
+        guard let cache = validationCache else { return try evaluate(dataset) }
+        let loader = try DataLoader(dataset, options: loaderOptions(transform: data.evaluationTransform, shuffle: false))
+        var metrics = ClassificationMetrics(classes: settings.classNames.count)
+        let saved = cacheCopies
+        cacheCopies = 1
+        defer { cacheCopies = saved }
+        try forEachBatch(loader: loader, batches: loader.batches(epoch: 0), epoch: 0, cache: cache) { input, labels in
+            let logits = try model.forward(from: cache.stage, input, .inference())
+            let loss = try softmaxCrossEntropy(logits: logits, labels: labels).scalar()
+            metrics.add(scores: try logits.array(), labels: labels, meanLoss: loss)
+        }
+        return metrics
     }
 
     /// The seed of a training step's dropout: a stream apart from the samples' (negative index).

@@ -36,6 +36,9 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     /// Test-time augmentation at the final evaluation: average the predictions of the image and
     /// its horizontal mirror.
     public var testTimeAugmentation = true
+    /// Whether the frozen bottom of the model runs once and is cached (by default when training
+    /// images are not augmented).
+    public var trunkCache = TrunkCacheMode.automatic
 
     public init(architecture: String, flavor: Flavor, imageSize: Int) {
         self.architecture = architecture

@@ -131,3 +131,21 @@ struct ImageBatchTests {
         #expect(try Tensor(nhwc: values, shape: [2, 5, 4, 3]).array() == batch.array())
     }
 }
+
+@Suite("Samples of a batch")
+struct SampleTests {
+    @Test("a batch splits into samples and stacks back, in any order, for blocked and row-major tensors")
+    func roundTrip() throws {
+        var check = Check()
+        for shape in [[3, 20, 4, 5], [4, 7]] {
+            let batch = try check.tensor(shape, blocked: shape.count == 4)
+            let samples = try batch.samples()
+            #expect(samples.count == shape[0])
+            let restacked = try Tensor(stacking: samples)
+            #expect(try restacked.array() == batch.array())
+            let reversed = try Tensor(stacking: samples.reversed()).array()
+            let size = shape.dropFirst().reduce(1, *)
+            #expect(Array(reversed[0..<size]) == Array(try batch.array()[(shape[0] - 1) * size..<shape[0] * size]))
+        }
+    }
+}

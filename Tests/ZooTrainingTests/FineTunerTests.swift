@@ -77,6 +77,26 @@ struct FineTunerTests {
         #expect(throws: TrainingError.self) { try FineTuner(settings: settings(), model: model(settings()), data: data, folder: straight) }
     }
 
+    @Test("training with the frozen trunk cached gives the weights of training without it")
+    func trunkCache() throws {
+        var data = TrainingData(training: try patternDataset(count: 48, seed: 1), validation: try patternDataset(count: 16, seed: 2))
+        data.trainingIsAugmented = false
+        var results: [[Float]] = []
+        for mode in [TrunkCacheMode.off, .automatic] {
+            var settings = settings()
+            settings.trunkCache = mode
+            settings.epochs = 3
+            let folder = temporaryFolder()
+            defer { try? FileManager.default.removeItem(at: folder) }
+            let tuner = try FineTuner(settings: settings, model: model(settings), data: data, folder: folder)
+            let notes = NoteCollector()
+            try tuner.run(observer: notes)
+            #expect(notes.notes.contains { $0.hasPrefix(mode == .off ? "frozen-trunk cache: off (asked)" : "frozen-trunk cache: on") }, "\(notes.notes)")
+            results.append(try tuner.model.namedParameters().flatMap { try $0.parameter.value.array() })
+        }
+        #expect(results[0] == results[1])
+    }
+
     @Test("checkpoints rebuild their model and reject files that are not checkpoints")
     func checkpoints() throws {
         let folder = temporaryFolder()
@@ -96,4 +116,13 @@ struct FineTunerTests {
         try WeightExport.safetensors(original, to: plain)
         #expect(throws: TrainingError.self) { try Checkpoint.load(plain) }
     }
+}
+
+/// Keeps a run's notes.
+final class NoteCollector: TrainingObserver {
+    var notes: [String] = []
+    func epochStarted(_ epoch: Int, of total: Int, batches: Int) {}
+    func batchFinished(_ batch: Int, of total: Int, loss: Float) {}
+    func epochFinished(_ record: EpochRecord, of total: Int) {}
+    func note(_ message: String) { notes.append(message) }
 }
