@@ -43,16 +43,21 @@ struct TrainingTests {
             try tape.backward(loss)
             try optimizer.step(network.namedParameters())
         }
-        for _ in 0..<5 { try step() }
-        let live = Memory.stats.liveBytes
-        let resident = Memory.residentBytes
-        var liveCounts: Set<Int> = []
-        for _ in 0..<100 {
-            try step()
-            liveCounts.insert(Memory.stats.liveBytes)
+        // Metered, so tests running beside this one do not count.
+        let meter = MemoryMeter()
+        let resident = try Memory.metering(meter) {
+            for _ in 0..<5 { try step() }
+            let live = meter.liveBytes
+            let resident = Memory.residentBytes
+            var liveCounts: Set<Int> = []
+            for _ in 0..<100 {
+                try step()
+                liveCounts.insert(meter.liveBytes)
+            }
+            // Tensors: exactly the same bytes live after every step.
+            #expect(liveCounts == [live])
+            return resident
         }
-        // Tensors: exactly the same bytes live after every step.
-        #expect(liveCounts == [live])
         // The process: no growth beyond allocator noise (2 MB) over 100 steps.
         #expect(Memory.residentBytes - resident < 2 << 20)
     }

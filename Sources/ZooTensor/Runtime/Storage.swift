@@ -11,13 +11,20 @@ final class Storage: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
     private let derived = Mutex<[LayoutKey: Tensor]>([:])
+    /// The meter that was active where this storage was made, if any.
+    private let meter: MemoryMeter?
 
     init(byteCount: Int) {
         self.byteCount = byteCount
         self.pointer = BufferPool.shared.take(byteCount: byteCount)
+        meter = Memory.activeMeter
+        meter?.add(byteCount)
     }
 
-    deinit { BufferPool.shared.give(pointer, byteCount: byteCount) }
+    deinit {
+        meter?.add(-byteCount)
+        BufferPool.shared.give(pointer, byteCount: byteCount)
+    }
 
     func derivedCopy(_ key: LayoutKey) -> Tensor? { derived.withLock { $0[key] } }
     func rememberDerivedCopy(_ tensor: Tensor, for key: LayoutKey) { derived.withLock { $0[key] = tensor } }
@@ -33,8 +40,30 @@ public struct MemoryStats: Sendable, Equatable {
     public var cachedBytes: Int
 }
 
+/// Counts the bytes of the tensors made while it is active (see ``Memory/metering(_:_:)``) that
+/// are still alive, wherever they are freed. Unlike ``Memory/stats`` it sees nothing of work
+/// that runs beside the measured code, so leak checks stay exact in a busy process.
+public final class MemoryMeter: Sendable {
+    private let bytes = Atomic<Int>(0)
+
+    public init() {}
+
+    /// Bytes of metered tensors still alive.
+    public var liveBytes: Int { bytes.load(ordering: .relaxed) }
+
+    func add(_ count: Int) { bytes.add(count, ordering: .relaxed) }
+}
+
 /// The engine's tensor memory.
 public enum Memory {
+    @TaskLocal static var activeMeter: MemoryMeter?
+
+    /// Runs `body` with `meter` counting the tensors it makes (in this task or thread, not in
+    /// others it starts).
+    public static func metering<T>(_ meter: MemoryMeter, _ body: () throws -> T) rethrows -> T {
+        try $activeMeter.withValue(meter, operation: body)
+    }
+
     /// Current counts.
     public static var stats: MemoryStats { BufferPool.shared.stats }
     /// Starts a new peak measurement at the current live size.
