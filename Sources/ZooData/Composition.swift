@@ -104,6 +104,11 @@ extension Dataset {
         Subset(base: self, indices: Array(0..<min(count, self.count)), classNames: classNames, relabel: identityLabels)
     }
 
+    /// The samples after the first `count`, in order.
+    public func dropFirst(_ count: Int) -> Subset {
+        Subset(base: self, indices: Array(min(count, self.count)..<self.count), classNames: classNames, relabel: identityLabels)
+    }
+
     /// At most `limit` samples of each class: the first ones in dataset order.
     public func limitPerClass(_ limit: Int) -> Subset {
         var taken = [Int](repeating: 0, count: classNames.count)

@@ -3,8 +3,14 @@ import ZooNN
 import ZooWeights
 import ZooData
 
-/// Runs arrays of images through a model in inference mode and returns a layer's output.
+/// Runs images through a model in inference mode and returns, or writes to disk, the outputs
+/// of named layers. Arrays and datasets go through the same steps: batches of preprocessed
+/// images, one forward pass each, the named layers' outputs channels-last.
 public enum FeatureExtraction {
+    /// The name under which the model's own output (its logits, or its last feature map when
+    /// it has no classifier) is extracted when no layer is named.
+    public static let outputName = "output"
+
     /// The output of `layer` (the model's output when nil: logits, before any softmax) for
     /// images given channels-last, `[N, H, W, 3]`, after `preprocessing`.
     ///
@@ -12,31 +18,157 @@ public enum FeatureExtraction {
     /// channels-last `[N, H, W, C]` for feature maps and `[N, C]` for vectors.
     public static func run(_ model: ImageModel, nhwc values: [Float], shape: [Int], layer: String? = nil,
                            preprocessing: Preprocessing = .none, batchSize: Int = 32) throws -> (values: [Float], shape: [Int]) {
-        guard shape.count == 4, shape[3] == 3, values.count == shape.reduce(1, *) else {
-            throw ModelError("expected images as a float32 array [N, H, W, 3], got shape \(shape)")
+        let layers = [layer ?? outputName]
+        try check(layers, in: model)
+        var output: [Float] = []
+        var rowShape: [Int] = []
+        try forEachArrayBatch(nhwc: values, shape: shape, preprocessing: preprocessing, batchSize: batchSize, from: 0) { batch, _ in
+            let result = try outputs(of: model, for: batch, layers: layers)[0]
+            output += result.values
+            rowShape = result.rowShape
         }
-        if let layer, !model.layers.contains(where: { $0.name == layer }) {
+        return (output, [shape[0]] + rowShape)
+    }
+
+    /// Where images come from for ``extract(_:from:layers:to:batchSize:header:progress:)``.
+    public enum Source {
+        /// An array of images, channels-last `[N, H, W, 3]`, used at the size it has
+        /// (`name` identifies it in sample ids: `name#17`).
+        case array(values: [Float], shape: [Int], name: String)
+        /// A dataset, each image resized to `size` (the evaluation transform, no augmentation).
+        case dataset(any Dataset, size: Int, transform: DataLoader.SampleTransform?, workers: Int)
+
+        var count: Int {
+            switch self {
+            case let .array(_, shape, _): shape.first ?? 0
+            case let .dataset(dataset, _, _, _): dataset.count
+            }
+        }
+    }
+
+    /// Writes the outputs of `layers` (``outputName`` for the model's output) for every image
+    /// of `source` to the feature file at `file`, with labels, class names and sample ids.
+    ///
+    /// Memory stays bounded: a batch is written as soon as it is computed. Progress is
+    /// committed after the first batch and then every two seconds; when a run was killed, the same call continues after the
+    /// last committed batch, and the finished file equals an uninterrupted run's (batches keep
+    /// their boundaries). `header` describes the run (model, weights, data); its layers,
+    /// count and class names are filled in here. `progress` hears (done, total) after each batch.
+    @discardableResult
+    public static func extract(_ model: ImageModel, from source: Source, layers: [String], to file: URL, batchSize: Int,
+                               header: FeatureFileHeader, preprocessing: Preprocessing,
+                               progress: ((Int, Int) -> Void)? = nil) throws -> FeatureFileHeader {
+        try check(layers, in: model)
+        guard batchSize > 0 else { throw ModelError("the batch size must be positive, got \(batchSize)") }
+        var header = header
+        header.count = source.count
+        header.batchSize = batchSize
+        let labels: [Int]
+        let sampleIDs: [String]
+        let probe: Tensor
+        switch source {
+        case let .array(values, shape, name):
+            try checkArray(values, shape: shape)
+            header.classNames = []
+            labels = Array(repeating: -1, count: shape[0])
+            sampleIDs = (0..<shape[0]).map { "\(name)#\($0)" }
+            probe = try Tensor(nhwc: [Float](repeating: 0, count: shape[1] * shape[2] * 3), shape: [1, shape[1], shape[2], 3])
+        case let .dataset(dataset, size, _, _):
+            header.classNames = dataset.classNames
+            labels = (0..<dataset.count).map(dataset.label(at:))
+            sampleIDs = (0..<dataset.count).map(dataset.sampleID(at:))
+            probe = try Tensor(nhwc: [Float](repeating: 0, count: size * size * 3), shape: [1, size, size, 3])
+        }
+        // One blank image gives every layer's per-sample shape before any file is made.
+        header.layers = try zip(layers, outputs(of: model, for: probe, layers: layers)).map { .init(name: $0, shape: $1.rowShape) }
+
+        let writer = try FeatureFileWriter(url: file, header: header, labels: labels, sampleIDs: sampleIDs)
+        let total = source.count
+        var lastCommit = Date()
+        var done = writer.rowsDone
+        progress?(done, total)
+        let write: (Tensor, Int) throws -> Void = { batch, start in
+            let results = try outputs(of: model, for: batch, layers: layers)
+            for (index, result) in results.enumerated() {
+                try writer.write(layer: index, start: start, rows: batch.shape[0], values: result.values)
+            }
+            done = start + batch.shape[0]
+            // The first batch is committed at once (a run is resumable from then on), later
+            // ones every two seconds: each commit waits for the disk.
+            if writer.rowsDone == 0 || Date().timeIntervalSince(lastCommit) > 2 || done == total {
+                try writer.commit(rows: done)
+                lastCommit = Date()
+            }
+            progress?(done, total)
+        }
+        switch source {
+        case let .array(values, shape, _):
+            try forEachArrayBatch(nhwc: values, shape: shape, preprocessing: preprocessing, batchSize: batchSize, from: writer.rowsDone, write)
+        case let .dataset(dataset, size, transform, workers):
+            let remaining = dataset.dropFirst(writer.rowsDone)
+            var options = DataLoader.Options(size: size, batchSize: batchSize)
+            options.shuffle = false
+            options.preprocessing = preprocessing
+            options.transform = transform
+            options.workers = workers
+            let loader = try DataLoader(remaining, options: options)
+            let batches = loader.epoch(0)
+            var start = writer.rowsDone
+            while let batch = try batches.next() {
+                try write(batch.images, start)
+                start += batch.labels.count
+            }
+        }
+        if total == 0 { try writer.commit(rows: 0) }
+        try writer.finish()
+        return header
+    }
+
+    // MARK: The shared steps
+
+    private static func check(_ layers: [String], in model: ImageModel) throws {
+        guard !layers.isEmpty else { throw ModelError("name at least one layer to extract") }
+        for layer in layers where layer != outputName && !model.layers.contains(where: { $0.name == layer }) {
             let close = model.layers.map(\.name).filter { $0.hasPrefix(String(layer.prefix(4))) }.prefix(8)
             throw ModelError("\(model.name) has no layer '\(layer)'" + (close.isEmpty ? "; `zoo summary \(model.name)` lists them" : "; similar: \(close.joined(separator: ", "))"))
         }
-        let imageSize = shape[1] * shape[2] * 3
-        var output: [Float] = []
-        var outputShape: [Int] = []
-        for start in stride(from: 0, to: shape[0], by: max(batchSize, 1)) {
-            let count = min(batchSize, shape[0] - start)
-            var batch = Array(values[start * imageSize..<(start + count) * imageSize])
-            preprocessing.apply(nhwc: &batch)
-            let context = ForwardContext.inference()
-            if let layer { context.capturing = [layer] }
-            let result = try model(try Tensor(nhwc: batch, shape: [count, shape[1], shape[2], 3]), context)
-            let tensor = try layer.map { name in
-                guard let captured = context.captured[name] else { throw ModelError("\(model.name): layer '\(name)' produced no output") }
-                return captured
-            } ?? result
-            output += tensor.shape.count == 4 ? try tensor.nhwcArray() : try tensor.array()
-            outputShape = tensor.shape.count == 4 ? [0, tensor.shape[2], tensor.shape[3], tensor.shape[1]] : [0] + tensor.shape.dropFirst()
+    }
+
+    private static func checkArray(_ values: [Float], shape: [Int]) throws {
+        guard shape.count == 4, shape[3] == 3, values.count == shape.reduce(1, *) else {
+            throw ModelError("expected images as a float32 array [N, H, W, 3], got shape \(shape)")
         }
-        outputShape[0] = shape[0]
-        return (output, outputShape)
+    }
+
+    /// Batches of an image array from image `start` on, preprocessed, with their first row.
+    private static func forEachArrayBatch(nhwc values: [Float], shape: [Int], preprocessing: Preprocessing, batchSize: Int, from start: Int,
+                                          _ body: (Tensor, Int) throws -> Void) throws {
+        try checkArray(values, shape: shape)
+        let imageSize = shape[1] * shape[2] * 3
+        for first in stride(from: start, to: shape[0], by: max(batchSize, 1)) {
+            let count = min(batchSize, shape[0] - first)
+            var batch = Array(values[first * imageSize..<(first + count) * imageSize])
+            preprocessing.apply(nhwc: &batch)
+            try body(try Tensor(nhwc: batch, shape: [count, shape[1], shape[2], 3]), first)
+        }
+    }
+
+    /// One forward pass: each layer's output for the batch, channels-last, with the shape of
+    /// one sample's part.
+    private static func outputs(of model: ImageModel, for batch: Tensor, layers: [String]) throws -> [(values: [Float], rowShape: [Int])] {
+        let context = ForwardContext.inference()
+        context.capturing = Set(layers.filter { $0 != outputName })
+        let output = try model(batch, context)
+        return try layers.map { layer in
+            let tensor: Tensor
+            if layer == outputName {
+                tensor = output
+            } else {
+                guard let captured = context.captured[layer] else { throw ModelError("\(model.name): layer '\(layer)' produced no output") }
+                tensor = captured
+            }
+            let rowShape = tensor.shape.count == 4 ? [tensor.shape[2], tensor.shape[3], tensor.shape[1]] : Array(tensor.shape.dropFirst())
+            return (tensor.shape.count == 4 ? try tensor.nhwcArray() : try tensor.array(), rowShape)
+        }
     }
 }

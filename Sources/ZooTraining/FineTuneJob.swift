@@ -10,9 +10,15 @@ public enum FineTuneJob {
     @discardableResult
     public static func start(_ settings: FineTuneSettings, folder: URL, observer: TrainingObserver? = nil) throws -> FineTuneResult {
         var settings = settings
-        let data = try openData(settings.data, seed: settings.seed, imageSize: settings.imageSize)
+        let (data, featureFile) = try openAnyData(settings)
         if settings.classNames.isEmpty { settings.classNames = data.training.classNames }
         let (model, preprocessing, fixedRows) = try buildModel(&settings, observer: observer)
+        if let featureFile {
+            guard settings.unfreeze == "none", settings.unfreezeSchedule.isEmpty else {
+                throw TrainingError("training on saved features keeps the whole base frozen: leave out --unfreeze")
+            }
+            try checkFeaturesFit(featureFile, model: model)
+        }
         if settings.preprocessing == nil {
             let architecture = try Architecture(named: settings.architecture)
             settings.preprocessing = preprocessing ?? architecture.defaultPreprocessing(settings.flavor)
@@ -30,7 +36,7 @@ public enum FineTuneJob {
               let settings = try? JSONDecoder().decode(FineTuneSettings.self, from: text) else {
             throw TrainingError("\(folder.path) holds no run to resume (no readable config.json)")
         }
-        let data = try openData(settings.data, seed: settings.seed, imageSize: settings.imageSize)
+        let (data, _) = try openAnyData(settings)
         let tuner = try FineTuner(resuming: folder, data: data)
         if settings.freezeOldRows, let extendFrom = settings.extendFrom {
             let old = try Checkpoint.load(URL(fileURLWithPath: extendFrom)).info.classNames
@@ -38,6 +44,15 @@ public enum FineTuneJob {
         }
         observer?.note("resuming \(folder.path) after epoch \(tuner.completedEpochs) of \(settings.epochs)")
         return try tuner.run(observer: observer)
+    }
+
+    /// The run's data: images, or saved features (then with their file).
+    static func openAnyData(_ settings: FineTuneSettings) throws -> (TrainingData, FeatureFile?) {
+        if settings.features != nil {
+            let (data, file) = try openFeatureData(settings)
+            return (data, file)
+        }
+        return (try openData(settings.data, seed: settings.seed, imageSize: settings.imageSize), nil)
     }
 
     /// Training (with its validation share held out) and test data, with their transforms.

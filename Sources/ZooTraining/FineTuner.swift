@@ -25,6 +25,9 @@ public struct TrainingData: @unchecked Sendable {
     /// Whether the training transform augments (draws random choices); without augmentation
     /// every epoch sees the same images and the frozen trunk's outputs can be cached.
     public var trainingIsAugmented = true
+    /// The base's outputs read from feature files, standing in for the images: then the base
+    /// never runs and only the head trains (see ``SavedFeatures``).
+    public var savedFeatures: SavedFeatures?
 
     public init(training: any Dataset, validation: (any Dataset)? = nil, test: (any Dataset)? = nil,
                 trainingTransform: DataLoader.SampleTransform? = nil, evaluationTransform: DataLoader.SampleTransform? = nil) {
@@ -63,6 +66,7 @@ public final class FineTuner {
     private var state: TrainingState
     private var trainingCache: TrunkCache?
     private var validationCache: TrunkCache?
+    private var testCache: TrunkCache?
     private var cacheCopies = 1
     /// Rows of the classifier kept fixed (new-class extension with frozen old rows): the
     /// parameter and its rows' values.
@@ -145,7 +149,7 @@ public final class FineTuner {
             let trainableCount = model.trainableParameters.reduce(0) { $0 + $1.value.elementCount }
             if epoch == firstEpoch || plan != previousPlan {
                 observer?.note("from epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
-                prepareCaches(observer: observer)
+                try prepareCaches(observer: observer)
             }
             previousPlan = plan
             let start = Date()
@@ -202,9 +206,13 @@ public final class FineTuner {
     }
 
     /// Decides, after the freeze plan changed, whether the frozen trunk is cached, and says why.
-    private func prepareCaches(observer: TrainingObserver?) {
+    private func prepareCaches(observer: TrainingObserver?) throws {
         trainingCache = nil
         validationCache = nil
+        if let features = data.savedFeatures {
+            try fillCaches(from: features, observer: observer)
+            return
+        }
         let cut = model.frozenStageCount
         let copies: Int
         switch settings.trunkCache {
@@ -222,12 +230,34 @@ public final class FineTuner {
             return
         }
         let budgets = TrunkCache.defaultBudgets()
-        trainingCache = TrunkCache(stage: cut, folder: checkpoints, memoryBudget: budgets.memory, diskBudget: budgets.disk)
-        validationCache = TrunkCache(stage: cut, folder: folder, memoryBudget: budgets.memory / 4, diskBudget: budgets.disk / 4)
+        trainingCache = TrunkCache(stage: cut, file: checkpoints.appendingPathComponent("training-trunk.cache"), memoryBudget: budgets.memory, diskBudget: budgets.disk)
+        validationCache = TrunkCache(stage: cut, file: checkpoints.appendingPathComponent("validation-trunk.cache"), memoryBudget: budgets.memory / 4, diskBudget: budgets.disk / 4)
         cacheCopies = copies
         let stages = model.stages
         observer?.note("frozen-trunk cache: on; the first \(cut) of \(stages.count) stages (up to \(stages[cut - 1].name)) run once"
             + (copies > 1 ? " for each of \(copies) augmented copies" : "") + ", later epochs run only the rest")
+    }
+
+    /// Puts saved features into the caches as the input of the head (the base's output), so
+    /// every batch comes from them.
+    private func fillCaches(from features: SavedFeatures, observer: TrainingObserver?) throws {
+        guard model.frozenStageCount == model.stages.count else {
+            throw TrainingError("training on saved features needs the whole base frozen (--unfreeze none)")
+        }
+        let budgets = TrunkCache.defaultBudgets()
+        func cache(_ samples: [TensorSample], _ name: String) throws -> TrunkCache {
+            let cache = TrunkCache(stage: model.stages.count, file: checkpoints.appendingPathComponent("\(name)-features.cache"), memoryBudget: budgets.memory, diskBudget: budgets.disk)
+            try cache.store(samples, indices: Array(samples.indices), copy: 0)
+            guard cache.count == samples.count else {
+                throw TrainingError("the saved features (\(samples.count) samples) exceed the cache's memory and disk budgets (ZOO_CACHE_MEMORY_MB, ZOO_CACHE_DISK_MB)")
+            }
+            return cache
+        }
+        trainingCache = try cache(features.training, "training")
+        validationCache = try features.validation.map { try cache($0, "validation") }
+        testCache = try features.test.map { try cache($0, "test") }
+        cacheCopies = 1
+        observer?.note("training on saved features: the base does not run, only the head trains")
     }
 
     /// Runs `body` on every batch of an epoch, as the input of the first trainable stage when the
@@ -272,7 +302,13 @@ public final class FineTuner {
 
     /// Validation metrics, through the trunk cache when it is on.
     private func validate(_ dataset: any Dataset) throws -> ClassificationMetrics {
-        guard let cache = validationCache else { return try evaluate(dataset) }
+        try metrics(of: dataset, cache: validationCache)
+    }
+
+    /// Metrics of `dataset` in inference mode, through `cache` (whose stage input it holds for
+    /// every sample, or gets on the way) when there is one.
+    private func metrics(of dataset: any Dataset, cache: TrunkCache?) throws -> ClassificationMetrics {
+        guard let cache else { return try evaluate(dataset) }
         let loader = try DataLoader(dataset, options: loaderOptions(transform: data.evaluationTransform, shuffle: false))
         var metrics = ClassificationMetrics(classes: settings.classNames.count)
         let saved = cacheCopies
@@ -281,7 +317,8 @@ public final class FineTuner {
         try forEachBatch(loader: loader, batches: loader.batches(epoch: 0), epoch: 0, cache: cache) { input, labels in
             let logits = try model.forward(from: cache.stage, input, .inference())
             let loss = try softmaxCrossEntropy(logits: logits, labels: labels).scalar()
-            metrics.add(scores: try logits.array(), labels: labels, meanLoss: loss)
+            let probabilities = try softmax(logits).array()
+            metrics.add(scores: probabilities, labels: labels, meanLoss: loss, probabilities: probabilities)
         }
         return metrics
     }
@@ -333,8 +370,13 @@ public final class FineTuner {
     private func finish(observer: TrainingObserver?) throws -> FineTuneResult {
         var test: ClassificationMetrics?
         if let testData = data.test {
-            observer?.note("evaluating on \(testData.count) test images" + (settings.testTimeAugmentation ? " (with mirrored copies)" : ""))
-            test = try evaluate(testData, mirrored: settings.testTimeAugmentation)
+            if let testCache {
+                observer?.note("evaluating on the saved features of \(testData.count) test images")
+                test = try metrics(of: testData, cache: testCache)
+            } else {
+                observer?.note("evaluating on \(testData.count) test images" + (settings.testTimeAugmentation ? " (with mirrored copies)" : ""))
+                test = try evaluate(testData, mirrored: settings.testTimeAugmentation)
+            }
         }
         let result = FineTuneResult(history: state.history, test: test, classNames: settings.classNames, folder: folder)
         try RunReport(settings: settings, result: result).write(to: folder)

@@ -39,6 +39,11 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     /// Whether the frozen bottom of the model runs once and is cached (by default when training
     /// images are not augmented).
     public var trunkCache = TrunkCacheMode.automatic
+    /// A feature file (`zoo extract`) of the base's output to train the head on instead of
+    /// images; the base stays frozen and never runs.
+    public var features: String?
+    /// Test features for the final evaluation of a run on ``features``.
+    public var testFeatures: String?
 
     public init(architecture: String, flavor: Flavor, imageSize: Int) {
         self.architecture = architecture

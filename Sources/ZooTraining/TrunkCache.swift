@@ -22,7 +22,8 @@ final class TrunkCache {
     let stage: Int
     private let memoryBudget: Int
     private let diskBudget: Int
-    private let folder: URL
+    /// Where samples beyond the memory budget go (deleted with the cache).
+    private let file: URL
     private var memory: [Key: TensorSample] = [:]
     private var memoryBytes = 0
     private var disk: [Key: (offset: Int, count: Int, shape: [Int], blocked: Bool)] = [:]
@@ -34,16 +35,16 @@ final class TrunkCache {
         var copy: Int
     }
 
-    init(stage: Int, folder: URL, memoryBudget: Int, diskBudget: Int) {
+    init(stage: Int, file: URL, memoryBudget: Int, diskBudget: Int) {
         self.stage = stage
-        self.folder = folder
+        self.file = file
         self.memoryBudget = memoryBudget
         self.diskBudget = diskBudget
     }
 
     deinit {
         try? diskFile?.close()
-        try? FileManager.default.removeItem(at: folder.appendingPathComponent("trunk-cache.bin"))
+        try? FileManager.default.removeItem(at: file)
     }
 
     /// Budgets from the environment (`ZOO_CACHE_MEMORY_MB`, `ZOO_CACHE_DISK_MB`), by default a
@@ -100,9 +101,8 @@ final class TrunkCache {
 
     private func openDisk() throws -> FileHandle {
         if let diskFile { return diskFile }
-        let url = folder.appendingPathComponent("trunk-cache.bin")
-        _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-        let handle = try FileHandle(forUpdating: url)
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+        let handle = try FileHandle(forUpdating: file)
         diskFile = handle
         return handle
     }

@@ -212,64 +212,102 @@ final class HDF5File {
             let attribute = H5Aopen(object, name, zoo_H5P_DEFAULT())
             guard attribute >= 0 else { throw Self.failure("cannot open attribute \(quoted(name)) of \(quoted(path))") }
             defer { H5Aclose(attribute) }
-            let type = H5Aget_type(attribute)
-            guard type >= 0 else { throw Self.failure("cannot read the type of attribute \(quoted(name))") }
-            defer { H5Tclose(type) }
+            return try strings(type: H5Aget_type(attribute), space: H5Aget_space(attribute),
+                               what: "attribute \(quoted(name)) of \(quoted(path))") { H5Aread(attribute, $0, $1) }
+        }
+    }
+
+    /// An integer scalar attribute.
+    func integerAttribute(_ name: String, at path: String) throws -> Int64 {
+        try Self.hardened {
+            let object = H5Oopen(id, path, zoo_h5_link_access())
+            guard object >= 0 else { throw Self.failure("cannot open \(quoted(path))") }
+            defer { H5Oclose(object) }
+            let attribute = H5Aopen(object, name, zoo_H5P_DEFAULT())
+            guard attribute >= 0 else { throw Self.failure("cannot open attribute \(quoted(name)) of \(quoted(path))") }
+            defer { H5Aclose(attribute) }
             let space = H5Aget_space(attribute)
-            guard space >= 0 else { throw Self.failure("cannot read the shape of attribute \(quoted(name))") }
             defer { H5Sclose(space) }
-
-            let points = H5Sget_simple_extent_npoints(space)
-            guard points >= 0, points <= size else {
-                throw ParseError.malformed("attribute \(quoted(name)) claims \(points) strings")
+            guard H5Sget_simple_extent_npoints(space) == 1 else {
+                throw ParseError.malformed("attribute \(quoted(name)) of \(quoted(path)) is not a single value")
             }
-            let count = Int(points)
-            // Keras writes an empty list as an empty float64 array: no strings, whatever the type.
-            if count == 0 { return [] }
-            guard H5Tget_class(type) == H5T_STRING else {
-                throw ParseError.malformed("attribute \(quoted(name)) of \(quoted(path)) is not a string")
+            var value: Int64 = 0
+            guard H5Aread(attribute, zoo_H5T_NATIVE_INT64(), &value) >= 0 else {
+                throw Self.failure("attribute \(quoted(name)) of \(quoted(path)) is not an integer")
             }
-            let characterSet = H5Tget_cset(type)
+            return value
+        }
+    }
 
-            let memoryType = H5Tcopy(zoo_H5T_C_S1())
-            guard memoryType >= 0 else { throw Self.failure("cannot make a string type") }
-            defer { H5Tclose(memoryType) }
-            H5Tset_cset(memoryType, characterSet)
-
-            if H5Tis_variable_str(type) > 0 {
-                H5Tset_size(memoryType, zoo_H5T_VARIABLE())
-                var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-                guard H5Aread(attribute, memoryType, &pointers) >= 0 else {
-                    throw Self.failure("cannot read attribute \(quoted(name)) of \(quoted(path))")
+    /// A dataset of strings, read as ``stringAttribute(_:at:)`` reads an attribute.
+    func stringDataset(_ path: String) throws -> [String] {
+        try Self.hardened {
+            try withDataset(path) { dataset in
+                try strings(type: H5Dget_type(dataset), space: H5Dget_space(dataset), what: "dataset \(quoted(path))") {
+                    H5Dread(dataset, $0, zoo_H5S_ALL(), zoo_H5S_ALL(), zoo_H5P_DEFAULT(), $1)
                 }
-                let strings = pointers.map { pointer in pointer.map { String(validatingCString: $0) } ?? "" }
-                H5Dvlen_reclaim(memoryType, space, zoo_H5P_DEFAULT(), &pointers)
-                guard !strings.contains(nil) else {
-                    throw ParseError.malformed("attribute \(quoted(name)) of \(quoted(path)) is not valid UTF-8")
-                }
-                return strings.compactMap { $0 }
             }
+        }
+    }
 
-            let width = H5Tget_size(type)
-            guard width > 0, let total = Checked.multiply(count, width), total <= size else {
-                throw ParseError.malformed("attribute \(quoted(name)) claims \(count) strings of \(width) bytes")
+    /// Strings of `type` over `space` (both closed here), read by `read(memoryType, buffer)`.
+    private func strings(type: hid_t, space: hid_t, what: String,
+                         read: (hid_t, UnsafeMutableRawPointer) -> herr_t) throws -> [String] {
+        guard type >= 0 else { throw Self.failure("cannot read the type of \(what)") }
+        defer { H5Tclose(type) }
+        guard space >= 0 else { throw Self.failure("cannot read the shape of \(what)") }
+        defer { H5Sclose(space) }
+
+        let points = H5Sget_simple_extent_npoints(space)
+        guard points >= 0, points <= size else {
+            throw ParseError.malformed("\(what) claims \(points) strings")
+        }
+        let count = Int(points)
+        // Keras writes an empty list as an empty float64 array: no strings, whatever the type.
+        if count == 0 { return [] }
+        guard H5Tget_class(type) == H5T_STRING else {
+            throw ParseError.malformed("\(what) is not a string")
+        }
+        let characterSet = H5Tget_cset(type)
+
+        let memoryType = H5Tcopy(zoo_H5T_C_S1())
+        guard memoryType >= 0 else { throw Self.failure("cannot make a string type") }
+        defer { H5Tclose(memoryType) }
+        H5Tset_cset(memoryType, characterSet)
+
+        if H5Tis_variable_str(type) > 0 {
+            H5Tset_size(memoryType, zoo_H5T_VARIABLE())
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+            guard pointers.withUnsafeMutableBytes({ read(memoryType, $0.baseAddress!) }) >= 0 else {
+                throw Self.failure("cannot read \(what)")
             }
-            // Read with NULLPAD so that a string filling its whole width keeps its last
-            // character (the default NULLTERM would overwrite it with a terminator).
-            H5Tset_size(memoryType, width)
-            H5Tset_strpad(memoryType, H5T_STR_NULLPAD)
-            let spacePadded = H5Tget_strpad(type) == H5T_STR_SPACEPAD
-            var buffer = [UInt8](repeating: 0, count: total)
-            guard H5Aread(attribute, memoryType, &buffer) >= 0 else {
-                throw Self.failure("cannot read attribute \(quoted(name)) of \(quoted(path))")
+            let strings = pointers.map { pointer in pointer.map { String(validatingCString: $0) } ?? "" }
+            H5Dvlen_reclaim(memoryType, space, zoo_H5P_DEFAULT(), &pointers)
+            guard !strings.contains(nil) else {
+                throw ParseError.malformed("\(what) is not valid UTF-8")
             }
-            return try (0..<count).map { index in
-                var characters = buffer[(index * width)..<((index + 1) * width)].prefix { $0 != 0 }
-                if spacePadded {
-                    while characters.last == 0x20 { characters = characters.dropLast() }
-                }
-                return try Self.text(Array(characters), "attribute \(quoted(name)) of \(quoted(path))")
+            return strings.compactMap { $0 }
+        }
+
+        let width = H5Tget_size(type)
+        guard width > 0, let total = Checked.multiply(count, width), total <= size else {
+            throw ParseError.malformed("\(what) claims \(count) strings of \(width) bytes")
+        }
+        // Read with NULLPAD so that a string filling its whole width keeps its last
+        // character (the default NULLTERM would overwrite it with a terminator).
+        H5Tset_size(memoryType, width)
+        H5Tset_strpad(memoryType, H5T_STR_NULLPAD)
+        let spacePadded = H5Tget_strpad(type) == H5T_STR_SPACEPAD
+        var buffer = [UInt8](repeating: 0, count: total)
+        guard buffer.withUnsafeMutableBytes({ read(memoryType, $0.baseAddress!) }) >= 0 else {
+            throw Self.failure("cannot read \(what)")
+        }
+        return try (0..<count).map { index in
+            var characters = buffer[(index * width)..<((index + 1) * width)].prefix { $0 != 0 }
+            if spacePadded {
+                while characters.last == 0x20 { characters = characters.dropLast() }
             }
+            return try Self.text(Array(characters), what)
         }
     }
 

@@ -65,6 +65,9 @@ enum KerasHDF5 {
             if KerasH5Layout.matches(file) {
                 return try KerasH5Layout.list(file)
             }
+            if FeatureH5Layout.matches(file) {
+                return try FeatureH5Layout.list(file)
+            }
             if Keras3Layout.matches(file) {
                 return try Keras3Layout.list(file, format: .kerasWeightsH5, metadata: WeightMetadata())
             }

@@ -79,7 +79,7 @@ enum HDF5Sandbox {
             throw ParseError(.io, "cannot create a pipe for the HDF5 reader: \(String(cString: strerror(errno)))")
         }
         let (readEnd, writeEnd) = (descriptors[0], descriptors[1])
-        let child = zoo_sandbox_fork()
+        let child = HDF5Lock.run { zoo_sandbox_fork() }
         guard child >= 0 else {
             close(readEnd)
             close(writeEnd)

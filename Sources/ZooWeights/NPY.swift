@@ -144,14 +144,26 @@ public enum NPYFile {
             throw WeightFileError(
                 path: path, kind: .malformed, message: "shape \(shape) does not hold \(values.count) values")
         }
+        var out = header(descr: "<f4", shape: shape)
+        out.reserveCapacity(out.count + values.count * 4)
+        if ElementConversion.isLittleEndianHost {
+            values.withUnsafeBytes { out.append(contentsOf: $0) }
+        } else {
+            for value in values { out += withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
+        }
+        return out
+    }
+
+    /// The magic, version and header of a C-order array of NumPy type `descr` (`<f4`, `<i8`),
+    /// padded so that the data starts 64-byte aligned.
+    static func header(descr: String, shape: [Int]) -> [UInt8] {
         let dimensions: String
         switch shape.count {
         case 0: dimensions = "()"
         case 1: dimensions = "(\(shape[0]),)"
         default: dimensions = "(" + shape.map(String.init).joined(separator: ", ") + ")"
         }
-        var header = Array("{'descr': '<f4', 'fortran_order': False, 'shape': \(dimensions), }".utf8)
-        // Pad with spaces and end with a newline so that the data starts 64-byte aligned.
+        var header = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(dimensions), }".utf8)
         let prefixSize = header.count + 1 + 10 <= 0xffff ? 10 : 12
         while (prefixSize + header.count + 1) % 64 != 0 { header.append(0x20) }
         header.append(0x0a)
@@ -163,14 +175,7 @@ public enum NPYFile {
             out += [2, 0]
             out += withUnsafeBytes(of: UInt32(header.count).littleEndian) { Array($0) }
         }
-        out += header
-        out.reserveCapacity(out.count + values.count * 4)
-        if ElementConversion.isLittleEndianHost {
-            values.withUnsafeBytes { out.append(contentsOf: $0) }
-        } else {
-            for value in values { out += withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
-        }
-        return out
+        return out + header
     }
 
     /// Writes a float32 array as `.npy` (C order), atomically.

@@ -182,7 +182,7 @@ public enum SafetensorsFile {
         }
     }
 
-    private struct Plan {
+    struct Plan {
         let name: String
         let dtype: DType
         let shape: [Int]
@@ -204,6 +204,17 @@ public enum SafetensorsFile {
     private static func write(
         _ plans: [Plan], metadata: [String: String], to url: URL, data: (Int, inout FileSink) throws -> Void
     ) throws {
+        let header = try header(plans, metadata: metadata, url: url)
+        try AtomicFile.write(to: url) { sink in
+            try sink.write(header)
+            for index in plans.indices { try data(index, &sink) }
+        }
+    }
+
+    /// The bytes before the tensor data: the header's length and the header, its tensors laid
+    /// out one after another in the order of `plans`, padded with spaces to at least
+    /// `minimumLength` bytes (and a multiple of 8, as the reference writer does).
+    static func header(_ plans: [Plan], metadata: [String: String], url: URL, minimumLength: Int = 0) throws -> [UInt8] {
         var names = Set<String>()
         var members: [String] = []
         if !metadata.isEmpty {
@@ -224,15 +235,10 @@ public enum SafetensorsFile {
             offset += plan.byteCount
         }
         var header = Array("{\(members.joined(separator: ","))}".utf8)
-        // Pad with spaces so that the data starts 8-byte aligned, as the reference writer does.
-        while header.count % 8 != 0 { header.append(0x20) }
-        try AtomicFile.write(to: url) { sink in
-            var length = LittleEndianBuffer()
-            length.u64(UInt64(header.count))
-            try sink.write(length.data)
-            try sink.write(header)
-            for index in plans.indices { try data(index, &sink) }
-        }
+        while header.count < minimumLength || header.count % 8 != 0 { header.append(0x20) }
+        var length = LittleEndianBuffer()
+        length.u64(UInt64(header.count))
+        return length.data + header
     }
 }
 

@@ -18,6 +18,8 @@ public enum WeightFormat: String, Sendable, CaseIterable {
     case npy
     /// A NumPy `.npz` archive of `.npy` arrays.
     case npz
+    /// A zoo feature file in HDF5 (what `zoo extract` writes; see ``FeatureFile``).
+    case zooFeaturesH5 = "zoo-features-h5"
 }
 
 /// Element types a tensor may be stored as. Every one of them can be read as `Float`.

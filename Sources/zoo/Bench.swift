@@ -6,7 +6,7 @@ extension ZooCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure zoo's speed.",
-            subcommands: [Operations.self, DataPipeline.self])
+            subcommands: [Operations.self, DataPipeline.self, FineTuning.self])
     }
 }
 
@@ -80,6 +80,60 @@ extension ZooCommand.Bench {
                 }
             } catch {
                 throw fail("bench data", error)
+            }
+            if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        }
+    }
+}
+
+extension ZooCommand.Bench {
+    struct FineTuning: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "finetune",
+            abstract: "Seconds per fine-tuning epoch without and with the frozen-trunk cache (first cached epoch, later ones).",
+            discussion: "Example: zoo bench finetune densenet201 --data cifar10:~/cifar-10-batches-bin --size 96 --unfreeze 20% --images 512")
+
+        @Argument(help: "The architecture.") var model: String
+        @Option(parsing: .singleValue, help: "Data to train on (as zoo finetune's --data).") var data: [String]
+        @Option(help: "Training images per epoch (an equal share of each class).") var images = 512
+        @Option(help: "Starting weights (default: random; the timing does not depend on them).") var weights: String?
+        @Option(help: "keras or torchvision.") var flavor: Flavor = .keras
+        @Option(help: "Input size.") var size = 96
+        @Option(help: "Base layers that train, as zoo finetune's --unfreeze.") var unfreeze = "20%"
+        @Option(help: "The head, as zoo finetune's --head.") var head = "gap,dropout=0.5,dense"
+        @Option(help: "Batch size.") var batch = 32
+        @Option(help: "Loader threads.") var workers = 2
+        @Flag(help: "Print JSON.") var json = false
+        @OptionGroup var engine: EngineOptions
+
+        func run() throws {
+            engine.apply()
+            let monitor = CPUMonitor()
+            do {
+                var settings = FineTuneSettings(architecture: try Architecture(named: model).name, flavor: flavor, imageSize: size)
+                settings.weights = weights
+                settings.unfreeze = unfreeze
+                _ = try FreezePlan(parsing: unfreeze)
+                settings.head = head
+                settings.batchSize = batch
+                settings.optimizer.name = "adam"
+                settings.optimizer.learningRate = 1e-4
+                settings.data.sources = data
+                settings.data.workers = workers
+                let result = try FineTuneBenchmark.run(settings, images: images)
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                } else {
+                    print("zoo bench finetune: \(result.architecture) at \(result.imageSize), unfreeze \(result.unfreeze), \(result.images) images, batch \(result.batchSize), \(result.threads) threads")
+                    print(String(format: "epoch, uncached:             %8.1f s  (%.1f images/s)", result.epochSecondsUncached, Double(result.images) / result.epochSecondsUncached))
+                    print(String(format: "epoch, cached, first:        %8.1f s  (runs the trunk and stores it)", result.epochSecondsCachedFirst))
+                    print(String(format: "epoch, cached, later:        %8.1f s  (%.1fx faster; %@ stages cached)", result.epochSecondsCachedLater,
+                                 result.epochSecondsUncached / result.epochSecondsCachedLater, result.cachedStages))
+                }
+            } catch {
+                throw fail("bench finetune", error)
             }
             if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         }

@@ -16,6 +16,11 @@ struct DataArguments: ParsableArguments {
     @Flag(help: "Leave out images that cannot be read (they are counted and reported) instead of stopping.") var skipDamaged = false
 }
 
+/// `--cache-trunk`'s values.
+enum TrunkCacheChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, off
+}
+
 extension ZooCommand {
     struct Finetune: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -45,6 +50,9 @@ extension ZooCommand {
         @Option(help: "Train the base from this layer (a name zoo summary lists) to its top; replaces --unfreeze.") var unfreezeFrom: String?
         @Option(parsing: .upToNextOption, help: "Unfreeze more later: EPOCH:PLAN pairs, e.g. 5:20% 10:50% (epochs count from 1).")
         var unfreezeAt: [String] = []
+        @Option(help: "Train the head on these saved features (zoo extract of the base's output) instead of images; the model, weights, size and preprocessing come from the file.")
+        var features: String?
+        @Option(help: "With --features: test features for the final evaluation.") var testFeatures: String?
         @Option(help: "A zoo checkpoint whose classifier rows are kept for the classes it knows; the new classes get new rows.") var extendClasses: String?
         @Flag(help: "With --extend-classes: keep the old classes' rows fixed.") var freezeOldRows = false
 
@@ -70,15 +78,23 @@ extension ZooCommand {
         @Option(help: "tensorflow or torchvision resizing.") var resizeConvention: ResizeConvention = .tensorflow
         @Option(help: "none, caffe, tf or torch (default: the weights' own).") var preprocess: Preprocessing?
         @Option(help: "Background threads reading and augmenting images.") var workers = 2
+        @Option(help: "auto: run the frozen base once and reuse its outputs when training images are not augmented; off: never.")
+        var cacheTrunk: TrunkCacheChoice = .auto
+        @Option(help: "Cache the frozen base's outputs for K augmented copies of each image, cycled through epochs (augmentation then repeats every K epochs).")
+        var cacheAugmented: Int?
         @OptionGroup var engine: EngineOptions
 
         func validate() throws {
             if resume == nil {
-                guard model != nil else { throw ValidationError("name a model (zoo models lists them), or --resume a run") }
-                guard !data.sources.isEmpty else { throw ValidationError("give training data with --data") }
+                guard model != nil || features != nil else { throw ValidationError("name a model (zoo models lists them), or --resume a run") }
+                guard !data.sources.isEmpty || features != nil else { throw ValidationError("give training data with --data (or saved features with --features)") }
                 guard out != nil else { throw ValidationError("give the run folder with --out") }
             }
+            if features != nil, !data.sources.isEmpty { throw ValidationError("--features replaces --data: give one of them") }
+            if testFeatures != nil, features == nil { throw ValidationError("--test-features needs --features") }
             if freezeOldRows, extendClasses == nil { throw ValidationError("--freeze-old-rows needs --extend-classes") }
+            if let cacheAugmented, cacheAugmented < 1 { throw ValidationError("--cache-augmented takes a count of at least 1") }
+            if cacheAugmented != nil, cacheTrunk == .off { throw ValidationError("--cache-augmented contradicts --cache-trunk off") }
         }
 
         func run() throws {
@@ -98,8 +114,20 @@ extension ZooCommand {
         }
 
         func settings() throws -> FineTuneSettings {
-            var settings = FineTuneSettings(architecture: try Architecture(named: model!).name, flavor: flavor, imageSize: size)
-            settings.weights = weights
+            var settings: FineTuneSettings
+            if let features {
+                settings = try FineTuneSettings(features: URL(fileURLWithPath: features))
+                if let model, try Architecture(named: model).name != settings.architecture {
+                    throw ValidationError("\(features) holds features of \(settings.architecture), not \(model)")
+                }
+                settings.testFeatures = testFeatures
+                settings.weights = weights ?? settings.weights
+                if preprocess != nil { throw ValidationError("the features were made with \(settings.preprocessing?.rawValue ?? "none") preprocessing; leave out --preprocess") }
+            } else {
+                settings = FineTuneSettings(architecture: try Architecture(named: model!).name, flavor: flavor, imageSize: size)
+                settings.weights = weights
+                settings.preprocessing = preprocess
+            }
             settings.extendFrom = extendClasses
             settings.freezeOldRows = freezeOldRows
             settings.head = head
@@ -129,19 +157,19 @@ extension ZooCommand {
             settings.epochs = epochs
             settings.batchSize = batch
             settings.seed = seed
-            settings.preprocessing = preprocess
             settings.data.sources = data.sources
             settings.data.testSources = data.testSources.isEmpty ? nil : data.testSources
             settings.data.classes = data.classes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             settings.data.firstClasses = data.firstClasses
             settings.data.limitPerClass = data.limitPerClass
             settings.data.validationFraction = validation
-            settings.data.augmentation = augment
+            settings.data.augmentation = features == nil ? augment : "none"
             _ = try AugmentationSpecification(parsing: augment)
             settings.data.resize = resize
             settings.data.resizeConvention = resizeConvention
             settings.data.workers = workers
             settings.data.skipDamaged = data.skipDamaged
+            settings.trunkCache = cacheAugmented.map { .augmentedCopies($0) } ?? (cacheTrunk == .off ? .off : .automatic)
             return settings
         }
     }

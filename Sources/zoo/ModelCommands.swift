@@ -115,52 +115,120 @@ extension ZooCommand {
 
     struct Extract: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run images through a model and write a layer's output as .npy.",
+            abstract: "Run images through a model and write layers' outputs, with labels, class names and sample ids (.h5, .npy or .safetensors).",
             discussion: """
-                The input is a float32 .npy array [N, H, W, 3] (channels-last, RGB). The model's top \
-                follows the weight file: with a classifier the output is its logits (before softmax), \
-                without one the last feature map. The output is channels-last [N, H, W, C] for feature \
-                maps and [N, C] for vectors.
+                zoo extract densenet201 --weights densenet201_notop.h5 --data cifar10:~/cifar-10-batches-bin --size 96 \\
+                  --layer relu --out train-features.h5
+                zoo extract mobilenetv2 --weights model.pth --input images.npy --out logits.npy
+
+                --data reads a dataset (its training split, or --split test), resizing each image to --size; \
+                --input takes a float32 .npy array [N, H, W, 3] of RGB pixels (0-255) as it is. Both run the \
+                same batches through the same code. Outputs are channels-last: [N, H, W, C] for feature \
+                maps, [N, C] for vectors; without --layer the model's output (logits when the weights \
+                have a classifier, else the last feature map) is written, named "output".
+
+                The file is written as FILE.partial with progress in FILE.progress; after a kill, the \
+                same command continues where it stopped and the finished file equals an uninterrupted \
+                one. FILE appears only when complete, and readers refuse an unfinished one. .npy holds \
+                one layer: its labels go to STEM.labels.npy and the rest to STEM.json.
                 """)
 
         @Argument(help: "The architecture (zoo models lists them).") var model: String
-        @Option(help: "A weight file (.h5, .weights.h5, .keras, .pt/.pth, .safetensors, .npz), or a weight set pulled with zoo pull.")
+        @Option(help: "A weight file (.h5, .weights.h5, .keras, .pt/.pth, .safetensors, .npz), a weight set pulled with zoo pull, or a zoo checkpoint.")
         var weights: String
-        @Option(help: "keras or torchvision (default: the weight set's, or keras for Keras files and torchvision for others).")
+        @Option(help: "keras or torchvision (default: the weight set's or checkpoint's, or keras for Keras files and torchvision for others).")
         var flavor: Flavor?
-        @Option(help: "The input array (.npy, float32 [N, H, W, 3]).") var input: String
-        @Option(help: "Where to write the output (.npy).") var out: String
-        @Option(help: "A layer of the layer list (zoo summary lists them); default: the model's output.") var layer: String?
-        @Option(help: "none, caffe, tf or torch (default: the weight set's mode, or none for a file).") var preprocess: Preprocessing?
+        @Option(help: "The input array (.npy, float32 [N, H, W, 3]).") var input: String?
+        @OptionGroup var data: DataArguments
+        @Option(help: "With --data: which split, train or test.") var split = "train"
+        @Option(help: "With --data: the height and width images are resized to.") var size = 224
+        @Option(help: "With --data: tensorflow or torchvision resizing (bilinear).") var resizeConvention: ResizeConvention = .tensorflow
+        @Option(help: "Where to write the features: FILE.h5, FILE.npy or FILE.safetensors.") var out: String
+        @Option(help: "Layers of the layer list (zoo summary lists them), comma-separated; default: the model's output.") var layer: String?
+        @Option(help: "none, caffe, tf or torch (default: the weight set's or checkpoint's mode; for --data otherwise the architecture's usual one, for --input none).")
+        var preprocess: Preprocessing?
         @Option(help: "Images per batch.") var batch = 32
+        @Option(help: "With --data: threads reading images.") var workers = 2
         @Flag(help: "Load even if the file does not fit the model exactly (mismatched tensors are skipped and reported).")
         var nonStrict = false
         @Option(help: "A JSON list of renaming rules for foreign checkpoints: [{\"pattern\": \"^backbone\\\\.\", \"replacement\": \"\"}].")
         var renameRules: String?
         @OptionGroup var engine: EngineOptions
 
+        func validate() throws {
+            guard (input == nil) != data.sources.isEmpty else { throw ValidationError("give the images with either --input or --data") }
+            guard ["train", "test"].contains(split) else { throw ValidationError("--split is train or test") }
+        }
+
         func run() throws {
             engine.apply()
             do {
                 let architecture = try Architecture(named: model)
                 let (file, set) = try Catalog.localFile(weights)
-                let format = try WeightFiles.format(of: file)
-                let chosenFlavor = flavor ?? set?.flavor ?? ([.kerasH5, .kerasWeightsH5, .kerasArchive].contains(format) ? .keras : .torchvision)
-                let rules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
-                let (built, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict, rules: rules)
-                if !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
-                let images = try WeightFiles.open(URL(fileURLWithPath: input))
-                guard let array = images.tensors.first, images.format == .npy else {
-                    throw ModelError("\(input): expected a .npy array")
+                let built: ImageModel
+                var chosenFlavor: Flavor
+                var mode: Preprocessing?
+                if let checkpoint = try? Checkpoint.load(file) {
+                    guard checkpoint.info.architecture == architecture.name else {
+                        throw ModelError("\(weights) holds a \(checkpoint.info.architecture), not a \(architecture.name)")
+                    }
+                    (built, chosenFlavor, mode) = (checkpoint.model, checkpoint.info.flavor, checkpoint.info.preprocessing)
+                } else {
+                    let format = try WeightFiles.format(of: file)
+                    chosenFlavor = flavor ?? set?.flavor ?? ([.kerasH5, .kerasWeightsH5, .kerasArchive].contains(format) ? .keras : .torchvision)
+                    let rules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
+                    let (loaded, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict, rules: rules)
+                    if !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
+                    built = loaded
+                    mode = try set.map { try Preprocessing(manifest: $0.preprocessing) }
+                    if let inception = built as? InceptionV3, chosenFlavor == .torchvision, set != nil {
+                        inception.transformInput = true
+                    }
                 }
-                let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing) } ?? Preprocessing.none
-                if let inception = built as? InceptionV3, chosenFlavor == .torchvision, set != nil {
-                    inception.transformInput = true
+                let source: FeatureExtraction.Source
+                let description: String
+                let imageSize: Int?
+                if let input {
+                    let images = try WeightFiles.open(URL(fileURLWithPath: input))
+                    guard let array = images.tensors.first, images.format == .npy else {
+                        throw ModelError("\(input): expected a .npy array")
+                    }
+                    source = .array(values: try images.floats(array.name), shape: array.shape, name: URL(fileURLWithPath: input).lastPathComponent)
+                    description = input
+                    imageSize = array.shape.count == 4 && array.shape[1] == array.shape[2] ? array.shape[1] : nil
+                    mode = preprocess ?? mode ?? Preprocessing.none
+                } else {
+                    let sources = try DataSource(data.sources)
+                    var dataset: any Dataset = sources.training
+                    if split == "test" {
+                        guard let test = sources.test else { throw ModelError("\(data.sources.joined(separator: " ")) has no test split") }
+                        dataset = test
+                    }
+                    if let classes = data.classes { dataset = try dataset.classes(classes.split(separator: ",").map(String.init)) }
+                    if let first = data.firstClasses { dataset = try dataset.firstClasses(first) }
+                    if let limit = data.limitPerClass { dataset = dataset.limitPerClass(limit) }
+                    source = .dataset(dataset, size: size, transform: AugmentationSpecification.evaluationTransform(size: size, resize: .bilinear(resizeConvention)),
+                                      workers: workers)
+                    description = data.sources.joined(separator: " ") + " (\(split), \(resizeConvention.rawValue) resizing)"
+                    imageSize = size
+                    mode = preprocess ?? mode ?? architecture.defaultPreprocessing(chosenFlavor)
                 }
-                let result = try FeatureExtraction.run(built, nhwc: try images.floats(array.name), shape: array.shape, layer: layer,
-                                                       preprocessing: mode, batchSize: batch)
-                try NPYFile.write(result.values, shape: result.shape, to: URL(fileURLWithPath: out))
-                print("\(out): \(result.shape) from \(layer ?? "the model's output") of \(built.name) (\(chosenFlavor.rawValue)), preprocessing \(mode.rawValue)")
+                let layers = layer?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [FeatureExtraction.outputName]
+                let header = FeatureFileHeader(architecture: architecture.name, flavor: chosenFlavor.rawValue, weights: weights, imageSize: imageSize,
+                                               preprocessing: mode!.rawValue, source: description, batchSize: batch, layers: [], classNames: [], count: 0)
+                let isTerminal = isatty(STDERR_FILENO) != 0
+                var resumedFrom: Int?
+                let written = try FeatureExtraction.extract(built, from: source, layers: layers, to: URL(fileURLWithPath: out), batchSize: batch,
+                                                            header: header, preprocessing: mode!) { done, total in
+                    if resumedFrom == nil {
+                        resumedFrom = done
+                        if done > 0 { FileHandle.standardError.write(Data("continuing an unfinished extraction after \(done) of \(total) samples\n".utf8)) }
+                    }
+                    if isTerminal { FileHandle.standardError.write(Data("\r\(done)/\(total)".utf8)) }
+                }
+                if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                let shapes = written.layers.map { "\($0.name) \([written.count] + $0.shape)" }.joined(separator: ", ")
+                print("\(out): \(shapes) of \(built.name) (\(chosenFlavor.rawValue)), preprocessing \(mode!.rawValue), \(written.classNames.count) classes")
             } catch {
                 throw fail("extract", error)
             }

@@ -209,11 +209,141 @@ struct TrainingCommandTests {
         let image = folder.appendingPathComponent("images/horizontal/0000.png")
         let prediction = try Zoo.run(["predict", straight.appendingPathComponent("checkpoints/best.safetensors").path, image.path, "--top", "2"])
         #expect(prediction.status == 0, "\(prediction.error)")
+        #expect(["diagonal", "horizontal", "vertical"].contains { prediction.output.contains($0) }, "\(prediction.output)")
         #expect(prediction.output.split(separator: "\n").count == 3)
 
         let listing = try Zoo.run(["data", folder.appendingPathComponent("images").path, "--json"])
         let data = try #require(try JSONSerialization.jsonObject(with: Data(listing.output.utf8)) as? [String: Any])
         #expect(data["total"] as? Int == 72)
         #expect((data["classes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["diagonal", "horizontal", "vertical"])
+    }
+}
+
+@Suite("zoo extract and training on saved features", .serialized)
+struct FeatureCommandTests {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-features-cli-\(UUID().uuidString)")
+
+    /// A randomly initialized CIFAR ResNet-20 without a classifier, saved as safetensors.
+    func makeWeights() throws -> URL {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        Initialization.seed(4)
+        let model = try Architecture(named: "cifar-resnet20").make(flavor: .torchvision, top: .features(pooling: nil), inputSize: 32)
+        let url = folder.appendingPathComponent("resnet20.safetensors")
+        try WeightExport.safetensors(model, to: url)
+        return url
+    }
+
+    @Test("features of a dataset equal those of the same images given as an array")
+    func dataEqualsInput() throws {
+        let weights = try makeWeights()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images")
+        try makeImageFolder(images, perClass: 5)
+        let common = ["extract", "cifar-resnet20", "--weights", weights.path, "--layer", "layer2.0.relu1,output", "--preprocess", "torch", "--batch", "4"]
+        let fromData = folder.appendingPathComponent("data.h5")
+        let data = try Zoo.run(common + ["--data", images.path, "--size", "32", "--out", fromData.path])
+        #expect(data.status == 0, "\(data.error)")
+        let dataFile = try FeatureFile.open(fromData)
+        #expect(dataFile.header.classNames == ["diagonal", "horizontal", "vertical"])
+        #expect(dataFile.header.layers.map(\.shape) == [[16, 16, 32], [8, 8, 64]])
+
+        // The same images, decoded in the file's sample order, as one array.
+        var pixels: [Float] = []
+        for id in dataFile.sampleIDs { pixels += try ImageCodec.decode(contentsOf: URL(fileURLWithPath: id)).floatImage.values }
+        let array = folder.appendingPathComponent("images.npy")
+        try NPYFile.write(pixels, shape: [dataFile.sampleIDs.count, 32, 32, 3], to: array)
+        let fromInput = folder.appendingPathComponent("input.safetensors")
+        let input = try Zoo.run(common + ["--input", array.path, "--out", fromInput.path])
+        #expect(input.status == 0, "\(input.error)")
+        let inputFile = try FeatureFile.open(fromInput)
+        #expect(inputFile.labels.allSatisfy { $0 == -1 })
+        for layer in ["layer2.0.relu1", "output"] {
+            let (a, shapeA) = try dataFile.features(layer), (b, shapeB) = try inputFile.features(layer)
+            #expect(shapeA == shapeB)
+            #expect(a == b, "\(layer)")
+            #expect(a.contains { $0 != 0 })
+        }
+    }
+
+    @Test("an extraction killed with SIGKILL continues with the same command and ends with the file of one that was not")
+    func killAndResume() throws {
+        let weights = try makeWeights()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images")
+        try makeImageFolder(images, perClass: 40)
+        func command(_ out: URL) -> [String] {
+            ["extract", "cifar-resnet20", "--weights", weights.path, "--data", images.path, "--size", "32", "--layer", "layer3.2.relu2",
+             "--batch", "2", "--threads", "1", "--workers", "1", "--out", out.path]
+        }
+        let straight = folder.appendingPathComponent("straight.h5"), killed = folder.appendingPathComponent("killed.h5")
+        let whole = try Zoo.run(command(straight))
+        #expect(whole.status == 0, "\(whole.error)")
+
+        let process = Process()
+        process.executableURL = Zoo.executable
+        process.arguments = command(killed)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let progress = URL(fileURLWithPath: killed.path + ".progress")
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: progress.path), Date() < deadline, process.isRunning { usleep(5_000) }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the extraction finished before it could be killed")
+        #expect(!FileManager.default.fileExists(atPath: killed.path))
+        #expect(FileManager.default.fileExists(atPath: killed.path + ".partial"))
+
+        let other = try Zoo.run(command(killed).map { $0 == "2" ? "3" : $0 })
+        #expect(other.status != 0)
+        #expect(other.error.contains("batch was 2, now 3"), "\(other.error)")
+        let resumed = try Zoo.run(command(killed))
+        #expect(resumed.status == 0, "\(resumed.error)")
+        #expect(resumed.error.contains("continuing an unfinished extraction"))
+        #expect(try Data(contentsOf: killed) == Data(contentsOf: straight))
+        #expect(!FileManager.default.fileExists(atPath: progress.path))
+        let again = try Zoo.run(command(killed))
+        #expect(again.status != 0)
+        #expect(again.error.contains("already exists"))
+    }
+
+    @Test("a head trained on saved features is one checkpoint that evaluates and predicts on images as it did on the features")
+    func trainOnFeatures() throws {
+        let weights = try makeWeights()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let images = folder.appendingPathComponent("images")
+        try makeImageFolder(images.appendingPathComponent("train"), perClass: 16)
+        try makeImageFolder(images.appendingPathComponent("test"), perClass: 6)
+        for split in ["train", "test"] {
+            let result = try Zoo.run(["extract", "cifar-resnet20", "--weights", weights.path, "--data", images.path, "--split", split,
+                                      "--size", "32", "--out", folder.appendingPathComponent("\(split).npy").path])
+            #expect(result.status == 0, "\(result.error)")
+        }
+        let run = folder.appendingPathComponent("run")
+        let train = try Zoo.run(["finetune", "--features", folder.appendingPathComponent("train.npy").path,
+                                 "--test-features", folder.appendingPathComponent("test.npy").path, "--head", "gap,dense",
+                                 "--optimizer", "adam", "--lr", "0.01", "--epochs", "20", "--batch", "8", "--validation", "0", "--out", run.path])
+        #expect(train.status == 0, "\(train.error)")
+        #expect(train.output.contains("training on saved features"))
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("metrics.json"))) as? [String: Any])
+        let checkpoint = run.appendingPathComponent("checkpoints/best.safetensors")
+        let evaluation = try Zoo.run(["evaluate", checkpoint.path, "--data", images.path, "--json"])
+        #expect(evaluation.status == 0, "\(evaluation.error)")
+        let onImages = try #require(try JSONSerialization.jsonObject(with: Data(evaluation.output.utf8)) as? [String: Any])
+        #expect(onImages["accuracy"] as? Double == metrics["accuracy"] as? Double)
+        let loss = try #require(onImages["loss"] as? Double), featureLoss = try #require(metrics["loss"] as? Double)
+        #expect(abs(loss - featureLoss) < 1e-4 * max(1, loss))
+        // The head learns: the training loss falls well below that of the first epoch.
+        let history = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("history.json"))) as? [String: Any])
+        let losses = try #require(history["epochs"] as? [[String: Any]]).compactMap { $0["train_loss"] as? Double }
+        #expect(losses.count == 20 && losses.last! < 0.8 * losses.first!, "\(losses)")
+        let prediction = try Zoo.run(["predict", checkpoint.path, images.appendingPathComponent("test/diagonal/0002.png").path])
+        #expect(prediction.status == 0, "\(prediction.error)")
+        #expect(["diagonal", "horizontal", "vertical"].contains { prediction.output.contains($0) }, "\(prediction.output)")
+
+        let unfreeze = try Zoo.run(["finetune", "--features", folder.appendingPathComponent("train.npy").path, "--unfreeze", "20%",
+                                    "--out", folder.appendingPathComponent("run2").path])
+        #expect(unfreeze.status != 0)
+        #expect(unfreeze.error.contains("whole base frozen"))
     }
 }

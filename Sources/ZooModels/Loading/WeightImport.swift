@@ -135,6 +135,8 @@ public enum WeightImport {
             return try KerasWeightMap(reader: reader, model: model, rules: rules).assignments(report: &report)
         case .torchZip, .torchLegacy, .safetensors, .npz, .npy:
             return try stateDictionaryMapping(reader, model: model, rules: rules, report: &report)
+        case .zooFeaturesH5:
+            throw ModelError("\(reader.url.path) is a zoo feature file (zoo extract wrote it), not weights")
         }
     }
 
