@@ -44,9 +44,10 @@ public enum DataBenchmark {
         while let batch = try epoch.next() { loaded += batch.labels.count }
         results.append(Result(name: "loader96", imagesPerSecond: Double(loaded) / Date().timeIntervalSince(start), threads: workers))
         if includeTraining {
-            for plan in [FreezePlan.all, .fraction(0.2)] {
-                results.append(Result(name: "train_densenet201_96_\(plan == .all ? "all" : "top20%")",
-                                      imagesPerSecond: try trainingRate(plan), threads: Threads.count))
+            for (name, benchmarkCase) in [("all", ModelBenchmark.Case.train), ("top20%", .trainFrozen80)] {
+                let rate = try ModelBenchmark.imagesPerSecond(.densenet201, flavor: .keras, size: 96, batch: 32, benchmarkCase: benchmarkCase,
+                                                              classes: 10, steps: 3)
+                results.append(Result(name: "train_densenet201_96_\(name)", imagesPerSecond: rate, threads: Threads.count))
             }
         }
         return results
@@ -58,27 +59,5 @@ public enum DataBenchmark {
         let start = Date()
         for index in 0..<count { try body(index) }
         return Double(count) / Date().timeIntervalSince(start)
-    }
-
-    /// DenseNet201 training steps at 96x96, batch 32, images per second (median of 3 steps
-    /// after 2 warm-up steps).
-    static func trainingRate(_ plan: FreezePlan) throws -> Double {
-        let model = try Architecture.densenet201.make(flavor: .keras, top: .features(pooling: nil))
-        model.head = HeadSpecification.standard(classes: 10).head(inputFeatures: model.featureChannels)
-        try plan.apply(to: model)
-        let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
-        var generator = SeededGenerator(seed: 1)
-        let x = try Tensor(nhwc: (0..<(32 * 96 * 96 * 3)).map { _ in generator.nextUnitFloat() }, shape: [32, 96, 96, 3])
-        let labels = (0..<32).map { $0 % 10 }
-        var times: [Double] = []
-        for step in 0..<5 {
-            let start = Date()
-            let tape = GradientTape()
-            let loss = try softmaxCrossEntropy(logits: model(x, ForwardContext(training: true, tape: tape)), labels: labels)
-            try tape.backward(loss)
-            try optimizer.step(model.namedParameters())
-            if step >= 2 { times.append(Date().timeIntervalSince(start)) }
-        }
-        return 32 / times.sorted()[times.count / 2]
     }
 }

@@ -205,27 +205,15 @@ final class HDF5File {
     /// A string attribute as a list (a scalar gives one element). Fixed- and variable-length,
     /// ASCII and UTF-8 are all accepted; fixed-length padding (NULs, or spaces for SPACEPAD) is removed.
     func stringAttribute(_ name: String, at path: String) throws -> [String] {
-        try Self.hardened {
-            let object = H5Oopen(id, path, zoo_h5_link_access())
-            guard object >= 0 else { throw Self.failure("cannot open \(quoted(path))") }
-            defer { H5Oclose(object) }
-            let attribute = H5Aopen(object, name, zoo_H5P_DEFAULT())
-            guard attribute >= 0 else { throw Self.failure("cannot open attribute \(quoted(name)) of \(quoted(path))") }
-            defer { H5Aclose(attribute) }
-            return try strings(type: H5Aget_type(attribute), space: H5Aget_space(attribute),
-                               what: "attribute \(quoted(name)) of \(quoted(path))") { H5Aread(attribute, $0, $1) }
+        try withAttribute(name, at: path) { attribute in
+            try strings(type: H5Aget_type(attribute), space: H5Aget_space(attribute),
+                        what: "attribute \(quoted(name)) of \(quoted(path))") { H5Aread(attribute, $0, $1) }
         }
     }
 
     /// An integer scalar attribute.
     func integerAttribute(_ name: String, at path: String) throws -> Int64 {
-        try Self.hardened {
-            let object = H5Oopen(id, path, zoo_h5_link_access())
-            guard object >= 0 else { throw Self.failure("cannot open \(quoted(path))") }
-            defer { H5Oclose(object) }
-            let attribute = H5Aopen(object, name, zoo_H5P_DEFAULT())
-            guard attribute >= 0 else { throw Self.failure("cannot open attribute \(quoted(name)) of \(quoted(path))") }
-            defer { H5Aclose(attribute) }
+        try withAttribute(name, at: path) { attribute in
             let space = H5Aget_space(attribute)
             defer { H5Sclose(space) }
             guard H5Sget_simple_extent_npoints(space) == 1 else {
@@ -236,6 +224,19 @@ final class HDF5File {
                 throw Self.failure("attribute \(quoted(name)) of \(quoted(path)) is not an integer")
             }
             return value
+        }
+    }
+
+    /// Runs `body` on the open attribute `name` of the object at `path`.
+    private func withAttribute<T>(_ name: String, at path: String, _ body: (hid_t) throws -> T) throws -> T {
+        try Self.hardened {
+            let object = H5Oopen(id, path, zoo_h5_link_access())
+            guard object >= 0 else { throw Self.failure("cannot open \(quoted(path))") }
+            defer { H5Oclose(object) }
+            let attribute = H5Aopen(object, name, zoo_H5P_DEFAULT())
+            guard attribute >= 0 else { throw Self.failure("cannot open attribute \(quoted(name)) of \(quoted(path))") }
+            defer { H5Aclose(attribute) }
+            return try body(attribute)
         }
     }
 

@@ -6,7 +6,7 @@ extension ZooCommand {
     struct Bench: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Measure zoo's speed.",
-            subcommands: [Operations.self, DataPipeline.self, FineTuning.self])
+            subcommands: [Operations.self, Models.self, DataPipeline.self, FineTuning.self])
     }
 }
 
@@ -25,9 +25,7 @@ extension ZooCommand.Bench {
             let monitor = CPUMonitor()
             let results = try OperationBenchmark.run(rounds: rounds)
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(results), as: UTF8.self))
+                try printJSON(results)
             } else {
                 print("zoo bench ops: batch 32, \(Threads.count) threads, oneDNN \(Engine.oneDNNVersion), median of \(rounds) rounds")
                 print("case                 pass              zoo GFLOP/s  oneDNN GFLOP/s  ratio")
@@ -66,9 +64,7 @@ extension ZooCommand.Bench {
                 let dataset = try DataSource(sources).training
                 let results = try DataBenchmark.run(dataset, images: images, workers: workers, augmentation: augment, includeTraining: !noTraining)
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    print(String(decoding: try encoder.encode(results), as: UTF8.self))
+                    try printJSON(results)
                 } else {
                     for r in results {
                         print(r.name.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%10.1f images/s  (%d threads)", r.imagesPerSecond, r.threads))
@@ -122,9 +118,7 @@ extension ZooCommand.Bench {
                 settings.data.workers = workers
                 let result = try FineTuneBenchmark.run(settings, images: images)
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    print(String(decoding: try encoder.encode(result), as: UTF8.self))
+                    try printJSON(result)
                 } else {
                     print("zoo bench finetune: \(result.architecture) at \(result.imageSize), unfreeze \(result.unfreeze), \(result.images) images, batch \(result.batchSize), \(result.threads) threads")
                     print(String(format: "epoch, uncached:             %8.1f s  (%.1f images/s)", result.epochSecondsUncached, Double(result.images) / result.epochSecondsUncached))
@@ -134,6 +128,61 @@ extension ZooCommand.Bench {
                 }
             } catch {
                 throw fail("bench finetune", error)
+            }
+            if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+        }
+    }
+}
+
+extension ZooCommand.Bench {
+    struct Models: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "models",
+            abstract: "Images per second of whole models: inference, a training step, and a training step with the bottom 80% frozen, with each case's peak memory.",
+            discussion: """
+                Each model has a pooled 100-class head; images are random, batch norms train in the training cases. \
+                converters/bench_peers.py runs the same cases in PyTorch and Keras and puts them side by side.
+                """)
+
+        @Option(help: "Models, comma-separated (default: the eight ImageNet architectures).") var models: String?
+        @Option(help: "Input size.") var size = 96
+        @Option(help: "Batch size.") var batch = 32
+        @Option(help: "keras or torchvision.") var flavor: Flavor = .keras
+        @Option(help: "Cases, comma-separated: infer, train, train_frozen80 (default: all).") var cases: String?
+        @Option(help: "Timed steps per case (the median is reported), after two warm-up steps.") var steps = 5
+        @Flag(help: "Print a JSON array: model, size, batch, case, images_per_s, peak_rss_mb.") var json = false
+        @OptionGroup var engine: EngineOptions
+
+        func run() throws {
+            engine.apply()
+            let monitor = CPUMonitor()
+            do {
+                let architectures = try models.map { try $0.split(separator: ",").map { try Architecture(named: String($0)) } }
+                    ?? Architecture.allCases.filter { !$0.isCIFAR }
+                let chosen = try cases.map { try $0.split(separator: ",").map { name in
+                    guard let value = ModelBenchmark.Case(rawValue: String(name)) else {
+                        throw ValidationError("unknown case '\(name)': infer, train or train_frozen80")
+                    }
+                    return value
+                } } ?? ModelBenchmark.Case.allCases
+                if !json {
+                    print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor.rawValue) flavour, \(Threads.count) threads, median of \(steps) steps")
+                    print("model         case              images/s   peak RSS (MB)")
+                }
+                let results = try ModelBenchmark.run(models: architectures, flavor: flavor, size: size, batch: batch, cases: chosen,
+                                                     steps: steps) { r in
+                    guard !json else { return }
+                    print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0) + r.case.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
+                        + String(format: " %10.1f %15.0f", r.imagesPerSecond, r.peakRSSMB))
+                    fflush(nil)
+                }
+                if json {
+                    try printJSON(results)
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw fail("bench models", error)
             }
             if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
         }

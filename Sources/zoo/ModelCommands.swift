@@ -5,6 +5,13 @@ import ZooKit
 extension Flavor: ExpressibleByArgument {}
 extension Preprocessing: ExpressibleByArgument {}
 
+/// Prints `value` as pretty JSON with sorted keys: the `--json` output of every command.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 /// Writes `message` to standard error and fails the command, so errors read as
 /// `zoo <command>: <message>` without a stack of Swift types.
 func fail(_ command: String, _ error: Error) -> ExitCode {
@@ -30,9 +37,7 @@ extension ZooCommand {
                     ["name": $0.name, "description": $0.summary, "default_input_size": String($0.defaultInputSize),
                      "flavors": ($0.isCIFAR ? [Flavor.torchvision] : Flavor.allCases).map(\.rawValue).joined(separator: ",")]
                 }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(Listing(architectures: architectures, weightSets: Catalog.weightSets)), as: UTF8.self))
+                try printJSON(Listing(architectures: architectures, weightSets: Catalog.weightSets))
                 return
             }
             print("Architectures (flavours: keras, torchvision; `inception_v3` and `mobilenet_v2` are accepted too):")
@@ -141,7 +146,7 @@ extension ZooCommand {
         @Option(help: "The input array (.npy, float32 [N, H, W, 3]).") var input: String?
         @OptionGroup var data: DataArguments
         @Option(help: "With --data: which split, train or test.") var split = "train"
-        @Option(help: "With --data: the height and width images are resized to.") var size = 224
+        @Option(help: "With --data: the height and width images are resized to (default: the architecture's).") var size: Int?
         @Option(help: "With --data: tensorflow or torchvision resizing (bilinear).") var resizeConvention: ResizeConvention = .tensorflow
         @Option(help: "Where to write the features: FILE.h5, FILE.npy or FILE.safetensors.") var out: String
         @Option(help: "Layers of the layer list (zoo summary lists them), comma-separated; default: the model's output.") var layer: String?
@@ -207,6 +212,7 @@ extension ZooCommand {
                     if let classes = data.classes { dataset = try dataset.classes(classes.split(separator: ",").map(String.init)) }
                     if let first = data.firstClasses { dataset = try dataset.firstClasses(first) }
                     if let limit = data.limitPerClass { dataset = dataset.limitPerClass(limit) }
+                    let size = size ?? architecture.defaultInputSize
                     source = .dataset(dataset, size: size, transform: AugmentationSpecification.evaluationTransform(size: size, resize: .bilinear(resizeConvention)),
                                       workers: workers)
                     description = data.sources.joined(separator: " ") + " (\(split), \(resizeConvention.rawValue) resizing)"

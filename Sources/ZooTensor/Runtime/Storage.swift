@@ -70,6 +70,24 @@ public enum Memory {
     public static func resetPeak() { BufferPool.shared.resetPeak() }
     /// Frees every cached buffer.
     public static func releaseCache() { BufferPool.shared.releaseCache() }
+    /// The most bytes this process has had resident since it started or since the last
+    /// ``resetPeakResidentBytes()`` (Linux `VmHWM`); 0 where `/proc` is not available.
+    public static var peakResidentBytes: Int {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kilobytes << 10
+    }
+
+    /// Starts a new peak-resident measurement at the current resident size (Linux 4.0 and later:
+    /// writing 5 to `/proc/self/clear_refs`). Returns false where that is not possible.
+    @discardableResult
+    public static func resetPeakResidentBytes() -> Bool {
+        guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return false }
+        defer { try? handle.close() }
+        return (try? handle.write(contentsOf: Data("5".utf8))) != nil
+    }
+
     /// The resident set size of this process, in bytes (Linux `/proc/self/statm`).
     public static var residentBytes: Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }

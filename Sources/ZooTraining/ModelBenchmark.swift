@@ -1,0 +1,80 @@
+import Foundation
+import ZooModels
+
+/// Images per second of whole models, for inference and for training steps, with each case's
+/// peak memory: the figures issue 8 compares with PyTorch and Keras
+/// (`converters/bench_peers.py` measures the frameworks on the same cases).
+public enum ModelBenchmark {
+    public enum Case: String, Codable, Sendable, CaseIterable {
+        /// A forward pass in inference mode.
+        case infer
+        /// A training step: forward, softmax cross-entropy, backward, SGD momentum update.
+        case train
+        /// The same with the bottom 80% of the base frozen (`--unfreeze 20%`).
+        case trainFrozen80 = "train_frozen80"
+    }
+
+    public struct Result: Codable, Sendable {
+        public var model: String
+        public var size: Int
+        public var batch: Int
+        public var `case`: Case
+        public var imagesPerSecond: Double
+        /// The process's peak resident memory during the case (model, data and work).
+        public var peakRSSMB: Double
+
+        enum CodingKeys: String, CodingKey {
+            case model, size, batch, `case`
+            case imagesPerSecond = "images_per_s"
+            case peakRSSMB = "peak_rss_mb"
+        }
+    }
+
+    /// Measures every case of every model on random images: `warmup` untimed steps, then the
+    /// median of `steps` timed ones. Each model carries a pooled 100-class head (`gap,dense`).
+    public static func run(models: [Architecture], flavor: Flavor = .keras, size: Int = 96, batch: Int = 32,
+                           cases: [Case] = Case.allCases, warmup: Int = 2, steps: Int = 5,
+                           progress: ((Result) -> Void)? = nil) throws -> [Result] {
+        var results: [Result] = []
+        for architecture in models {
+            for benchmarkCase in cases {
+                // Each case starts from what the previous one left behind, not from its peak.
+                Memory.releaseCache()
+                Memory.resetPeakResidentBytes()
+                let rate = try imagesPerSecond(architecture, flavor: flavor, size: size, batch: batch, benchmarkCase: benchmarkCase,
+                                               warmup: warmup, steps: steps)
+                let result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, imagesPerSecond: rate,
+                                    peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20))
+                results.append(result)
+                progress?(result)
+            }
+        }
+        return results
+    }
+
+    /// Images per second of one case (the median step of `steps`, after `warmup` steps).
+    public static func imagesPerSecond(_ architecture: Architecture, flavor: Flavor, size: Int, batch: Int, benchmarkCase: Case,
+                                       classes: Int = 100, warmup: Int = 2, steps: Int = 5) throws -> Double {
+        let model = try architecture.make(flavor: flavor, top: .features(pooling: nil), inputSize: size)
+        model.head = try HeadSpecification(parsing: "gap,dense", classes: classes).head(inputFeatures: model.featureChannels)
+        if benchmarkCase == .trainFrozen80 { try FreezePlan.fraction(0.2).apply(to: model) }
+        let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
+        var generator = SeededGenerator(seed: 1)
+        let images = try Tensor(nhwc: (0..<(batch * size * size * 3)).map { _ in generator.nextUnitFloat() }, shape: [batch, size, size, 3])
+        let labels = (0..<batch).map { $0 % classes }
+        var times: [Double] = []
+        for step in 0..<(warmup + steps) {
+            let start = Date()
+            if benchmarkCase == .infer {
+                _ = try model(images, .inference()).array()
+            } else {
+                let tape = GradientTape()
+                let loss = try softmaxCrossEntropy(logits: model(images, ForwardContext(training: true, tape: tape)), labels: labels)
+                try tape.backward(loss)
+                try optimizer.step(model.namedParameters())
+            }
+            if step >= warmup { times.append(Date().timeIntervalSince(start)) }
+        }
+        return Double(batch) / times.sorted()[times.count / 2]
+    }
+}
