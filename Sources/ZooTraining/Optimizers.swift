@@ -79,54 +79,79 @@ public final class GradientDescent: Optimizer {
         clip(&gradients)
         stepCount += 1
         let t = Float(stepCount)
-        for ((name, parameter), var gradient) in zip(updating, gradients) {
+        for ((name, parameter), gradient) in zip(updating, gradients) {
             var values = try parameter.value.array()
-            var state = buffers[name] ?? [[Float]](repeating: [Float](repeating: 0, count: values.count), count: bufferCount)
-            guard state[0].count == values.count else {
-                throw TrainingError("optimizer state for \(name) has \(state[0].count) values, the parameter \(values.count)")
+            // Taken out of the dictionary so the updates below write in place instead of copying.
+            var state = buffers.removeValue(forKey: name) ?? [[Float]](repeating: [Float](repeating: 0, count: values.count), count: bufferCount)
+            guard state.count == bufferCount, state[0].count == values.count else {
+                throw TrainingError("optimizer state for \(name) has \(state.first?.count ?? 0) values, the parameter \(values.count)")
             }
-            if case let .l2(decay) = weightDecay {
-                for i in values.indices { gradient[i] += decay * values[i] }
-            }
-            if case let .decoupled(decay) = weightDecay {
-                let factor = 1 - learningRate * decay
-                for i in values.indices { values[i] *= factor }
-            }
-            switch kind {
-            case let .sgd(momentum, nesterov):
-                for i in values.indices {
-                    state[0][i] = momentum * state[0][i] + gradient[i]
-                    values[i] -= learningRate * (nesterov ? gradient[i] + momentum * state[0][i] : state[0][i])
-                }
-            case let .rmsprop(rho, epsilon, momentum):
-                for i in values.indices {
-                    state[0][i] = rho * state[0][i] + (1 - rho) * gradient[i] * gradient[i]
-                    let update = gradient[i] / (state[0][i].squareRoot() + epsilon)
-                    if momentum > 0 {
-                        state[1][i] = momentum * state[1][i] + update
-                        values[i] -= learningRate * state[1][i]
-                    } else {
-                        values[i] -= learningRate * update
+            var first = state[0]
+            // A checkpoint of a kind with one buffer may hold the second empty.
+            var second = state[1].count == values.count ? state[1] : [Float](repeating: 0, count: values.count)
+            state = []
+            values.withUnsafeMutableBufferPointer { p in
+                first.withUnsafeMutableBufferPointer { m in
+                    second.withUnsafeMutableBufferPointer { v in
+                        gradient.withUnsafeBufferPointer { g in update(p, g, m, v, t: t) }
                     }
                 }
-            case let .adam(beta1, beta2, epsilon):
-                let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
-                for i in values.indices {
-                    state[0][i] = beta1 * state[0][i] + (1 - beta1) * gradient[i]
-                    state[1][i] = beta2 * state[1][i] + (1 - beta2) * gradient[i] * gradient[i]
-                    values[i] -= learningRate * (state[0][i] / correction1) / ((state[1][i] / correction2).squareRoot() + epsilon)
-                }
-            case let .adamax(beta1, beta2, epsilon):
-                let rate = learningRate / (1 - pow(beta1, t))
-                for i in values.indices {
-                    state[0][i] = beta1 * state[0][i] + (1 - beta1) * gradient[i]
-                    state[1][i] = max(beta2 * state[1][i], abs(gradient[i]))
-                    values[i] -= rate * state[0][i] / (state[1][i] + epsilon)
-                }
             }
-            buffers[name] = state
+            buffers[name] = [first, second]
             parameter.value = try Tensor(shape: parameter.shape, values: values)
             parameter.zeroGradient()
+        }
+    }
+
+    /// The kind's update of one parameter's values `p` from its gradient `g`, with its buffers
+    /// `m` and `v`, at step `t` (from 1).
+    private func update(_ p: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, _ m: UnsafeMutableBufferPointer<Float>,
+                        _ v: UnsafeMutableBufferPointer<Float>, t: Float) {
+        let decay: Float
+        switch weightDecay {
+        case let .l2(rate): decay = rate
+        case let .decoupled(rate):
+            decay = 0
+            let factor = 1 - learningRate * rate
+            for i in p.indices { p[i] *= factor }
+        case .none: decay = 0
+        }
+        let learningRate = learningRate
+        switch kind {
+        case let .sgd(momentum, nesterov):
+            for i in p.indices {
+                let gradient = g[i] + decay * p[i]
+                m[i] = momentum * m[i] + gradient
+                p[i] -= learningRate * (nesterov ? gradient + momentum * m[i] : m[i])
+            }
+        case let .rmsprop(rho, epsilon, momentum):
+            for i in p.indices {
+                let gradient = g[i] + decay * p[i]
+                m[i] = rho * m[i] + (1 - rho) * gradient * gradient
+                let step = gradient / (m[i].squareRoot() + epsilon)
+                if momentum > 0 {
+                    v[i] = momentum * v[i] + step
+                    p[i] -= learningRate * v[i]
+                } else {
+                    p[i] -= learningRate * step
+                }
+            }
+        case let .adam(beta1, beta2, epsilon):
+            let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
+            for i in p.indices {
+                let gradient = g[i] + decay * p[i]
+                m[i] = beta1 * m[i] + (1 - beta1) * gradient
+                v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
+                p[i] -= learningRate * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
+            }
+        case let .adamax(beta1, beta2, epsilon):
+            let rate = learningRate / (1 - pow(beta1, t))
+            for i in p.indices {
+                let gradient = g[i] + decay * p[i]
+                m[i] = beta1 * m[i] + (1 - beta1) * gradient
+                v[i] = max(beta2 * v[i], abs(gradient))
+                p[i] -= rate * m[i] / (v[i] + epsilon)
+            }
         }
     }
 
