@@ -1,0 +1,608 @@
+#!/usr/bin/env python3
+"""Speed and memory of PyTorch and Keras on the cases of `zoo bench models`, side by side with zoo.
+
+Every model of the zoo (VGG16, ResNet50/152, DenseNet121/169/201, InceptionV3, MobileNetV2) is
+built by each peer framework with random weights and the head zoo benchmarks: global average
+pooling of the base's last feature map, then one dense layer of 100 units.
+
+  PyTorch:  the torchvision model (weights=None) with its classifier replaced by a 100-unit
+            Linear after the pooling (VGG16: features, AdaptiveAvgPool2d(1), flatten,
+            Linear(512, 100); InceptionV3: aux_logits=False, init_weights=False, no dropout).
+  Keras 3:  keras.applications.X(include_top=False, weights=None, input_shape=(S, S, 3),
+            pooling="avg") followed by Dense(100), on the TensorFlow backend.
+
+Three cases, each on a batch of random float32 images (NCHW for torch, NHWC for Keras) with
+random labels in 0..99:
+
+  infer           inference mode, no gradients
+  train           one step: forward in training mode, softmax cross-entropy, backward,
+                  SGD (lr 0.01, momentum 0.9) update
+  train_frozen80  the same with the bottom 80% of the base frozen, the Keras way: n layers in
+                  the base, k = ceil(0.2 n), the first n - k frozen; frozen batch norms run in
+                  inference mode. PyTorch gets the same rule over the base's leaf modules in
+                  definition order (the new head, with the pooling module where torchvision
+                  has one, always trains). `trainable_params` in the JSON shows each split.
+
+Timing: --warmup untimed steps, then --steps timed ones; images/s = batch / median step time.
+Every (framework, model, case) runs in a fresh child process (this script with a hidden
+--worker option), so each peak resident size (VmHWM, framework import and model build
+included) is the case's own. Each child also measures how many cores other processes used
+during its timed steps (`others_cores`, the same definition as zoo's CPUMonitor) and a warning
+is printed when that exceeds 0.1: the machine is shared. Keep --threads at most the number of
+idle cores: when another process takes a core from one of torch's OpenMP threads, every
+barrier waits for it (a DenseNet121 training step was measured 30 times slower that way).
+A 2048^3 float32 matmul through torch gives a reference figure for the machine (SGEMM GFLOP/s).
+How each framework runs a step is recorded as `method` in the JSON.
+
+With --zoo PATH, zoo runs each model and case in its own process too, alternating with the peers:
+    PATH bench models --models M --cases C --size S --batch B --threads N --steps K --json
+whose standard output is a JSON array of {"model", "size", "batch", "case", "images_per_s",
+"peak_rss_mb"}; its figures fill the zoo columns of the table.
+
+Usage (from the repository root, with the project venv):
+
+    ../venv/bin/python converters/bench_peers.py [--models vgg16,resnet50,...] [--size 96]
+        [--batch 32] [--threads 2] [--steps 5] [--warmup 2] [--frameworks torch,keras]
+        [--zoo .build/release/zoo] [--json OUT.json] [--markdown OUT.md]
+
+The default (all eight models, three cases, two frameworks, batch 32 at 96x96) runs 49 child
+processes (48 cases and the SGEMM) and takes a long time on two cores. CI never runs this script.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+MODELS = ["vgg16", "resnet50", "resnet152", "densenet121", "densenet169", "densenet201",
+          "inceptionv3", "mobilenetv2"]
+CASES = ["infer", "train", "train_frozen80"]
+FRAMEWORKS = ["torch", "keras"]
+KERAS_APP = {"vgg16": "VGG16", "resnet50": "ResNet50", "resnet152": "ResNet152",
+             "densenet121": "DenseNet121", "densenet169": "DenseNet169",
+             "densenet201": "DenseNet201", "inceptionv3": "InceptionV3",
+             "mobilenetv2": "MobileNetV2"}
+TORCH_FN = {"vgg16": "vgg16", "resnet50": "resnet50", "resnet152": "resnet152",
+            "densenet121": "densenet121", "densenet169": "densenet169",
+            "densenet201": "densenet201", "inceptionv3": "inception_v3",
+            "mobilenetv2": "mobilenet_v2"}
+CLASSES = 100
+LEARNING_RATE = 0.01
+MOMENTUM = 0.9
+SGEMM_N = 2048
+SGEMM_WARMUP, SGEMM_REPEATS = 2, 5
+NOISE_THRESHOLD = 0.1   # cores used by other processes above which a figure is flagged
+NOT_RUN, FAILED = "—", "failed"
+
+
+def log(*parts):
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------
+# /proc readings (Linux); None where /proc is not available
+# ----------------------------------------------------------------------------
+
+def status_mb(key):
+    """A kB field of /proc/self/status (VmHWM, VmRSS) in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def busy_ticks():
+    """Busy ticks of all CPUs: every field of /proc/stat's `cpu` line but idle and iowait.
+
+    This is exactly zoo's CPUMonitor definition, so the two sides' noise figures compare.
+    """
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields) - fields[3] - fields[4]
+
+
+def own_ticks():
+    """This process's utime + stime (fields 14 and 15 of /proc/self/stat), all threads."""
+    try:
+        with open("/proc/self/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after it start at field 3.
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class NoiseMeter:
+    """Cores that other processes used between start() and stop(), on average."""
+
+    def __init__(self, own=own_ticks):
+        self.own = own
+
+    def start(self):
+        self.busy0, self.own0, self.wall0 = busy_ticks(), self.own(), time.perf_counter()
+
+    def stop(self):
+        busy, own, wall = busy_ticks(), self.own(), time.perf_counter() - self.wall0
+        if None in (busy, own, self.busy0, self.own0) or wall <= 0:
+            return None
+        others = ((busy - self.busy0) - (own - self.own0)) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, others / wall)
+
+
+def time_steps(step, warmup, steps):
+    """Runs `step` warmup times untimed, then `steps` times timed; returns (seconds, others_cores)."""
+    for _ in range(warmup):
+        step()
+    meter = NoiseMeter()
+    meter.start()
+    seconds = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - t0)
+    return seconds, meter.stop()
+
+
+def frozen_count(n):
+    """Layers frozen by the Keras rule for train_frozen80: the top k = ceil(0.2 n) stay trainable."""
+    return n - (n + 4) // 5     # exact integer ceil(n / 5), no float rounding
+
+
+# ----------------------------------------------------------------------------
+# PyTorch worker
+# ----------------------------------------------------------------------------
+
+def torch_build(model_name):
+    """Returns (model, head modules): torchvision model with a GAP -> Linear(100) head."""
+    import torch.nn as nn
+    import torchvision
+    fn = getattr(torchvision.models, TORCH_FN[model_name])
+    if model_name == "vgg16":
+        features = fn(weights=None).features
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, CLASSES)]
+        return nn.Sequential(features, *head), head
+    if model_name == "inceptionv3":
+        model = fn(weights=None, aux_logits=False, init_weights=False)
+        model.dropout = nn.Identity()   # the Keras model has no dropout before Dense(100)
+        model.fc = nn.Linear(model.fc.in_features, CLASSES)
+        return model, [model.avgpool, model.dropout, model.fc]
+    model = fn(weights=None)
+    if model_name.startswith("resnet"):
+        model.fc = nn.Linear(model.fc.in_features, CLASSES)
+        return model, [model.avgpool, model.fc]
+    if model_name.startswith("densenet"):
+        # DenseNet's forward applies ReLU and pooling functionally before the classifier.
+        model.classifier = nn.Linear(model.classifier.in_features, CLASSES)
+        return model, [model.classifier]
+    # MobileNetV2: pooling is functional; the classifier was Dropout + Linear(1280, 1000).
+    model.classifier = nn.Linear(model.last_channel, CLASSES)
+    return model, [model.classifier]
+
+
+def torch_worker(args, model_name, case):
+    import torch
+    import torch.nn as nn
+    import torchvision
+    torch.manual_seed(0)
+    model, head = torch_build(model_name)
+    head_ids = {id(m) for m in head}
+    base_leaves = [m for m in model.modules()
+                   if next(m.children(), None) is None and id(m) not in head_ids]
+    result = {"framework_version": torch.__version__, "torchvision_version": torchvision.__version__,
+              "total_params": sum(p.numel() for p in model.parameters()),
+              "base_layers": len(base_leaves)}
+    # Contiguous NCHW: what a torchvision user gets without asking for channels_last.
+    x = torch.rand(args.batch, 3, args.size, args.size)
+    y = torch.randint(0, CLASSES, (args.batch,))
+
+    if case == "infer":
+        model.eval()
+        result["method"] = "model.eval() + torch.inference_mode()"
+
+        def step():
+            with torch.inference_mode():
+                model(x)
+    else:
+        frozen_bn = []
+        if case == "train_frozen80":
+            frozen = base_leaves[:frozen_count(len(base_leaves))]
+            for m in frozen:
+                for p in m.parameters():
+                    p.requires_grad_(False)
+            frozen_bn = [m for m in frozen if isinstance(m, nn.BatchNorm2d)]
+            result["frozen_layers"] = len(frozen)
+        model.train()
+        # Keras runs frozen batch norms in inference mode; eval() gives torch the same.
+        for m in frozen_bn:
+            m.eval()
+        params = [p for p in model.parameters() if p.requires_grad]
+        result["trainable_params"] = sum(p.numel() for p in params)
+        optimizer = torch.optim.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM)
+        loss_fn = nn.CrossEntropyLoss()
+        result["method"] = "model.train(), CrossEntropyLoss, backward, torch.optim.SGD step"
+
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(x), y).backward()
+            optimizer.step()
+    result["rss_built_mb"] = status_mb("VmRSS")
+    result["step_s"], result["others_cores"] = time_steps(step, args.warmup, args.steps)
+    return result
+
+
+def sgemm_worker(args):
+    import torch
+    a = torch.rand(SGEMM_N, SGEMM_N)
+    b = torch.rand(SGEMM_N, SGEMM_N)
+    seconds, others = time_steps(lambda: torch.mm(a, b), SGEMM_WARMUP, SGEMM_REPEATS)
+    return {"framework_version": torch.__version__, "n": SGEMM_N, "step_s": seconds,
+            "others_cores": others,
+            "gflops": 2 * SGEMM_N ** 3 / statistics.median(seconds) / 1e9}
+
+
+# ----------------------------------------------------------------------------
+# Keras worker (TensorFlow backend)
+# ----------------------------------------------------------------------------
+
+def keras_worker(args, model_name, case, tf):
+    import keras
+    import numpy as np
+    keras.utils.set_random_seed(0)
+    base = getattr(keras.applications, KERAS_APP[model_name])(
+        include_top=False, weights=None, input_shape=(args.size, args.size, 3), pooling="avg")
+    model = keras.Model(base.inputs, keras.layers.Dense(CLASSES)(base.output))
+    # Learnable parameters before any freezing, as torch counts them (count_params() would
+    # add the batch norms' moving statistics, which torch keeps as buffers).
+    result = {"framework_version": keras.__version__, "tensorflow_version": tf.__version__,
+              "total_params": sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+              "base_layers": len(base.layers)}
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.random((args.batch, args.size, args.size, 3), dtype=np.float32))
+    y = tf.constant(rng.integers(0, CLASSES, args.batch, dtype=np.int32))
+
+    if case == "infer":
+        # predict_on_batch runs the compiled predict function (a tf.function around
+        # model(x, training=False)); measured as fast as calling our own tf.function and about
+        # ten times faster than an eager model(x) call.
+        result["method"] = "model.predict_on_batch"
+
+        def step():
+            model.predict_on_batch(x)
+    else:
+        if case == "train_frozen80":
+            frozen = base.layers[:frozen_count(len(base.layers))]
+            for layer in frozen:
+                layer.trainable = False   # frozen BatchNormalization then runs in inference mode
+            result["frozen_layers"] = len(frozen)
+        result["trainable_params"] = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        optimizer = keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=MOMENTUM)
+        optimizer.build(model.trainable_variables)
+        # A tf.function train step (the Keras guide's custom loop): measured about 10% faster
+        # than compile() + train_on_batch, which also updates metric trackers and converts the
+        # loss to numpy. Neither uses XLA: Keras's jit_compile="auto" is off on CPU-only machines.
+        result["method"] = "tf.function step: GradientTape, model(x, training=True), optimizer.apply"
+
+        @tf.function
+        def train_step(images, labels):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(labels, model(images, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return loss
+
+        def step():
+            train_step(x, y).numpy()   # fetching the loss waits for the whole step
+    result["rss_built_mb"] = status_mb("VmRSS")
+    result["step_s"], result["others_cores"] = time_steps(step, args.warmup, args.steps)
+    return result
+
+
+def worker_main(args):
+    """Child process: one (framework, model, case); prints one JSON line on standard output."""
+    framework, model_name, case = args.worker
+    if framework == "torch":
+        import torch
+        # Before any operation: inter-op threads can no longer be set once work has started.
+        torch.set_num_threads(args.threads)
+        torch.set_num_interop_threads(1)
+        result = sgemm_worker(args) if model_name == "sgemm" else torch_worker(args, model_name, case)
+    elif framework == "keras":
+        import tensorflow as tf
+        # Before any operation (and before importing keras, which may start TensorFlow).
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        result = keras_worker(args, model_name, case, tf)
+    else:
+        raise SystemExit(f"unknown framework {framework}")
+    result.update(framework=framework, model=model_name, case=case, threads=args.threads)
+    if model_name != "sgemm":
+        result["median_s"] = statistics.median(result["step_s"])
+        result.update(images_per_s=args.batch / result["median_s"], size=args.size,
+                      batch=args.batch, steps=args.steps, warmup=args.warmup)
+    result["peak_rss_mb"] = status_mb("VmHWM")
+    print(json.dumps(result), flush=True)
+
+
+# ----------------------------------------------------------------------------
+# Parent: runs the children and zoo, prints the report
+# ----------------------------------------------------------------------------
+
+def child_env(threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env["KERAS_BACKEND"] = "tensorflow"
+    return env
+
+
+def last_line(text):
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def run_worker(args, framework, model_name, case):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, model_name, case,
+           "--size", str(args.size), "--batch", str(args.batch), "--threads", str(args.threads),
+           "--steps", str(args.steps), "--warmup", str(args.warmup)]
+    proc = subprocess.run(cmd, env=child_env(args.threads), capture_output=True, text=True)
+    for line in reversed(proc.stdout.splitlines()):
+        # Frameworks may print to stdout too; the result is the last line that is a JSON object.
+        if proc.returncode == 0 and line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                pass
+    if proc.returncode < 0:
+        # The kernel's OOM killer sends SIGKILL and leaves no message of its own.
+        error = f"killed by signal {-proc.returncode}"
+        if proc.returncode == -9:
+            error += " (out of memory?)"
+        if last_line(proc.stderr):
+            error = last_line(proc.stderr) + "; " + error
+    else:
+        error = last_line(proc.stderr) or f"exit status {proc.returncode}, no result"
+    return {"framework": framework, "model": model_name, "case": case, "failed": True,
+            "returncode": proc.returncode, "error": error}
+
+
+def children_ticks():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round((usage.ru_utime + usage.ru_stime) * os.sysconf("SC_CLK_TCK"))
+
+
+def run_zoo(args, model_name, case):
+    """Runs `zoo bench models --json` for one model and case, in its own process like the peers'
+    cases, so its peak memory is the case's own; returns a result shaped like a worker's."""
+    cmd = [args.zoo, "bench", "models", "--models", model_name, "--cases", case, "--size", str(args.size),
+           "--batch", str(args.batch), "--threads", str(args.threads), "--steps", str(args.steps), "--json"]
+    result = {"framework": "zoo", "model": model_name, "case": case, "command": cmd}
+    # zoo's process is not this one: its CPU time comes from the children's rusage.
+    meter = NoiseMeter(own=children_ticks)
+    meter.start()
+    try:
+        proc = subprocess.run(cmd, env=child_env(args.threads), capture_output=True, text=True)
+    except OSError as e:
+        return {**result, "failed": True, "error": str(e)}
+    result["others_cores"] = meter.stop()
+    if proc.returncode != 0:
+        return {**result, "failed": True, "error": last_line(proc.stderr) or f"exit status {proc.returncode}"}
+    try:
+        rows = json.loads(proc.stdout)
+        row = next(r for r in rows if r["model"] == model_name and r["case"] == case)
+        if row.get("size") != args.size or row.get("batch") != args.batch:
+            raise ValueError(f"the row is for size {row.get('size')} batch {row.get('batch')}")
+        return {**result, "images_per_s": row["images_per_s"], "peak_rss_mb": row["peak_rss_mb"]}
+    except (ValueError, KeyError, TypeError, StopIteration) as e:
+        return {**result, "failed": True, "error": f"cannot read zoo's output: {e!r}"}
+
+
+def package_versions():
+    versions = {"python": platform.python_version()}
+    for key, names in (("torch", ["torch"]), ("torchvision", ["torchvision"]), ("keras", ["keras"]),
+                       ("tensorflow", ["tensorflow", "tensorflow-cpu"]), ("numpy", ["numpy"])):
+        versions[key] = None
+        for name in names:
+            try:
+                versions[key] = importlib.metadata.version(name)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                pass
+    return versions
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def value(entry, key):
+    """A figure of a result for the table: a number, FAILED, or None where that side did not run."""
+    if entry is None:
+        return None
+    if entry.get("failed"):
+        return FAILED
+    return entry.get(key)
+
+
+def is_rate(v):
+    return isinstance(v, (int, float)) and v > 0
+
+
+def table_rows(args, results):
+    """One dict per model and case with the table's figures (numbers, FAILED or None)."""
+    rows = []
+    for model_name in args.models:
+        for case in CASES:
+            zoo = results.get(("zoo", model_name, case))
+            peer = {fw: results.get((fw, model_name, case)) for fw in FRAMEWORKS}
+            row = {"model": model_name, "case": case,
+                   "zoo_img_s": value(zoo, "images_per_s"),
+                   "torch_img_s": value(peer["torch"], "images_per_s"),
+                   "keras_img_s": value(peer["keras"], "images_per_s"),
+                   "zoo_mb": value(zoo, "peak_rss_mb"),
+                   "torch_mb": value(peer["torch"], "peak_rss_mb"),
+                   "keras_mb": value(peer["keras"], "peak_rss_mb")}
+            peers = [row[k] for k in ("torch_img_s", "keras_img_s") if is_rate(row[k])]
+            zoo_ok = is_rate(row["zoo_img_s"])
+            row["zoo_vs_torch"] = (row["zoo_img_s"] / row["torch_img_s"]
+                                   if zoo_ok and is_rate(row["torch_img_s"]) else None)
+            row["zoo_vs_faster_peer"] = row["zoo_img_s"] / max(peers) if zoo_ok and peers else None
+            rows.append(row)
+    return rows
+
+
+def fmt(v, spec):
+    if v is None:
+        return NOT_RUN
+    if v == FAILED:
+        return FAILED
+    if spec == "rate":
+        return f"{v:.1f}" if v < 100 else f"{v:.0f}"
+    if spec == "ratio":
+        return f"{v:.2f}x"
+    return f"{v:.0f}"
+
+
+def markdown_table(rows):
+    header = ["model", "case", "zoo img/s", "PyTorch img/s", "Keras img/s", "zoo/PyTorch",
+              "zoo/faster peer", "zoo MB", "PyTorch MB", "Keras MB"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|---|---|" + "---:|" * (len(header) - 2)]
+    columns = [("zoo_img_s", "rate"), ("torch_img_s", "rate"), ("keras_img_s", "rate"),
+               ("zoo_vs_torch", "ratio"), ("zoo_vs_faster_peer", "ratio"),
+               ("zoo_mb", "mb"), ("torch_mb", "mb"), ("keras_mb", "mb")]
+    for row in rows:
+        cells = [row["model"], row["case"]] + [fmt(row[key], spec) for key, spec in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def report_header(doc):
+    v = doc["versions"]
+    sgemm = doc["sgemm"]
+    sgemm_text = (f"{sgemm['gflops']:.1f} GFLOP/s" if not sgemm.get("failed")
+                  else f"failed ({sgemm['error']})")
+    cfg = doc["config"]
+    return [f"Date: {doc['date']}",
+            f"CPU: {doc['cpu']} ({doc['cpus_available']} CPUs available), "
+            f"{cfg['threads']} thread(s) per framework",
+            "Versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v),
+            f"SGEMM reference (torch, {SGEMM_N}^3 float32, median of {SGEMM_REPEATS}): {sgemm_text}",
+            f"Input {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, {cfg['warmup']} warm-up and "
+            f"{cfg['steps']} timed steps; img/s = batch / median step time; MB = peak resident MiB "
+            f"of the case's own process"]
+
+
+def comma_list(choices):
+    def parse(text):
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        bad = [s for s in items if s not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(choices)}")
+        return [c for c in choices if c in items]
+    return parse
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", type=comma_list(MODELS), default=MODELS,
+                    help="comma-separated models (default: all eight)")
+    ap.add_argument("--size", type=int, default=96, help="input height and width (default: 96)")
+    ap.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
+    ap.add_argument("--threads", type=int, default=2, help="compute threads per framework (default: 2)")
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per case (default: 5)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps before them (default: 2)")
+    ap.add_argument("--frameworks", type=comma_list(FRAMEWORKS), default=FRAMEWORKS,
+                    help="comma-separated peers to run (default: torch,keras)")
+    ap.add_argument("--zoo", metavar="PATH", help="zoo executable; runs `PATH bench models ... --json`")
+    ap.add_argument("--json", metavar="OUT", help="write every result as JSON")
+    ap.add_argument("--markdown", metavar="OUT", help="write the header and the table as markdown")
+    ap.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "MODEL", "CASE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if min(args.size, args.batch, args.threads, args.steps) < 1 or args.warmup < 0:
+        ap.error("--size, --batch, --threads and --steps must be positive, --warmup not negative")
+    if args.worker:
+        return worker_main(args)
+
+    doc = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "cpu": cpu_model(), "cpus_available": len(os.sched_getaffinity(0)),
+           "versions": package_versions(),
+           "config": {"models": args.models, "frameworks": args.frameworks, "size": args.size,
+                      "batch": args.batch, "threads": args.threads, "steps": args.steps,
+                      "warmup": args.warmup, "zoo": args.zoo}}
+
+    def flag_noise(what, cores):
+        if cores is not None and cores > NOISE_THRESHOLD:
+            log(f"warning: other processes used {cores:.2f} cores during {what}; "
+                f"its figures are lower than on a quiet machine")
+
+    log(f"SGEMM reference ({SGEMM_N}^3, {args.threads} thread(s))")
+    doc["sgemm"] = run_worker(args, "torch", "sgemm", "-")
+    if doc["sgemm"].get("failed"):
+        log(f"SGEMM failed: {doc['sgemm']['error']}")
+    flag_noise("the SGEMM reference", doc["sgemm"].get("others_cores"))
+
+    # Frameworks alternate within each case, so slow drifts in the machine's load hit both.
+    frameworks = args.frameworks + (["zoo"] if args.zoo else [])
+    jobs = [(fw, m, c) for m in args.models for c in CASES for fw in frameworks]
+    results = {}
+    for i, (fw, model_name, case) in enumerate(jobs, 1):
+        what = f"{fw} {model_name} {case}"
+        t0 = time.time()
+        r = run_zoo(args, model_name, case) if fw == "zoo" else run_worker(args, fw, model_name, case)
+        results[(fw, model_name, case)] = r
+        if r.get("failed"):
+            log(f"[{i}/{len(jobs)}] {what}: failed: {r['error']}")
+            continue
+        params = ""
+        if "trainable_params" in r:
+            params = f", trainable {r['trainable_params']:,} of {r['total_params']:,} params"
+            if "frozen_layers" in r:
+                params += f" ({r['frozen_layers']} of {r['base_layers']} base layers frozen)"
+        log(f"[{i}/{len(jobs)}] {what}: {r['images_per_s']:.2f} img/s, peak {r['peak_rss_mb']:.0f} MB"
+            f"{params} ({time.time() - t0:.0f} s)")
+        flag_noise(what, r.get("others_cores"))
+    doc["results"] = list(results.values())
+
+    rows = table_rows(args, results)
+    doc["table"] = rows
+    noisy = [f"{r['framework']} {r['model']} {r['case']} ({r['others_cores']:.2f})"
+             for r in doc["results"] if (r.get("others_cores") or 0) > NOISE_THRESHOLD]
+    lines = report_header(doc) + [""] + markdown_table(rows)
+    if noisy:
+        lines += ["", f"Other processes used more than {NOISE_THRESHOLD} cores during: " + ", ".join(noisy)]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
