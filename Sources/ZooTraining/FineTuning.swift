@@ -69,6 +69,40 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     }
 }
 
+extension FineTuneSettings {
+    /// Reads a `config.json`. Settings that later versions of zoo added take their defaults
+    /// when the file lacks them, so a run started by an older zoo still resumes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(architecture: try container.decode(String.self, forKey: .architecture),
+                  flavor: try container.decode(Flavor.self, forKey: .flavor),
+                  imageSize: try container.decode(Int.self, forKey: .imageSize))
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            try container.decodeIfPresent(T.self, forKey: key) ?? fallback
+        }
+        weights = try container.decodeIfPresent(String.self, forKey: .weights)
+        extendFrom = try container.decodeIfPresent(String.self, forKey: .extendFrom)
+        freezeOldRows = try value(.freezeOldRows, freezeOldRows)
+        head = try value(.head, head)
+        unfreeze = try value(.unfreeze, unfreeze)
+        unfreezeSchedule = try value(.unfreezeSchedule, unfreezeSchedule)
+        optimizer = try value(.optimizer, optimizer)
+        schedule = try value(.schedule, schedule)
+        epochs = try value(.epochs, epochs)
+        batchSize = try value(.batchSize, batchSize)
+        labelSmoothing = try value(.labelSmoothing, labelSmoothing)
+        earlyStoppingPatience = try container.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
+        seed = try value(.seed, seed)
+        classNames = try value(.classNames, classNames)
+        preprocessing = try container.decodeIfPresent(Preprocessing.self, forKey: .preprocessing)
+        data = try value(.data, data)
+        testTimeAugmentation = try value(.testTimeAugmentation, testTimeAugmentation)
+        trunkCache = try value(.trunkCache, trunkCache)
+        features = try container.decodeIfPresent(String.self, forKey: .features)
+        testFeatures = try container.decodeIfPresent(String.self, forKey: .testFeatures)
+    }
+}
+
 /// The data of a run as users describe it.
 public struct DataOptions: Codable, Sendable, Equatable {
     /// Training sources (`DataSource` spellings); several form a union.

@@ -38,6 +38,25 @@ struct FineTunerTests {
         return settings
     }
 
+    @Test("a config.json without the settings later versions added still reads, with their defaults")
+    func olderConfiguration() throws {
+        var original = settings()
+        original.trunkCache = .off
+        original.testTimeAugmentation = false
+        original.features = "train.h5"
+        var json = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(original)) as? [String: Any])
+        for key in ["trunkCache", "testTimeAugmentation", "features", "testFeatures", "freezeOldRows", "data"] { json.removeValue(forKey: key) }
+        let read = try JSONDecoder().decode(FineTuneSettings.self, from: JSONSerialization.data(withJSONObject: json))
+        var expected = original
+        expected.trunkCache = .automatic
+        expected.testTimeAugmentation = true
+        expected.features = nil
+        expected.data = DataOptions()
+        #expect(read == expected)
+        json.removeValue(forKey: "architecture")
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(FineTuneSettings.self, from: JSONSerialization.data(withJSONObject: json)) }
+    }
+
     func model(_ settings: FineTuneSettings) throws -> ImageModel {
         Initialization.seed(21)
         let model = try Architecture.mobilenetv2.make(flavor: .torchvision, top: .features(pooling: nil))
