@@ -68,6 +68,9 @@ public final class FineTuner {
     private var validationCache: TrunkCache?
     private var testCache: TrunkCache?
     private var cacheCopies = 1
+    /// The parameters the current freeze plan trains, with their names (set each epoch; walking
+    /// a DenseNet's module tree every step costs as much as a small layer).
+    private var trainable: [(name: String, parameter: Parameter)] = []
     /// Rows of the classifier kept fixed (new-class extension with frozen old rows): the
     /// parameter and its rows' values.
     private var fixedRows: [(parameter: Parameter, rows: [Int], values: [Float])] = []
@@ -146,7 +149,8 @@ public final class FineTuner {
         for epoch in completedEpochs..<settings.epochs where !stopped {
             let plan = try settings.plan(forEpoch: epoch)
             let (trainableLayers, _) = try plan.apply(to: model)
-            let trainableCount = model.trainableParameters.reduce(0) { $0 + $1.value.elementCount }
+            trainable = model.namedParameters().filter { $0.parameter.isTrainable }
+            let trainableCount = trainable.reduce(0) { $0 + $1.parameter.value.elementCount }
             if epoch == firstEpoch || plan != previousPlan {
                 observer?.note("from epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
                 try prepareCaches(observer: observer)
@@ -293,7 +297,7 @@ public final class FineTuner {
         let logits = cut > 0 ? try model.forward(from: cut, input, context) : try model(input, context)
         let loss = try softmaxCrossEntropy(logits: logits, labels: labels, labelSmoothing: settings.labelSmoothing)
         try tape.backward(loss)
-        try optimizer.step(model.namedParameters())
+        try optimizer.step(trainable)
         try restoreFixedRows()
         let value = try loss.scalar()
         metrics.add(scores: try logits.array(), labels: labels, meanLoss: value)
