@@ -39,7 +39,7 @@ public enum FineTuneJob {
         let (data, _) = try openAnyData(settings)
         let tuner = try FineTuner(resuming: folder, data: data)
         if settings.freezeOldRows, let extendFrom = settings.extendFrom {
-            let old = try Checkpoint.load(URL(fileURLWithPath: extendFrom)).info.classNames
+            let old = try Checkpoint.load(try Catalog.localFile(extendFrom).0).info.classNames
             try tuner.fixClassifierRows(old.compactMap { settings.classNames.firstIndex(of: $0) })
         }
         observer?.note("resuming \(folder.path) after epoch \(tuner.completedEpochs) of \(settings.epochs)")
@@ -122,7 +122,7 @@ public enum FineTuneJob {
         let head = try HeadSpecification(parsing: settings.head, classes: classes)
             .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
         if let extendFrom = settings.extendFrom {
-            let old = try Checkpoint.load(URL(fileURLWithPath: extendFrom))
+            let old = try Checkpoint.load(try Catalog.localFile(extendFrom).0)
             keptRows = try copyClassifierRows(from: old, into: head, classNames: settings.classNames)
             observer?.note("classifier extended from \(old.info.classNames.count) to \(classes) classes: \(keptRows.count) rows kept from \(extendFrom)")
         }

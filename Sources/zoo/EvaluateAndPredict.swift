@@ -12,10 +12,11 @@ extension ZooCommand {
                 The test split of the data is used when it has one.
                 """)
 
-        @Argument(help: "A zoo checkpoint, or an architecture used with --weights.") var target: String
+        @Argument(help: "A zoo checkpoint (a file, or a weight set zoo ships, such as cifar-resnet20.zoo_cifar10), or an architecture used with --weights.")
+        var target: String
         @Option(help: "A weight file for the architecture (its classifier must have one output per class).") var weights: String?
-        @Option(help: "keras or torchvision (with --weights).") var flavor: Flavor = .keras
-        @Option(help: "Input size (with --weights).") var size = 224
+        @Option(help: "keras or torchvision (with --weights; default keras, torchvision for the CIFAR ResNets).") var flavor: Flavor?
+        @Option(help: "Input size (with --weights; default: the architecture's).") var size: Int?
         @Option(help: "Preprocessing (with --weights; default: the architecture's usual one for the flavour).") var preprocess: Preprocessing?
         @OptionGroup var data: DataArguments
         @Flag(help: "Average each image's prediction with its mirror image's.") var mirrored = false
@@ -34,11 +35,12 @@ extension ZooCommand {
                 if let weights {
                     let architecture = try Architecture(named: target)
                     let (file, set) = try Catalog.localFile(weights)
+                    let flavor = flavor ?? (architecture.isCIFAR ? .torchvision : .keras)
                     let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing) } ?? architecture.defaultPreprocessing(flavor)
                     classifier = try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: dataset.classNames,
-                                                imageSize: size, preprocessing: mode)
+                                                imageSize: size ?? architecture.defaultInputSize, preprocessing: mode)
                 } else {
-                    classifier = try Classifier(checkpoint: URL(fileURLWithPath: target))
+                    classifier = try Classifier(checkpoint: try Catalog.localFile(target).0)
                 }
                 let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, mirrored: mirrored)
                 if json {
@@ -60,7 +62,7 @@ extension ZooCommand {
     struct Predict: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Classify images with a checkpoint: the most probable classes and their probabilities.")
 
-        @Argument(help: "A zoo checkpoint.") var checkpoint: String
+        @Argument(help: "A zoo checkpoint (a file, or a weight set zoo ships).") var checkpoint: String
         @Argument(help: "JPEG or PNG images.") var images: [String]
         @Option(help: "Classes to show per image.") var top = 5
         @Flag(help: "Print JSON.") var json = false
@@ -69,7 +71,7 @@ extension ZooCommand {
         func run() throws {
             engine.apply()
             do {
-                let classifier = try Classifier(checkpoint: URL(fileURLWithPath: checkpoint))
+                let classifier = try Classifier(checkpoint: try Catalog.localFile(checkpoint).0)
                 let decoded = try images.map { try ImageCodec.decode(contentsOf: URL(fileURLWithPath: $0)) }
                 let predictions = try classifier.predict(decoded, top: top)
                 if json {

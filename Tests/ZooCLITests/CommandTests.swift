@@ -39,13 +39,38 @@ struct CommandTests {
         #expect(result.output.contains("oneDNN 2."))
     }
 
-    @Test("demo trains and prints one line per epoch")
-    func demo() throws {
-        let result = try Zoo.run(["demo", "--epochs", "2", "--threads", "1"])
+    @Test("demo --synthetic trains and prints one line per epoch")
+    func syntheticDemo() throws {
+        let result = try Zoo.run(["demo", "--synthetic", "--epochs", "2", "--threads", "1"])
         #expect(result.status == 0, "\(result.error)")
         let lines = result.output.split(separator: "\n")
         #expect(lines.filter { $0.hasPrefix("epoch ") }.count == 2)
         #expect(lines.last?.hasPrefix("done: validation accuracy") == true)
+    }
+
+    @Test("the main job extends the shipped CIFAR-10 model to the reptiles, well above chance on old and new classes")
+    func mainJob() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-demo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try Zoo.run(["demo", "--out", folder.path])
+        #expect(result.status == 0, "\(result.error)")
+        let lines = result.output.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("epoch ") }.count == 60)
+        #expect(lines.contains { $0.hasPrefix("test: 300 images") }, "\(result.output)")
+        for file in ["report.md", "metrics.json", "history.csv", "checkpoints/best.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), "\(file)")
+        }
+        let metrics = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("metrics.json"))) as? [String: Any])
+        let names = try #require(metrics["class_names"] as? [String]), confusion = try #require(metrics["confusion"] as? [[Int]])
+        #expect(names.count == 15)
+        let reptiles: Set = ["crocodile", "dinosaur", "lizard", "snake", "turtle"]
+        func accuracy(_ isNew: Bool) -> Double {
+            let rows = names.indices.filter { reptiles.contains(names[$0]) == isNew }
+            return Double(rows.reduce(0) { $0 + confusion[$1][$1] }) / Double(rows.reduce(0) { $0 + confusion[$1].reduce(0, +) })
+        }
+        // Chance is 1/15; the sample's test images are 20 per class.
+        #expect(accuracy(false) > 0.5, "old classes")
+        #expect(accuracy(true) > 0.2, "new classes")
     }
 
     @Test("bench ops --json gives every case and pass with the contract's keys")
@@ -60,6 +85,20 @@ struct CommandTests {
             let zoo = row["zoo_gflops"] as? Double ?? 0, bare = row["onednn_gflops"] as? Double ?? 0
             #expect(zoo > 0 && bare > 0)
             #expect(abs((row["ratio"] as? Double ?? 0) - zoo / bare) < 1e-9)
+        }
+    }
+
+    @Test("bench models --json gives each case of each model with the contract's keys")
+    func benchModelsJSON() throws {
+        let result = try Zoo.run(["bench", "models", "--models", "mobilenetv2,resnet50", "--size", "32", "--batch", "2", "--steps", "1", "--threads", "1", "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+        #expect(rows.map { "\($0["model"] ?? "") \($0["case"] ?? "")" } == [
+            "mobilenetv2 infer", "mobilenetv2 train", "mobilenetv2 train_frozen80", "resnet50 infer", "resnet50 train", "resnet50 train_frozen80"])
+        for row in rows {
+            #expect(Set(row.keys) == ["model", "size", "batch", "case", "images_per_s", "peak_rss_mb"])
+            #expect(row["size"] as? Int == 32 && row["batch"] as? Int == 2)
+            #expect((row["images_per_s"] as? Double ?? 0) > 0 && (row["peak_rss_mb"] as? Double ?? 0) > 10)
         }
     }
 

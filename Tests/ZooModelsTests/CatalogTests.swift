@@ -112,3 +112,53 @@ struct DownloadTests {
         #expect(!FileManager.default.fileExists(atPath: cache.file(for: set).appendingPathExtension("part").path))
     }
 }
+
+@Suite("Weights that ship with zoo")
+struct BundledWeightTests {
+    @Test("zoo's CIFAR-10 ResNet-20 is in the catalog folder and matches its manifest's checksum")
+    func shipped() throws {
+        let set = try Catalog.weightSet(named: "cifar-resnet20.zoo_cifar10")
+        #expect(set.url == nil && set.bundled != nil && set.checksum?.algorithm == "sha256")
+        let file = try Catalog.bundledFile(set)
+        #expect(try WeightDownload.pull(set) == file)
+        #expect(try Catalog.localFile(set.name).0 == file)
+    }
+
+    @Test("a damaged bundled file is refused with both digests; a missing one is named")
+    func damaged() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-catalog-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("weights"), withIntermediateDirectories: true)
+        let bytes: [UInt8] = Array("weights".utf8)
+        var digest = Digest(.sha256)
+        digest.update(bytes)
+        let set = WeightSet(name: "test.bundled", architecture: "cifar-resnet20", flavor: .torchvision, publisher: "zoo",
+                            format: "zoo-checkpoint", file: "w.safetensors", url: nil, bundled: "weights/w.safetensors",
+                            checksum: .init(algorithm: "sha256", value: digest.hexadecimal()), includeTop: true, classes: 10,
+                            inputSize: 32, preprocessing: "torch")
+        #expect { try Catalog.bundledFile(set, in: folder) } throws: { "\($0)".contains("weights/w.safetensors is missing") }
+        let file = folder.appendingPathComponent("weights/w.safetensors")
+        try Data(bytes).write(to: file)
+        #expect(try Catalog.bundledFile(set, in: folder) == file)
+        try Data(Array("weightz".utf8)).write(to: file)
+        do {
+            _ = try Catalog.bundledFile(set, in: folder)
+            Issue.record("a damaged file was accepted")
+        } catch {
+            #expect("\(error)".contains("w.safetensors") && "\(error)".contains(digest.hexadecimal()), "\(error)")
+        }
+    }
+}
+
+@Suite("The catalog")
+struct CatalogManifestTests {
+    @Test("the manifests built into the library are exactly those of zoo/ (scripts/embed-catalog)")
+    func embeddedMatchesFolder() throws {
+        let folder = try #require(Catalog.folder)
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasSuffix(".json") && $0 != "schema.json" }.sorted()
+        let fromFiles = try files.map { try JSONDecoder().decode(WeightSet.self, from: Data(contentsOf: folder.appendingPathComponent($0))) }
+        #expect(files.map { String($0.dropLast(5)) } == fromFiles.map(\.name), "a manifest's name differs from its file name")
+        #expect(Catalog.weightSets == fromFiles.sorted { $0.name < $1.name }, "run scripts/embed-catalog")
+    }
+}

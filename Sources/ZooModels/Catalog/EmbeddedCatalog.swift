@@ -2,6 +2,36 @@
 
 /// The catalog's manifests by file name, as JSON text.
 let embeddedManifests: [String: String] = [
+    "cifar-resnet20.zoo_cifar10.json": #"""
+{
+  "name": "cifar-resnet20.zoo_cifar10",
+  "architecture": "cifar-resnet20",
+  "flavor": "torchvision",
+  "publisher": "zoo",
+  "format": "zoo-checkpoint",
+  "file": "cifar-resnet20.zoo_cifar10.safetensors",
+  "url": null,
+  "bundled": "weights/cifar-resnet20.zoo_cifar10.safetensors",
+  "checksum": {
+    "algorithm": "sha256",
+    "value": "3b137e8f850e098c0d1338a5b0d5ee2dfe51217dbf68aeb23460f7b9d8e40eef"
+  },
+  "include_top": true,
+  "classes": 10,
+  "input_size": 32,
+  "preprocessing": "torch",
+  "transforms": null,
+  "parameters": 271098,
+  "metrics": {
+    "top1": 87.52,
+    "top5": 99.62
+  },
+  "license": null,
+  "origin": "Trained by zoo on its development machine on 2026-11-22/23: 45 epochs on the 50,000 CIFAR-10 training images; the command, the recipe and the log are in EXPERIMENTS.md.",
+  "notes": "CIFAR ResNet-20 of He et al. (2016): 16/32/64 channels, shortcut option A, batch norm epsilon 1e-5, input 32x32 normalized with the ImageNet mean and standard deviation ('torch'). A zoo checkpoint: safetensors with the model description (architecture, flavor, head gap,dense, class names airplane ... truck in CIFAR-10's order) in its metadata. top1/top5: zoo evaluate on the 10,000 CIFAR-10 test images (the JPEG copies of ../shared/data); 88.57% top-1 with --mirrored (test-time mirroring). zoo states no license yet, for its code or these weights; the training images are CIFAR-10 (Krizhevsky 2009)."
+}
+
+"""#,
     "densenet121.keras_imagenet.json": #"""
 {
   "name": "densenet121.keras_imagenet",

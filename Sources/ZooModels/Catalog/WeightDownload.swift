@@ -42,14 +42,15 @@ public enum WeightDownload {
     @discardableResult
     public static func pull(_ set: WeightSet, cache: WeightCache = WeightCache(), timeout: TimeInterval = 60,
                             progress: Progress? = nil) throws -> URL {
+        if set.bundled != nil { return try Catalog.bundledFile(set) }
         let destination = cache.file(for: set)
         let manager = FileManager.default
         if manager.fileExists(atPath: destination.path) {
             try set.verify(destination)
             return destination
         }
-        guard let url = URL(string: set.url), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
-            throw ModelError("\(set.name): the manifest's URL '\(set.url)' is not an http(s) URL")
+        guard let url = set.url.flatMap(URL.init(string:)), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
+            throw ModelError("\(set.name): the manifest's URL '\(set.url ?? "none")' is not an http(s) URL")
         }
         try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
         let partial = destination.appendingPathExtension("part")
@@ -166,6 +167,7 @@ extension Catalog {
         let path = (argument as NSString).expandingTildeInPath
         if FileManager.default.fileExists(atPath: path) { return (URL(fileURLWithPath: path), nil) }
         if let set = weightSets.first(where: { $0.name == argument }) {
+            if set.bundled != nil { return (try bundledFile(set), set) }
             let file = cache.file(for: set)
             guard FileManager.default.fileExists(atPath: file.path) else {
                 throw ModelError("weight set \(set.name) is not in the cache (\(file.path)); run `zoo pull \(set.name)` first")

@@ -12,7 +12,11 @@ public struct WeightSet: Codable, Sendable, Equatable {
     public var format: String
     /// The file name the publisher uses.
     public var file: String
-    public var url: String
+    /// Where the publisher serves the file; `nil` for a file that ships with zoo (``bundled``).
+    public var url: String?
+    /// For a weight set that ships in zoo's repository: the file's path inside the catalog
+    /// folder (`zoo/`), e.g. `weights/cifar-resnet20.zoo_cifar10.safetensors`.
+    public var bundled: String?
     /// The checksum exactly as the publisher states it, if it states one.
     public var checksum: Checksum?
     public var includeTop: Bool
@@ -30,8 +34,8 @@ public struct WeightSet: Codable, Sendable, Equatable {
     public var origin: String?
     public var notes: String?
 
-    public init(name: String, architecture: String, flavor: Flavor, publisher: String, format: String, file: String, url: String,
-                checksum: Checksum?, includeTop: Bool, classes: Int?, inputSize: Int, preprocessing: String,
+    public init(name: String, architecture: String, flavor: Flavor, publisher: String, format: String, file: String, url: String?,
+                bundled: String? = nil, checksum: Checksum?, includeTop: Bool, classes: Int?, inputSize: Int, preprocessing: String,
                 transforms: Transforms? = nil, parameters: Int? = nil, metrics: Metrics? = nil, license: String? = nil,
                 origin: String? = nil, notes: String? = nil) {
         self.name = name
@@ -41,6 +45,7 @@ public struct WeightSet: Codable, Sendable, Equatable {
         self.format = format
         self.file = file
         self.url = url
+        self.bundled = bundled
         self.checksum = checksum
         self.includeTop = includeTop
         self.classes = classes
@@ -83,7 +88,7 @@ public struct WeightSet: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, architecture, flavor, publisher, format, file, url, checksum, classes, transforms, parameters, metrics, license,
+        case name, architecture, flavor, publisher, format, file, url, bundled, checksum, classes, transforms, parameters, metrics, license,
              origin, notes, preprocessing
         case includeTop = "include_top"
         case inputSize = "input_size"
@@ -116,6 +121,34 @@ public enum Catalog {
         return embeddedManifests.values.compactMap { try? decoder.decode(WeightSet.self, from: Data($0.utf8)) }
             .sorted { $0.name < $1.name }
     }()
+
+    /// The catalog folder (`zoo/` of the source tree zoo was built from, or `$ZOO_CATALOG`),
+    /// where bundled weights and the demo's sample images live; `nil` when it cannot be found.
+    public static var folder: URL? {
+        let manager = FileManager.default
+        if let path = ProcessInfo.processInfo.environment["ZOO_CATALOG"], !path.isEmpty {
+            return URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
+        }
+        // Sources/ZooModels/Catalog/WeightSet.swift -> the repository root.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let folder = root.appendingPathComponent("zoo")
+        return manager.fileExists(atPath: folder.appendingPathComponent("schema.json").path) ? folder : nil
+    }
+
+    /// The verified file of a weight set that ships with zoo, in `folder` (default: ``folder``).
+    public static func bundledFile(_ set: WeightSet, in folder: URL? = Catalog.folder) throws -> URL {
+        guard let path = set.bundled else { throw ModelError("\(set.name) does not ship with zoo; `zoo pull \(set.name)` downloads it") }
+        guard let folder else {
+            throw ModelError("\(set.name) ships in zoo's catalog folder, which was not found; set ZOO_CATALOG to the zoo/ folder of zoo's repository")
+        }
+        let file = folder.appendingPathComponent(path)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw ModelError("\(set.name): \(file.path) is missing from the catalog folder")
+        }
+        try set.verify(file)
+        return file
+    }
 
     /// The weight set called `name` (`resnet50.keras_imagenet`).
     public static func weightSet(named name: String) throws -> WeightSet {
