@@ -49,4 +49,17 @@ struct RealDataTests {
         #expect(test.accuracy > 0.65, "test accuracy \(test.accuracy)")
         #expect(test.perClassAccuracy.allSatisfy { $0 > 0.4 })
     }
+
+    @Test("zoo's shipped CIFAR-10 model scores on the CIFAR-10 test set what its manifest states",
+          .enabled(if: SharedCIFAR.unpacked != nil, "the shared CIFAR-10 archive is not here"))
+    func shippedModel() throws {
+        let data = try #require(SharedCIFAR.unpacked)
+        let set = try Catalog.weightSet(named: "cifar-resnet20.zoo_cifar10")
+        let classifier = try Classifier(checkpoint: try Catalog.bundledFile(set))
+        let test = try #require(try DataSource([data.path]).test)
+        #expect(test.count == 10_000)
+        let summary = try classifier.evaluate(test)
+        let stated = try #require(set.metrics?.top1)
+        #expect(abs(Double(summary.accuracy) * 100 - stated) < 0.005, "measured \(summary.accuracy), stated \(stated)")
+    }
 }
