@@ -29,9 +29,10 @@ public enum TransferDemo {
     }
 
     /// The run's settings: `sources` as `zoo finetune --data` takes them (default: the embedded
-    /// sample). Flipped copies are cached (two per image), so the frozen trunk runs twice per
+    /// sample), optionally only `classes` of them (the 15 from the official CIFAR-10 and
+    /// CIFAR-100 files). Flipped copies are cached (two per image), so the frozen trunk runs twice per
     /// image in all, whatever the number of epochs.
-    public static func settings(sources: [String], classifier: Classifier = .extend, epochs: Int = 60,
+    public static func settings(sources: [String], classes: [String]? = nil, classifier: Classifier = .extend, epochs: Int = 60,
                                 seed: UInt64 = 1) throws -> FineTuneSettings {
         let set = try Catalog.weightSet(named: weightSet)
         var settings = FineTuneSettings(architecture: set.architecture, flavor: set.flavor, imageSize: set.inputSize)
@@ -49,6 +50,7 @@ public enum TransferDemo {
         settings.batchSize = 64
         settings.seed = seed
         settings.data.sources = sources.isEmpty ? [try embeddedSample().path] : sources
+        settings.data.classes = classes
         settings.data.validationFraction = 0
         settings.data.augmentation = "flip"
         settings.trunkCache = .augmentedCopies(2)
