@@ -10,6 +10,11 @@ extension ZooCommand {
     }
 }
 
+/// Says on standard error when other processes used the CPU while `monitor` watched.
+private func warnIfBusy(_ monitor: CPUMonitor) {
+    if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+}
+
 extension ZooCommand.Bench {
     struct Operations: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -35,9 +40,7 @@ extension ZooCommand.Bench {
                     print(label + String(format: " %11.1f  %14.1f  %5.2f", r.zooGFlops, r.oneDNNGFlops, r.ratio))
                 }
             }
-            if let warning = monitor.contentionWarning() {
-                FileHandle.standardError.write(Data((warning + "\n").utf8))
-            }
+            warnIfBusy(monitor)
         }
 
     }
@@ -77,7 +80,7 @@ extension ZooCommand.Bench {
             } catch {
                 throw fail("bench data", error)
             }
-            if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+            warnIfBusy(monitor)
         }
     }
 }
@@ -129,7 +132,7 @@ extension ZooCommand.Bench {
             } catch {
                 throw fail("bench finetune", error)
             }
-            if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+            warnIfBusy(monitor)
         }
     }
 }
@@ -184,7 +187,7 @@ extension ZooCommand.Bench {
             } catch {
                 throw fail("bench models", error)
             }
-            if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
+            warnIfBusy(monitor)
         }
     }
 }
