@@ -51,10 +51,12 @@ let package = Package(
             dependencies: ["ZooKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        // What two test targets share: the converters' parity formula.
+        .target(name: "ZooTestSupport", path: "Tests/ZooTestSupport"),
         .testTarget(name: "ZooTensorTests", dependencies: ["ZooTensor"]),
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
-        .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining"], resources: [.copy("StepReferences")]),
-        .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels"], resources: [.copy("References")]),
+        .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining", "ZooTestSupport"], resources: [.copy("StepReferences")]),
+        .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooTestSupport"], resources: [.copy("References")]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData"], resources: [.copy("ResizeReferences")]),
         .testTarget(name: "ZooPlotsTests", dependencies: ["ZooPlots"]),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZooModels
+import ZooTestSupport
 import ZooWeights
 
 /// The reference files written by `converters/make_model_references.py` with the real Keras
@@ -48,42 +49,6 @@ enum References {
     }
 }
 
-/// The parity formula: deterministic weights from a tensor's source name and element index.
-enum Formula {
-    static func fnv1a32(_ text: String) -> UInt32 {
-        var hash: UInt32 = 2_166_136_261
-        for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        return hash
-    }
-
-    static func lowbias32(_ value: UInt32) -> UInt32 {
-        var x = value
-        x ^= x >> 16
-        x = x &* 0x7feb_352d
-        x ^= x >> 15
-        x = x &* 0x846c_a68b
-        x ^= x >> 16
-        return x
-    }
-
-    /// The values of a tensor, row-major over its source shape.
-    static func values(name: String, count: Int, role: String, fanIn: Int?) -> [Float] {
-        let seed = lowbias32(fnv1a32(name))
-        let gain = fanIn.map { (6.0 / Double($0)).squareRoot() } ?? 0
-        return (0..<count).map { index in
-            let u = (Double(lowbias32(UInt32(truncatingIfNeeded: index) ^ seed)) + 0.5) * 0x1p-31 - 1
-            switch role {
-            case "kernel": return Float(u * gain)
-            case "bias", "bn_beta", "bn_mean": return Float(0.05 * u)
-            case "bn_gamma": return Float(1.0 + 0.1 * u)
-            case "bn_gamma_damped": return Float(0.25 + 0.05 * u)
-            case "bn_var": return Float(1.25 + 0.25 * u)
-            default: return 0
-            }
-        }
-    }
-}
-
 /// A weight file that exists only as a listing: tensors named as the framework names them,
 /// values from the parity formula. It goes through the same import path as a real file.
 final class FormulaWeights: WeightReader, @unchecked Sendable {
@@ -112,7 +77,7 @@ final class FormulaWeights: WeightReader, @unchecked Sendable {
 
     func floats(_ name: String) throws -> [Float] {
         let entry = try #require(entries[name])
-        return Formula.values(name: name, count: entry.shape.reduce(1, *), role: entry.role, fanIn: entry.fanIn)
+        return ParityFormula.values(name: name, count: entry.shape.reduce(1, *), role: entry.role, fanIn: entry.fanIn)
     }
 }
 
@@ -136,7 +101,7 @@ struct ParityTests {
         let vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: References.folder.appendingPathComponent("formula_vectors.json")))
         for test in vectors.cases {
             let largest = test.values.map(\.index).max() ?? 0
-            let values = Formula.values(name: test.name, count: largest + 1, role: test.role, fanIn: test.fan_in)
+            let values = ParityFormula.values(name: test.name, count: largest + 1, role: test.role, fanIn: test.fan_in)
             for expected in test.values {
                 #expect(String(values[expected.index].bitPattern, radix: 16) == String(expected.value_bits.dropFirst(2)),
                         "\(test.name)[\(expected.index)]")

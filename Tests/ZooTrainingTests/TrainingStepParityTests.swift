@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooTestSupport
 import ZooTraining
 import ZooWeights
 
@@ -114,48 +115,10 @@ enum StepReferences {
 
     /// One index in each `samples`-th of a flat tensor of `count` elements (the converter's rule).
     static func sampleIndices(name: String, count: Int, samples: Int) -> [Int] {
-        let seed = StepFormula.lowbias32(StepFormula.fnv1a32(name))
+        let seed = ParityFormula.lowbias32(ParityFormula.fnv1a32(name))
         return (0..<samples).map { k in
             let low = k * count / samples, high = (k + 1) * count / samples
-            return low + Int(StepFormula.lowbias32(UInt32(k) ^ seed)) % (high - low)
-        }
-    }
-}
-
-/// The parity formula of `converters/make_model_references.py` (the same as ZooModelsTests'
-/// `Formula`; test targets cannot share code): deterministic weights from a tensor's source
-/// name and element index.
-enum StepFormula {
-    static func fnv1a32(_ text: String) -> UInt32 {
-        var hash: UInt32 = 2_166_136_261
-        for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        return hash
-    }
-
-    static func lowbias32(_ value: UInt32) -> UInt32 {
-        var x = value
-        x ^= x >> 16
-        x = x &* 0x7feb_352d
-        x ^= x >> 15
-        x = x &* 0x846c_a68b
-        x ^= x >> 16
-        return x
-    }
-
-    /// The values of a tensor, row-major over its source shape.
-    static func values(name: String, count: Int, role: String, fanIn: Int?) -> [Float] {
-        let seed = lowbias32(fnv1a32(name))
-        let gain = fanIn.map { (6.0 / Double($0)).squareRoot() } ?? 0
-        return (0..<count).map { index in
-            let u = (Double(lowbias32(UInt32(truncatingIfNeeded: index) ^ seed)) + 0.5) * 0x1p-31 - 1
-            switch role {
-            case "kernel": return Float(u * gain)
-            case "bias", "bn_beta", "bn_mean": return Float(0.05 * u)
-            case "bn_gamma": return Float(1.0 + 0.1 * u)
-            case "bn_gamma_damped": return Float(0.25 + 0.05 * u)
-            case "bn_var": return Float(1.25 + 0.25 * u)
-            default: return 0
-            }
+            return low + Int(ParityFormula.lowbias32(UInt32(k) ^ seed)) % (high - low)
         }
     }
 }
@@ -179,7 +142,7 @@ final class StepFormulaWeights: WeightReader, @unchecked Sendable {
 
     func floats(_ name: String) throws -> [Float] {
         let entry = try #require(entries[name])
-        var values = StepFormula.values(name: name, count: entry.count, role: entry.role, fanIn: entry.fanIn)
+        var values = ParityFormula.values(name: name, count: entry.count, role: entry.role, fanIn: entry.fanIn)
         for pair in entry.overrides ?? [] { values[Int(pair[0])] = Float(bitPattern: pair[1]) }
         return values
     }
