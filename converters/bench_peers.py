@@ -61,18 +61,13 @@ import subprocess
 import sys
 import time
 
-MODELS = ["vgg16", "resnet50", "resnet152", "densenet121", "densenet169", "densenet201",
-          "inceptionv3", "mobilenetv2"]
 CASES = ["infer", "train", "train_frozen80"]
 FRAMEWORKS = ["torch", "keras"]
-KERAS_APP = {"vgg16": "VGG16", "resnet50": "ResNet50", "resnet152": "ResNet152",
-             "densenet121": "DenseNet121", "densenet169": "DenseNet169",
-             "densenet201": "DenseNet201", "inceptionv3": "InceptionV3",
-             "mobilenetv2": "MobileNetV2"}
-TORCH_FN = {"vgg16": "vgg16", "resnet50": "resnet50", "resnet152": "resnet152",
-            "densenet121": "densenet121", "densenet169": "densenet169",
-            "densenet201": "densenet201", "inceptionv3": "inception_v3",
-            "mobilenetv2": "mobilenet_v2"}
+# The models and the frameworks' constructor names, shared with the reference scripts (that
+# module imports only numpy at its top, so this process still never imports torch or TensorFlow).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_model_references import KERAS_APP, MODELS, TORCH_FN  # noqa: E402
+
 CLASSES = 100
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9

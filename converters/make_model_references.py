@@ -306,6 +306,41 @@ def check_sane(tag, logits, features):
         raise AssertionError(f"{tag}: both inputs give the same logits")
 
 
+def torch_listing(torch, m, model):
+    """A torchvision model's state dict as the references list it: name, shape, formula role and
+    fan-in per tensor, in state-dict order; also the state dict."""
+    nn = torch.nn
+    info = {}
+    for mname, mod in m.named_modules():
+        items = list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False))
+        for pname, p in items:
+            key = f"{mname}.{pname}" if mname else pname
+            shape = list(p.shape)
+            fan_in = None
+            if isinstance(mod, nn.Conv2d) and pname == "weight":
+                role, fan_in = "kernel", int(np.prod(shape[1:]))
+            elif isinstance(mod, nn.Linear) and pname == "weight":
+                role, fan_in = "kernel", shape[1]
+            elif isinstance(mod, (nn.Conv2d, nn.Linear)) and pname == "bias":
+                role = "bias"
+            elif isinstance(mod, nn.BatchNorm2d):
+                role = {"weight": "bn_gamma", "bias": "bn_beta", "running_mean": "bn_mean",
+                        "running_var": "bn_var", "num_batches_tracked": "counter"}[pname]
+            else:
+                raise ValueError(f"torch {model}: unknown tensor {key} in {type(mod).__name__}")
+            special = rule_role("torchvision", model, key)
+            if special:
+                assert role == "bn_gamma", (key, role)
+                role = special
+            t = {"name": key, "shape": shape, "role": role}
+            if fan_in is not None:
+                t["fan_in"] = fan_in
+            info[key] = t
+    sd = m.state_dict()
+    assert set(sd) == set(info), model
+    return [info[k] for k in sd], sd
+
+
 def write_listing(path, doc):
     """JSON with one tensor per line: small, diffable."""
     tensors = doc.pop("tensors")
@@ -670,37 +705,6 @@ def torch_worker(args):
             return fn(weights=None, aux_logits=aux, init_weights=False, transform_input=False).eval()
         return fn(weights=None).eval()
 
-    def listing(m, model):
-        info = {}
-        for mname, mod in m.named_modules():
-            items = list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False))
-            for pname, p in items:
-                key = f"{mname}.{pname}" if mname else pname
-                shape = list(p.shape)
-                fan_in = None
-                if isinstance(mod, nn.Conv2d) and pname == "weight":
-                    role, fan_in = "kernel", int(np.prod(shape[1:]))
-                elif isinstance(mod, nn.Linear) and pname == "weight":
-                    role, fan_in = "kernel", shape[1]
-                elif isinstance(mod, (nn.Conv2d, nn.Linear)) and pname == "bias":
-                    role = "bias"
-                elif isinstance(mod, nn.BatchNorm2d):
-                    role = {"weight": "bn_gamma", "bias": "bn_beta", "running_mean": "bn_mean",
-                            "running_var": "bn_var", "num_batches_tracked": "counter"}[pname]
-                else:
-                    raise ValueError(f"torch {model}: unknown tensor {key} in {type(mod).__name__}")
-                special = rule_role("torchvision", model, key)
-                if special:
-                    assert role == "bn_gamma", (key, role)
-                    role = special
-                t = {"name": key, "shape": shape, "role": role}
-                if fan_in is not None:
-                    t["fan_in"] = fan_in
-                info[key] = t
-        sd = m.state_dict()
-        assert set(sd) == set(info), model
-        return [info[k] for k in sd], sd
-
     def fill(m, tensors, sd):
         new = {}
         for t in tensors:
@@ -743,7 +747,7 @@ def torch_worker(args):
         size = INPUT_SIZE[model]
         x = np.load(os.path.join(out, f"input_{size}.npy"))
         m = build(model)
-        tensors, sd = listing(m, model)
+        tensors, sd = torch_listing(torch, m, model)
         fill(m, tensors, sd)
         logits, feats = run(m, model, x)
         logits_zero, feats_zero = run(m, model, np.zeros_like(x))[:2]
@@ -793,7 +797,7 @@ def torch_worker(args):
         size = INPUT_SIZE[model]
         x = np.load(os.path.join(out, f"input_{size}.npy"))
         m = build(model)
-        tensors, sd = listing(m, model)
+        tensors, sd = torch_listing(torch, m, model)
         fill(m, tensors, sd)
         logits, feats = run(m, model, x)
         ref_l = np.load(os.path.join(out, f"{model}_torchvision_logits.npy"))

@@ -181,40 +181,6 @@ def build(torch, torchvision, model):
     return m
 
 
-def listing(torch, m, model):
-    """The state dict as make_model_references.py lists it (name, shape, role, fan_in)."""
-    nn = torch.nn
-    info = {}
-    for mname, mod in m.named_modules():
-        items = list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False))
-        for pname, p in items:
-            key = f"{mname}.{pname}" if mname else pname
-            shape = list(p.shape)
-            fan_in = None
-            if isinstance(mod, nn.Conv2d) and pname == "weight":
-                role, fan_in = "kernel", int(np.prod(shape[1:]))
-            elif isinstance(mod, nn.Linear) and pname == "weight":
-                role, fan_in = "kernel", shape[1]
-            elif isinstance(mod, (nn.Conv2d, nn.Linear)) and pname == "bias":
-                role = "bias"
-            elif isinstance(mod, nn.BatchNorm2d):
-                role = {"weight": "bn_gamma", "bias": "bn_beta", "running_mean": "bn_mean",
-                        "running_var": "bn_var", "num_batches_tracked": "counter"}[pname]
-            else:
-                raise ValueError(f"{model}: unknown tensor {key} in {type(mod).__name__}")
-            special = mmr.rule_role("torchvision", model, key)
-            if special:
-                assert role == "bn_gamma", (key, role)
-                role = special
-            t = {"name": key, "shape": shape, "role": role}
-            if fan_in is not None:
-                t["fan_in"] = fan_in
-            info[key] = t
-    sd = m.state_dict()
-    assert set(sd) == set(info), model
-    return [info[k] for k in sd], sd
-
-
 def fill(torch, m, tensors, sd, overrides=None):
     """The formula's values, then the margin overrides ({name: {flat index: float32}})."""
     new = {}
@@ -232,7 +198,7 @@ def fill(torch, m, tensors, sd, overrides=None):
 def make(torch, torchvision, model, overrides=None, dtype=None, channels_last=False):
     """The filled model in training mode, in float32 unless `dtype` says otherwise."""
     m = build(torch, torchvision, model)
-    tensors, sd = listing(torch, m, model)
+    tensors, sd = mmr.torch_listing(torch, m, model)
     fill(torch, m, tensors, sd, overrides)
     if dtype is not None:
         m = m.to(dtype)
