@@ -50,7 +50,10 @@ public func concat(_ tensors: [Tensor], axis: Int = 1) throws -> Tensor {
         var pd: dnnl_primitive_desc_t?
         var destination = Layout.any(shape).desc
         let sources = inputs.map(\.layout.desc)
-        try check(dnnl_concat_primitive_desc_create(&pd, &destination, Int32(sources.count), Int32(axis), sources, nil, DNNL.engine), operation)
+        try withScratchpadAttributes(nil, operation) { attributes in
+            try check(dnnl_concat_primitive_desc_create(&pd, &destination, Int32(sources.count), Int32(axis), sources, attributes,
+                                                        DNNL.engine), operation)
+        }
         return try Primitive(descriptor: pd!, operation: operation)
     }
     let output = Buffer(primitive.layout(dnnl_query_dst_md))

@@ -97,25 +97,33 @@ public enum Memory {
     }
 }
 
-/// Reuses freed tensor buffers by size.
+/// Reuses freed tensor buffers.
 ///
-/// Training repeats the same shapes every step; handing a step the buffers the previous step
+/// Training repeats the same shapes every step; handing a step the memory the previous step
 /// freed avoids fresh pages from the kernel (first-touch page faults cost as much as a small
-/// convolution). Buffers are kept up to a byte limit (`ZOO_POOL_LIMIT_MB`, default a quarter of
-/// physical memory); beyond it they go back to the system.
+/// convolution). Buffers up to 1 MiB are pooled by size class. Larger ones are carved from big
+/// segments, best fit, and freed blocks merge with free neighbours (the scheme of PyTorch's
+/// caching allocator): a pool keyed by exact size would keep one buffer of every size a step
+/// ever used, and sizes vary a lot (a DenseNet block makes a differently sized concatenation per
+/// layer), which kept twice the memory actually in use. Free memory is kept up to a byte limit
+/// (`ZOO_POOL_LIMIT_MB`, default a quarter of physical memory); beyond it, wholly free segments
+/// go back to the system.
 final class BufferPool: @unchecked Sendable {
     static let shared = BufferPool()
 
     private struct State {
-        /// Freed buffers by size class, as addresses (pointers are not Sendable).
-        var free: [Int: [UInt]] = [:]
-        var cachedBytes = 0
+        /// Freed small buffers by size class, as addresses (pointers are not Sendable).
+        var small: [Int: [UInt]] = [:]
+        var segments = SegmentArena()
+        var smallCachedBytes = 0
         var liveBytes = 0
         var peakLiveBytes = 0
     }
 
     private let state = Mutex(State())
     private let limit: Int
+    /// Requests above this size come from segments.
+    static let largeThreshold = 1 << 20
 
     private init() {
         if let text = ProcessInfo.processInfo.environment["ZOO_POOL_LIMIT_MB"], let mb = Int(text), mb >= 0 {
@@ -125,55 +133,183 @@ final class BufferPool: @unchecked Sendable {
         }
     }
 
-    /// Rounds a request up to the size class it is pooled under.
-    private static func sizeClass(_ byteCount: Int) -> Int {
-        let granule = byteCount >= 1 << 16 ? 4096 : 64
-        return max(granule, (byteCount + granule - 1) / granule * granule)
-    }
+    /// Rounds a small request up to the size class it is pooled under (multiples of 64 bytes).
+    private static func sizeClass(_ byteCount: Int) -> Int { max(64, (byteCount + 63) / 64 * 64) }
 
     func take(byteCount: Int) -> UnsafeMutableRawPointer {
+        if byteCount > Self.largeThreshold {
+            let address: UInt = state.withLock { s in
+                let (address, size) = s.segments.take(byteCount)
+                s.liveBytes += size
+                s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
+                return address
+            }
+            return UnsafeMutableRawPointer(bitPattern: address)!
+        }
         let size = Self.sizeClass(byteCount)
         let reused: UInt? = state.withLock { s in
             s.liveBytes += size
             s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
-            guard let address = s.free[size]?.popLast() else { return nil }
-            s.cachedBytes -= size
+            guard let address = s.small[size]?.popLast() else { return nil }
+            s.smallCachedBytes -= size
             return address
         }
         if let reused, let pointer = UnsafeMutableRawPointer(bitPattern: reused) { return pointer }
-        var pointer: UnsafeMutableRawPointer?
-        guard posix_memalign(&pointer, 64, size) == 0, let pointer else {
-            fatalError("zoo: out of memory allocating \(size) bytes for a tensor")
-        }
-        return pointer
+        return allocate(size, alignment: 64)
     }
 
     func give(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
-        let size = Self.sizeClass(byteCount)
         let address = UInt(bitPattern: pointer)
+        if byteCount > Self.largeThreshold {
+            state.withLock { s in
+                s.liveBytes -= s.segments.give(address)
+                if s.smallCachedBytes + s.segments.freeBytes > limit { s.segments.releaseFreeSegments() }
+            }
+            return
+        }
+        let size = Self.sizeClass(byteCount)
         let keep: Bool = state.withLock { s in
             s.liveBytes -= size
-            guard s.cachedBytes + size <= limit else { return false }
-            s.free[size, default: []].append(address)
-            s.cachedBytes += size
+            guard s.smallCachedBytes + s.segments.freeBytes + size <= limit else { return false }
+            s.small[size, default: []].append(address)
+            s.smallCachedBytes += size
             return true
         }
         if !keep { free(pointer) }
     }
 
     var stats: MemoryStats {
-        state.withLock { MemoryStats(liveBytes: $0.liveBytes, peakLiveBytes: $0.peakLiveBytes, cachedBytes: $0.cachedBytes) }
+        state.withLock {
+            MemoryStats(liveBytes: $0.liveBytes, peakLiveBytes: $0.peakLiveBytes, cachedBytes: $0.smallCachedBytes + $0.segments.freeBytes)
+        }
     }
 
     func resetPeak() { state.withLock { $0.peakLiveBytes = $0.liveBytes } }
 
     func releaseCache() {
         let buffers: [UInt] = state.withLock { s in
-            let all = s.free.values.flatMap { $0 }
-            s.free.removeAll()
-            s.cachedBytes = 0
+            s.segments.releaseFreeSegments()
+            let all = s.small.values.flatMap { $0 }
+            s.small.removeAll()
+            s.smallCachedBytes = 0
             return all
         }
         buffers.forEach { free(UnsafeMutableRawPointer(bitPattern: $0)) }
+    }
+}
+
+/// Allocates `size` bytes aligned to `alignment`, or stops the process: a tensor that cannot be
+/// allocated leaves nothing sensible to do.
+private func allocate(_ size: Int, alignment: Int) -> UnsafeMutableRawPointer {
+    var pointer: UnsafeMutableRawPointer?
+    guard posix_memalign(&pointer, alignment, size) == 0, let pointer else {
+        fatalError("zoo: out of memory allocating \(size) bytes for a tensor")
+    }
+    return pointer
+}
+
+/// Large buffers as blocks of big segments: best fit, splitting a block when the rest is worth
+/// keeping, merging a freed block with free neighbours in its segment. The engine's buffer pool
+/// uses one for every tensor over 1 MiB; public so that its policy can be tested.
+///
+/// Not thread-safe: the pool calls it under its lock.
+public struct SegmentArena {
+    private struct Block {
+        var segment: UInt
+        var size: Int
+        var isFree: Bool
+    }
+
+    /// Blocks by start address, and block starts by end address (to find a left neighbour).
+    private var blocks: [UInt: Block] = [:]
+    private var startByEnd: [UInt: UInt] = [:]
+    private var freeStarts: Set<UInt> = []
+    private var segmentSizes: [UInt: Int] = [:]
+    /// Bytes in free blocks.
+    public private(set) var freeBytes = 0
+    /// Bytes of all segments, free or not: what the arena holds from the system.
+    public var reservedBytes: Int { segmentSizes.values.reduce(0, +) }
+
+    public init() {}
+
+    private static let granule = 4096
+    /// A block is split only when the rest is at least this big.
+    private static let minimumRemainder = 1 << 19
+
+    /// A block for `byteCount` bytes: its address and its size.
+    public mutating func take(_ byteCount: Int) -> (address: UInt, size: Int) {
+        let wanted = (byteCount + Self.granule - 1) / Self.granule * Self.granule
+        var best: UInt?
+        for start in freeStarts where blocks[start]!.size >= wanted {
+            if best == nil || blocks[start]!.size < blocks[best!]!.size { best = start }
+        }
+        if best == nil {
+            // Small requests share a segment; large ones get their own, in 2 MiB steps.
+            let size = wanted <= 10 << 20 ? 20 << 20 : (wanted + (2 << 20) - 1) / (2 << 20) * (2 << 20)
+            let base = UInt(bitPattern: allocate(size, alignment: 4096))
+            segmentSizes[base] = size
+            insert(start: base, Block(segment: base, size: size, isFree: true))
+            best = base
+        }
+        let start = best!
+        var block = blocks[start]!
+        remove(start: start)
+        if block.size - wanted >= Self.minimumRemainder {
+            insert(start: start + UInt(wanted), Block(segment: block.segment, size: block.size - wanted, isFree: true))
+            block.size = wanted
+        }
+        block.isFree = false
+        insert(start: start, block)
+        return (start, block.size)
+    }
+
+    /// Frees the block at `address`; returns its size.
+    public mutating func give(_ address: UInt) -> Int {
+        guard var block = blocks[address], !block.isFree else { fatalError("zoo: freeing an unknown tensor buffer") }
+        let size = block.size
+        remove(start: address)
+        var start = address
+        if let next = blocks[start + UInt(block.size)], next.isFree, next.segment == block.segment {
+            remove(start: start + UInt(block.size))
+            block.size += next.size
+        }
+        if let previousStart = startByEnd[start], let previous = blocks[previousStart], previous.isFree, previous.segment == block.segment {
+            remove(start: previousStart)
+            block.size += previous.size
+            start = previousStart
+        }
+        block.isFree = true
+        insert(start: start, block)
+        return size
+    }
+
+    /// Gives the segments that are wholly free back to the system; returns their bytes.
+    @discardableResult
+    public mutating func releaseFreeSegments() -> Int {
+        let whole = segmentSizes.filter { base, size in blocks[base].map { $0.isFree && $0.size == size } ?? false }
+        for (base, _) in whole {
+            remove(start: base)
+            segmentSizes[base] = nil
+            free(UnsafeMutableRawPointer(bitPattern: base))
+        }
+        return whole.values.reduce(0, +)
+    }
+
+    private mutating func insert(start: UInt, _ block: Block) {
+        blocks[start] = block
+        startByEnd[start + UInt(block.size)] = start
+        if block.isFree {
+            freeStarts.insert(start)
+            freeBytes += block.size
+        }
+    }
+
+    private mutating func remove(start: UInt) {
+        guard let block = blocks.removeValue(forKey: start) else { return }
+        startByEnd[start + UInt(block.size)] = nil
+        if block.isFree {
+            freeStarts.remove(start)
+            freeBytes -= block.size
+        }
     }
 }
