@@ -80,6 +80,12 @@ public struct Tensor: @unchecked Sendable {
     /// The same values, no longer recorded on any tape.
     public func detached() -> Tensor { Tensor(shape: shape, buffer: buffer) }
 
+    /// Whether `other` is this very value (the same buffer, not merely equal elements): a cheap
+    /// test that something derived from a tensor is still current.
+    public func isSameValue(as other: Tensor) -> Bool {
+        buffer.storage === other.buffer.storage && buffer.layout == other.buffer.layout && shape == other.shape
+    }
+
     /// The values in row-major (C) order: NCHW for 4-D activations.
     public func array() throws -> [Float] {
         try reorder(buffer, to: .rowMajor(shape), operation: "Tensor.array").floats(count: elementCount)

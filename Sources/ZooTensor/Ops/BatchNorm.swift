@@ -48,23 +48,29 @@ public enum BatchNormMomentum: Sendable, Equatable {
 /// scale + shift` per channel of `[N, C, H, W]` (or `[N, C]`), with `mean` and `var` over the
 /// batch and spatial positions. Returns the batch mean and (biased) variance for updating
 /// running statistics.
-public func batchNormTraining(_ x: Tensor, scale: Tensor, shift: Tensor, epsilon: Float) throws
+///
+/// `relu: true` applies a ReLU in the same pass, forward and backward (backward keeps a mask of
+/// one byte per element instead of a separate activation's output).
+public func batchNormTraining(_ x: Tensor, scale: Tensor, shift: Tensor, epsilon: Float, relu fusedReLU: Bool = false) throws
     -> (output: Tensor, mean: Tensor, variance: Tensor) {
     let operation = "batchNorm"
     let source = try validatedBatchNormInput(x, scale: scale, shift: shift, operation: operation)
     let channels = [x.shape[1]]
-    let forward = try batchNormForward(source.layout, epsilon: epsilon, flags: dnnl_use_scale.rawValue | dnnl_use_shift.rawValue,
-                                       training: true, operation: operation)
+    var flags = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
+    if fusedReLU { flags |= dnnl_fuse_norm_relu.rawValue }
+    let forward = try batchNormForward(source.layout, epsilon: epsilon, flags: flags, training: true, operation: operation)
     let output = Buffer(source.layout)
     let mean = Buffer(.rowMajor(channels)), variance = Buffer(.rowMajor(channels))
+    let workspace = forward.workspaceLayout.map { Buffer($0) }
     let scaleBuffer = try scale.rowMajor().buffer, shiftBuffer = try shift.rowMajor().buffer
     try forward.execute(operation, [
         (DNNL_ARG_SRC, source.buffer), (DNNL_ARG_DST, output), (DNNL_ARG_SCALE, scaleBuffer),
         (DNNL_ARG_SHIFT, shiftBuffer), (DNNL_ARG_MEAN, mean), (DNNL_ARG_VARIANCE, variance),
-    ])
+    ] + (workspace.map { [(DNNL_ARG_WORKSPACE, $0)] } ?? []))
     let y = try GradientTape.record(operation, inputs: [x, scale, shift], output: Tensor(shape: x.shape, buffer: output)) { dy, needed in
         try batchNormBackward(dy, source: source.detached(), scale: scaleBuffer, shift: shiftBuffer, mean: mean, variance: variance,
-                              epsilon: epsilon, globalStatistics: false, forward: forward, needed: needed, operation: operation)
+                              epsilon: epsilon, flags: flags, workspace: workspace, forward: forward, needed: needed,
+                              operation: operation)
     }
     return (y, Tensor(shape: channels, buffer: mean), Tensor(shape: channels, buffer: variance))
 }
@@ -72,16 +78,25 @@ public func batchNormTraining(_ x: Tensor, scale: Tensor, shift: Tensor, epsilon
 /// Batch normalization with fixed statistics (inference, or a frozen layer during training):
 /// `(x - mean) / sqrt(variance + epsilon) * scale + shift`. Differentiable with respect to
 /// `x`, `scale` and `shift`; the statistics are constants.
+///
+/// `relu: true` applies a ReLU to the result: in the same pass when nothing is traced, as a
+/// separate recorded operation otherwise.
 public func batchNormInference(_ x: Tensor, scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
-                               epsilon: Float) throws -> Tensor {
+                               epsilon: Float, relu fusedReLU: Bool = false) throws -> Tensor {
     let operation = "batchNorm"
     let source = try validatedBatchNormInput(x, scale: scale, shift: shift, operation: operation)
     for statistic in [mean, variance] where statistic.shape != [x.shape[1]] {
         throw TensorError.shapeMismatch(operation: operation, expected: "one running statistic per channel",
                                         lhs: x.shape, rhs: statistic.shape)
     }
-    let flags = dnnl_use_global_stats.rawValue | dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
+    var flags = dnnl_use_global_stats.rawValue | dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
     let training = try GradientTape.tape(of: [x, scale, shift], operation) != nil
+    if fusedReLU {
+        if training {
+            return try relu(batchNormInference(x, scale: scale, shift: shift, mean: mean, variance: variance, epsilon: epsilon))
+        }
+        flags |= dnnl_fuse_norm_relu.rawValue
+    }
     let forward = try batchNormForward(source.layout, epsilon: epsilon, flags: flags, training: training, operation: operation)
     let output = Buffer(source.layout)
     let scaleBuffer = try scale.rowMajor().buffer, shiftBuffer = try shift.rowMajor().buffer
@@ -92,7 +107,7 @@ public func batchNormInference(_ x: Tensor, scale: Tensor, shift: Tensor, mean: 
     ])
     return try GradientTape.record(operation, inputs: [x, scale, shift], output: Tensor(shape: x.shape, buffer: output)) { dy, needed in
         try batchNormBackward(dy, source: source.detached(), scale: scaleBuffer, shift: shiftBuffer, mean: meanBuffer,
-                              variance: varianceBuffer, epsilon: epsilon, globalStatistics: true, forward: forward,
+                              variance: varianceBuffer, epsilon: epsilon, flags: flags, workspace: nil, forward: forward,
                               needed: needed, operation: operation)
     }
 }
@@ -119,14 +134,13 @@ private func batchNormForward(_ layout: Layout, epsilon: Float, flags: UInt32, t
     }
 }
 
-/// Gradients of batch normalization with respect to its input, scale and shift.
+/// Gradients of batch normalization with respect to its input, scale and shift; `flags` and
+/// `workspace` are the forward pass's.
 private func batchNormBackward(_ dy: Tensor, source: Tensor, scale: Buffer, shift: Buffer, mean: Buffer, variance: Buffer,
-                               epsilon: Float, globalStatistics: Bool, forward: Primitive, needed: [Bool],
+                               epsilon: Float, flags: UInt32, workspace: Buffer?, forward: Primitive, needed: [Bool],
                                operation: String) throws -> [Tensor?] {
     let op = operation + " backward"
     let wantsParameters = needed[1] || needed[2]
-    var flags = dnnl_use_scale.rawValue | dnnl_use_shift.rawValue
-    if globalStatistics { flags |= dnnl_use_global_stats.rawValue }
     let key = PrimitiveKey("bnorm_backward", layouts: [source.layout],
                            [Int64(epsilon.bitPattern), Int64(flags), wantsParameters ? 1 : 0])
     let primitive = try PrimitiveCache.primitive(key) {
@@ -145,10 +159,38 @@ private func batchNormBackward(_ dy: Tensor, source: Tensor, scale: Buffer, shif
         (DNNL_ARG_VARIANCE, variance), (DNNL_ARG_SCALE, scale), (DNNL_ARG_SHIFT, shift), (DNNL_ARG_DIFF_SRC, dx),
     ]
     if wantsParameters { arguments += [(DNNL_ARG_DIFF_SCALE, dScale), (DNNL_ARG_DIFF_SHIFT, dShift)] }
+    if let workspace { arguments.append((DNNL_ARG_WORKSPACE, workspace)) }
     try primitive.execute(op, arguments)
     return [
         needed[0] ? Tensor(shape: source.shape, buffer: dx) : nil,
         needed[1] ? Tensor(shape: channels, buffer: dScale) : nil,
         needed[2] ? Tensor(shape: channels, buffer: dShift) : nil,
     ]
+}
+
+/// The weight and bias of one convolution that computes a convolution followed by batch
+/// normalization with fixed statistics: output channel `o`'s filter scaled by
+/// `scale[o] / sqrt(variance[o] + epsilon)`, and the bias
+/// `shift[o] + (bias[o] - mean[o]) * scale[o] / sqrt(variance[o] + epsilon)`.
+///
+/// `weight` is `[O, ...]` (any convolution weight); the statistics and `scale`, `shift` and
+/// `bias` have `O` values. The results are untraced constants.
+public func foldBatchNorm(weight: Tensor, bias: Tensor?, scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
+                          epsilon: Float) throws -> (weight: Tensor, bias: Tensor) {
+    let operation = "foldBatchNorm"
+    let channels = weight.shape.first ?? 0
+    for vector in [scale, shift, mean, variance] + (bias.map { [$0] } ?? []) where vector.shape != [channels] {
+        throw TensorError.shapeMismatch(operation: operation, expected: "one value per output channel of the weight",
+                                        lhs: weight.shape, rhs: vector.shape)
+    }
+    let gamma = try scale.array(), beta = try shift.array(), mu = try mean.array(), sigma2 = try variance.array()
+    let originalBias = try bias?.array() ?? [Float](repeating: 0, count: channels)
+    let factors = (0..<channels).map { gamma[$0] / (sigma2[$0] + epsilon).squareRoot() }
+    var filters = try weight.array()
+    let perChannel = filters.count / channels
+    for channel in 0..<channels {
+        for index in channel * perChannel..<(channel + 1) * perChannel { filters[index] *= factors[channel] }
+    }
+    let folded = (0..<channels).map { beta[$0] + (originalBias[$0] - mu[$0]) * factors[$0] }
+    return (try Tensor(shape: weight.shape, values: filters), try Tensor(shape: [channels], values: folded))
 }

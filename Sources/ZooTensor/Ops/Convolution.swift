@@ -149,17 +149,22 @@ struct ConvolutionGeometry {
     /// fallback when that has only a slow kernel. Left open, oneDNN would sometimes move a layer
     /// to channels-last (depthwise on AVX-512) or plain layouts (a first layer on 3 channels),
     /// which costs a reorder on each side of it.
-    func forwardPrimitive(source: Layout, training: Bool) throws -> Primitive {
-        let key = PrimitiveKey("conv_forward", layouts: [source], settings + [training ? 1 : 0])
+    ///
+    /// `activation`, when given, runs as a post-op on the output while it is still in cache
+    /// (inference only: backward would need the pre-activation values).
+    func forwardPrimitive(source: Layout, training: Bool, activation: Activation? = nil) throws -> Primitive {
+        let key = PrimitiveKey("conv_forward", layouts: [source],
+                               settings + [training ? 1 : 0, activation.map { Int64($0.postOp.kind.rawValue) } ?? -1])
         return try PrimitiveCache.primitive(key) {
             let input = source.isBlocked ? source : .any(inputShape)
             return try preferFast(
-                { try forwardPrimitive(training: training, source: input, output: .blocked(outputShape)) },
-                fallback: { try forwardPrimitive(training: training, source: .any(inputShape), output: .any(outputShape)) })
+                { try forwardPrimitive(training: training, source: input, output: .blocked(outputShape), activation: activation) },
+                fallback: { try forwardPrimitive(training: training, source: .any(inputShape), output: .any(outputShape),
+                                                 activation: activation) })
         }
     }
 
-    private func forwardPrimitive(training: Bool, source: Layout, output: Layout) throws -> Primitive {
+    private func forwardPrimitive(training: Bool, source: Layout, output: Layout, activation: Activation?) throws -> Primitive {
         let op = Self.operation
         var desc = dnnl_convolution_desc_t()
         var src = source.desc, wei = Layout.any(dnnlWeightShape).desc, dst = output.desc
@@ -168,7 +173,8 @@ struct ConvolutionGeometry {
                 &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
                 &src, &wei, bia, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
         }
-        return try makePrimitive(op, desc)
+        guard let activation else { return try makePrimitive(op, desc) }
+        return try withPostOp(activation, op) { try makePrimitive(op, desc, attributes: $0) }
     }
 
     /// The backward-data primitive, producing the input gradient in the blocked layout when a
@@ -227,11 +233,18 @@ struct ConvolutionGeometry {
 ///
 /// Grouped and depthwise convolutions set `options.groups`. The output is in the layout oneDNN's
 /// fastest kernel produces (blocked on this CPU).
-public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions = Conv2DOptions()) throws -> Tensor {
+///
+/// `activation` applies to the output: fused into the convolution (one pass over memory instead
+/// of two) when nothing is traced, as a separate recorded operation otherwise.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions = Conv2DOptions(),
+                   activation: Activation? = nil) throws -> Tensor {
     let geometry = try ConvolutionGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, options: options)
     let op = ConvolutionGeometry.operation
     let training = try GradientTape.tape(of: [x, weight] + (bias.map { [$0] } ?? []), op) != nil
-    let forward = try geometry.forwardPrimitive(source: x.layout, training: training)
+    if training, let activation {
+        return try ZooTensor.activation(activation, conv2d(x, weight: weight, bias: bias, options: options))
+    }
+    let forward = try geometry.forwardPrimitive(source: x.layout, training: training, activation: activation)
     let source = try x.reordered(to: forward.layout(dnnl_query_src_md), operation: op)
     let output = Buffer(forward.layout(dnnl_query_dst_md))
     var arguments: [(Int32, Buffer)] = [

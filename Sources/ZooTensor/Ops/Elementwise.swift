@@ -19,6 +19,28 @@ public enum Activation: Sendable, Equatable {
     }
 
     var name: String { self == .relu ? "relu" : "relu6" }
+
+    /// oneDNN's forward-only algorithm and parameters, for a post-op fused into another primitive.
+    var postOp: (kind: dnnl_alg_kind_t, alpha: Float, beta: Float) {
+        switch self {
+        case .relu: return (dnnl_eltwise_relu, 0, 0)
+        case .relu6: return (dnnl_eltwise_clip, 0, 6)
+        }
+    }
+}
+
+/// Calls `body` with primitive attributes that apply `activation` to the primitive's output.
+func withPostOp<R>(_ activation: Activation, _ operation: String, _ body: (dnnl_primitive_attr_t) throws -> R) throws -> R {
+    var attributes: dnnl_primitive_attr_t?
+    var postOps: dnnl_post_ops_t?
+    try check(dnnl_primitive_attr_create(&attributes), operation, "creating attributes")
+    defer { dnnl_primitive_attr_destroy(attributes) }
+    try check(dnnl_post_ops_create(&postOps), operation, "creating post-ops")
+    defer { dnnl_post_ops_destroy(postOps) }
+    let (kind, alpha, beta) = activation.postOp
+    try check(dnnl_post_ops_append_eltwise(postOps, 1, kind, alpha, beta), operation, "appending \(activation.name)")
+    try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), operation, "setting post-ops")
+    return try body(attributes!)
 }
 
 /// `max(x, 0)` element-wise.
