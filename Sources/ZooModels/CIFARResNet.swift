@@ -105,14 +105,14 @@ public final class CIFARResNet: ImageModel {
     public override var stages: [Stage] {
         let preactivation = configuration.preactivation
         var result = [Stage("stem", modules: preactivation ? [conv1] : [conv1, bn1]) { [conv1, bn1] x, context in
-            var y = try context.run("conv1", conv1, context.tap("input_layer", x))
-            if !preactivation { y = context.tap("relu1", try relu(try context.run("bn1", bn1, y))) }
-            return y
+            let input = context.tap("input_layer", x)
+            return preactivation ? try context.run("conv1", conv1, input)
+                : try context.run(("conv1", "bn1", "relu1"), conv1, bn1, activation: .relu, input)
         }]
         result += (layer1 + layer2 + layer3).map { block in Stage(block.name, modules: [block]) { try block($0, $1) } }
         if let bnFinal {
             result.append(Stage("final", modules: [bnFinal]) { x, context in
-                context.tap("relu_final", try relu(try context.run("bn_final", bnFinal, x)))
+                try context.runNormReLU(("bn_final", "relu_final"), bnFinal, x)
             })
         }
         return result
@@ -177,22 +177,24 @@ extension CIFARResNet {
             var y: Tensor
             let shortcutInput: Tensor
             if preactivation {
-                let activated = context.tap("\(name).relu1", try relu(try context.run("\(name).bn1", bn1, x)))
+                let activated = try context.runNormReLU(("\(name).bn1", "\(name).relu1"), bn1, x)
                 shortcutInput = shortcut.isEmpty ? x : activated
                 y = try context.run("\(name).conv1", conv1, activated)
-                y = context.tap("\(name).relu2", try relu(try context.run("\(name).bn2", bn2, y)))
+                y = try context.runNormReLU(("\(name).bn2", "\(name).relu2"), bn2, y)
                 y = try context.run("\(name).conv2", conv2, y)
             } else {
                 shortcutInput = x
-                y = try context.run("\(name).conv1", conv1, x)
-                y = context.tap("\(name).relu1", try relu(try context.run("\(name).bn1", bn1, y)))
-                y = try context.run("\(name).conv2", conv2, y)
-                y = try context.run("\(name).bn2", bn2, y)
+                y = try context.run(("\(name).conv1", "\(name).bn1", "\(name).relu1"), conv1, bn1, activation: .relu, x)
+                y = try context.run(("\(name).conv2", "\(name).bn2", ""), conv2, bn2, activation: nil, y)
             }
             var identity = shortcutInput
             if let projection = shortcut.first as? Conv2D {
-                identity = try context.run("\(name).shortcut.0", projection, shortcutInput)
-                if let norm = shortcut.last as? BatchNorm, shortcut.count > 1 { identity = try context.run("\(name).shortcut.1", norm, identity) }
+                if let norm = shortcut.last as? BatchNorm, shortcut.count > 1 {
+                    identity = try context.run(("\(name).shortcut.0", "\(name).shortcut.1", ""), projection, norm, activation: nil,
+                                               shortcutInput)
+                } else {
+                    identity = try context.run("\(name).shortcut.0", projection, shortcutInput)
+                }
             } else if padChannels > 0 || stride > 1 {
                 // Option A: every second pixel, zero channels on both sides.
                 identity = try maxPool2d(identity, Pool2DOptions(kernel: [1, 1], stride: [stride, stride]))

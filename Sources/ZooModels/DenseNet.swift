@@ -39,8 +39,10 @@ public final class DenseNet: ImageModel {
         var channels = 64
         var blocks: [[DenseLayer]] = [], transitions: [Transition] = []
         for (index, count) in depth.blocks.enumerated() {
+            let chain = DenseChain()
             blocks.append((0..<count).map { layer in
-                DenseLayer(inChannels: channels + layer * Self.growthRate, epsilon: epsilon, momentum: momentum)
+                DenseLayer(inChannels: channels + layer * Self.growthRate, epsilon: epsilon, momentum: momentum, chain: chain,
+                           isLast: layer == count - 1)
             })
             channels += count * Self.growthRate
             if index < depth.blocks.count - 1 {
@@ -108,9 +110,7 @@ public final class DenseNet: ImageModel {
         var result = [Stage("stem", modules: [conv0, norm0]) { [conv0, norm0] x, context in
             var y = context.tap("input_layer", x)
             try context.tapPadding("zero_padding2d", y, top: 3, bottom: 3, left: 3, right: 3)
-            y = try context.run("conv1_conv", conv0, y)
-            y = try context.run("conv1_bn", norm0, y)
-            y = context.tap("conv1_relu", try relu(y))
+            y = try context.run(("conv1_conv", "conv1_bn", "conv1_relu"), conv0, norm0, activation: .relu, y)
             // Zero padding before a max pool of non-negative values acts as the pool's own padding.
             try context.tapPadding("zero_padding2d_1", y, top: 1, bottom: 1, left: 1, right: 1)
             return context.tap("pool1", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
@@ -123,36 +123,81 @@ public final class DenseNet: ImageModel {
             }
         }
         result.append(Stage("final", modules: [norm5]) { [norm5] x, context in
-            context.tap("relu", try relu(try context.run("bn", norm5, x)))
+            try context.runNormReLU(("bn", "relu"), norm5, x)
         })
         return result
     }
 }
 
 extension DenseNet {
+    /// What a training pass hands from one dense layer to the next in a block: the layer's
+    /// output (the concatenation so far) and the feature maps it is made of.
+    final class DenseChain {
+        private var latest: (output: Tensor, pieces: [Tensor])?
+
+        /// The feature maps `x` concatenates: the ones handed over with it, or `x` itself when
+        /// it did not come from the previous layer (the block's first layer, a cached trunk).
+        func pieces(of x: Tensor) -> [Tensor] {
+            guard let latest, latest.output.isSameValue(as: x) else { return [x] }
+            return latest.pieces
+        }
+
+        func hand(_ output: Tensor, pieces: [Tensor]?) { latest = pieces.map { (output, $0) } }
+    }
+
     /// BN-ReLU-1x1 conv (128 channels), BN-ReLU-3x3 conv (32 channels), concatenated after
     /// the input.
     final class DenseLayer: Module, Layer {
         let norm1: BatchNorm, conv1: Conv2D
         let norm2: BatchNorm, conv2: Conv2D
         /// The Keras name prefix (`conv2_block1`), set by the model.
-        var name = ""
+        var name = "" {
+            didSet { layerNames = ["0_bn", "0_relu", "1_conv", "1_bn", "1_relu", "2_conv", "concat"].map { "\(name)_\($0)" } }
+        }
+        private var layerNames: [String] = []
+        private let chain: DenseChain
+        private let isLast: Bool
 
-        init(inChannels: Int, epsilon: Float, momentum: BatchNormMomentum) {
+        override var children: [(name: String, module: Module)] {
+            [("norm1", norm1), ("conv1", conv1), ("norm2", norm2), ("conv2", conv2)]
+        }
+
+        init(inChannels: Int, epsilon: Float, momentum: BatchNormMomentum, chain: DenseChain, isLast: Bool) {
             norm1 = BatchNorm(inChannels, epsilon: epsilon, momentum: momentum)
             conv1 = Conv2D(inChannels, DenseNet.bottleneckWidth, kernel: 1, bias: false)
             norm2 = BatchNorm(DenseNet.bottleneckWidth, epsilon: epsilon, momentum: momentum)
             conv2 = Conv2D(DenseNet.bottleneckWidth, DenseNet.growthRate, kernel: 3, padding: .symmetric(1), bias: false)
+            self.chain = chain
+            self.isLast = isLast
         }
 
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-            var y = try context.run("\(name)_0_bn", norm1, x)
-            y = context.tap("\(name)_0_relu", try relu(y))
-            y = try context.run("\(name)_1_conv", conv1, y)
-            y = try context.run("\(name)_1_bn", norm2, y)
-            y = context.tap("\(name)_1_relu", try relu(y))
+            if context.tape != nil, !isFrozen, !layerNames.contains(where: context.isWatching) {
+                return try memoryEfficientTraining(x, context)
+            }
+            var y = try context.runNormReLU(("\(name)_0_bn", "\(name)_0_relu"), norm1, x)
+            y = try context.run(("\(name)_1_conv", "\(name)_1_bn", "\(name)_1_relu"), conv1, norm2, activation: .relu, y)
             y = try context.run("\(name)_2_conv", conv2, y)
             return context.tap("\(name)_concat", try concat([x, y]))
+        }
+
+        /// The same layer for a training pass: the first batch norm, ReLU and convolution keep
+        /// only the block's separate feature maps for backward (see ``concatNormReLUConv``),
+        /// which this layer hands on to the next with its output.
+        private func memoryEfficientTraining(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+            let pieces = chain.pieces(of: x)
+            let fixed = norm1.usesFixedStatistics(context)
+            let (bottleneck, mean, variance) = try concatNormReLUConv(
+                x, pieces: pieces, scale: norm1.scale(context), shift: context.value(norm1.bias),
+                statistics: fixed ? (norm1.runningMean.value, norm1.runningVariance.value) : nil, epsilon: norm1.epsilon,
+                weight: context.value(conv1.weight), options: conv1.options)
+            if let mean, let variance {
+                try norm1.updateRunningStatistics(batchMean: mean, batchVariance: variance, count: x.elementCount / x.shape[1])
+            }
+            let y = try conv2(try norm2(bottleneck, context, relu: true), context)
+            let output = try concat([x, y])
+            chain.hand(output, pieces: isLast ? nil : pieces + [y])
+            return output
         }
     }
 
@@ -169,8 +214,7 @@ extension DenseNet {
         }
 
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-            var y = try context.run("\(name)_bn", norm, x)
-            y = context.tap("\(name)_relu", try relu(y))
+            var y = try context.runNormReLU(("\(name)_bn", "\(name)_relu"), norm, x)
             y = try context.run("\(name)_conv", conv, y)
             return context.tap("\(name)_pool", try avgPool2d(y, Pool2DOptions(kernel: 2)))
         }

@@ -135,6 +135,28 @@ extension ForwardContext {
         return tap(name, try conv2d(x, weight: value(layer.weight), bias: layer.bias.map { value($0) }, options: options))
     }
 
+    /// A convolution, its batch norm and an optional activation, tapped under their three names
+    /// (`names.activation` is ignored without an activation). They run as one fused convolution
+    /// (see ``Conv2D/callAsFunction(_:_:norm:activation:padding:)``) unless someone watches the
+    /// convolution's or the norm's own output.
+    func run(_ names: (conv: String, norm: String, activation: String), _ conv: Conv2D, _ norm: BatchNorm,
+             activation: Activation?, _ x: Tensor, padding: Padding? = nil) throws -> Tensor {
+        guard isWatching(names.conv) || isWatching(names.norm) else {
+            let y = try conv(x, self, norm: norm, activation: activation, padding: padding)
+            return tap(activation == nil ? names.norm : names.activation, y)
+        }
+        var y = try padding.map { try run(names.conv, conv, x, padding: $0) } ?? run(names.conv, conv, x)
+        y = try run(names.norm, norm, y)
+        return try activation.map { tap(names.activation, try ZooTensor.activation($0, y)) } ?? y
+    }
+
+    /// A batch norm and a ReLU (one pass when the norm uses fixed statistics), tapped under both
+    /// names.
+    func runNormReLU(_ names: (norm: String, relu: String), _ norm: BatchNorm, _ x: Tensor) throws -> Tensor {
+        guard isWatching(names.norm) else { return tap(names.relu, try norm(x, self, relu: true)) }
+        return tap(names.relu, try relu(try run(names.norm, norm, x)))
+    }
+
     /// A Keras `ZeroPadding2D` layer that the next convolution or pooling absorbs as its own
     /// padding: its output is computed only when someone watches it, and otherwise costs nothing.
     func tapPadding(_ name: String, _ x: Tensor, top: Int, bottom: Int, left: Int, right: Int) throws {

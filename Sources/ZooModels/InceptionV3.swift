@@ -194,8 +194,7 @@ extension InceptionV3 {
         }
 
         public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-            let y = try context.run(kerasNames.1, bn, try context.run(kerasNames.0, conv, x))
-            return context.tap(kerasNames.2, try relu(y))
+            try context.run(kerasNames, conv, bn, activation: .relu, x)
         }
     }
 

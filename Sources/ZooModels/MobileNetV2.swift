@@ -75,14 +75,12 @@ public final class MobileNetV2: ImageModel {
     public override var stages: [Stage] {
         let flavor = self.flavor
         return [Stage("stem", modules: [stem]) { [stem] x, context in
-            var y = context.tap("input_layer", x)
-            y = try context.run("Conv1", stem.conv, y, padding: stridedPadding(y, flavor: flavor))
-            y = try context.run("bn_Conv1", stem.norm, y)
-            return context.tap("Conv1_relu", try relu6(y))
+            let y = context.tap("input_layer", x)
+            return try context.run(("Conv1", "bn_Conv1", "Conv1_relu"), stem.conv, stem.norm, activation: .relu6, y,
+                                   padding: stridedPadding(y, flavor: flavor))
         }] + blocks.map { block in Stage(block.name, modules: [block]) { try block($0, $1) } }
             + [Stage("last", modules: [last]) { [last] x, context in
-                let y = try context.run("Conv_1_bn", last.norm, try context.run("Conv_1", last.conv, x))
-                return context.tap("out_relu", try relu6(y))
+                try context.run(("Conv_1", "Conv_1_bn", "out_relu"), last.conv, last.norm, activation: .relu6, x)
             }]
     }
 }
@@ -162,23 +160,19 @@ extension MobileNetV2 {
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
             var y = x
             if let expand {
-                y = try context.run("\(name)_expand", expand.conv, y)
-                y = try context.run("\(name)_expand_BN", expand.norm, y)
-                y = context.tap("\(name)_expand_relu", try relu6(y))
+                y = try context.run(("\(name)_expand", "\(name)_expand_BN", "\(name)_expand_relu"), expand.conv, expand.norm,
+                                    activation: .relu6, y)
             }
+            var padding: Padding?
             if stride == 2 {
-                let padding = stridedPadding(y, flavor: flavor)
+                padding = stridedPadding(y, flavor: flavor)
                 if case let .explicit(top, bottom, left, right) = padding {
                     try context.tapPadding("\(name)_pad", y, top: top, bottom: bottom, left: left, right: right)
                 }
-                y = try context.run("\(name)_depthwise", depthwise.conv, y, padding: padding)
-            } else {
-                y = try context.run("\(name)_depthwise", depthwise.conv, y)
             }
-            y = try context.run("\(name)_depthwise_BN", depthwise.norm, y)
-            y = context.tap("\(name)_depthwise_relu", try relu6(y))
-            y = try context.run("\(name)_project", project, y)
-            y = try context.run("\(name)_project_BN", projectNorm, y)
+            y = try context.run(("\(name)_depthwise", "\(name)_depthwise_BN", "\(name)_depthwise_relu"), depthwise.conv,
+                                depthwise.norm, activation: .relu6, y, padding: padding)
+            y = try context.run(("\(name)_project", "\(name)_project_BN", ""), project, projectNorm, activation: nil, y)
             return residual ? context.tap("\(name)_add", try add(x, y)) : y
         }
     }

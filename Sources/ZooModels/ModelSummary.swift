@@ -10,6 +10,9 @@ public struct ModelSummary: Sendable, Encodable {
         /// Channels-last, without the batch: `[112, 112, 64]`, or `[2048]` for vectors.
         public var outputShape: [Int]
         public var parameters: Int
+        /// Multiply-adds for one image: a convolution's output positions times its weight's
+        /// size, a dense layer's weight size, 0 for other layers.
+        public var multiplyAdds: Int
         /// Where the layer's parameters live in the model (`layer1.0.conv1`); empty for
         /// weightless layers.
         public var module: String
@@ -17,6 +20,7 @@ public struct ModelSummary: Sendable, Encodable {
         enum CodingKeys: String, CodingKey {
             case name, type, parameters, module
             case outputShape = "output_shape"
+            case multiplyAdds = "multiply_adds"
         }
     }
 
@@ -26,12 +30,15 @@ public struct ModelSummary: Sendable, Encodable {
     public var total: Int
     public var trainable: Int
     public var nonTrainable: Int
+    /// Multiply-adds of the whole model for one image (convolutions and dense layers).
+    public var multiplyAdds: Int
     public var layers: [Row]
 
     enum CodingKeys: String, CodingKey {
         case model, flavor, total, trainable, layers
         case inputSize = "input_size"
         case nonTrainable = "non_trainable"
+        case multiplyAdds = "multiply_adds"
     }
 
     /// Runs one image of `inputSize` through `model` in inference mode to learn every layer's
@@ -45,8 +52,14 @@ public struct ModelSummary: Sendable, Encodable {
         layers = model.layers.map { layer in
             let shape = shapes[layer.name].map { Array($0.dropFirst()) } ?? []
             let channelsLast = shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape
+            var multiplyAdds = 0
+            if let conv = layer.module as? Conv2D, shape.count == 3 {
+                multiplyAdds = shape[1] * shape[2] * conv.weight.value.elementCount
+            } else if let dense = layer.module as? Dense {
+                multiplyAdds = dense.weight.value.elementCount
+            }
             return Row(name: layer.name, type: layer.kind.rawValue, outputShape: channelsLast,
-                       parameters: layer.module?.parameterCount ?? 0,
+                       parameters: layer.module?.parameterCount ?? 0, multiplyAdds: multiplyAdds,
                        module: layer.module.flatMap { paths[ObjectIdentifier($0)] } ?? "")
         }
         self.model = model.name
@@ -55,6 +68,7 @@ public struct ModelSummary: Sendable, Encodable {
         total = model.parameterCount
         trainable = model.trainableParameters.reduce(0) { $0 + $1.value.elementCount }
         nonTrainable = total - trainable
+        multiplyAdds = layers.reduce(0) { $0 + $1.multiplyAdds }
     }
 
     /// The table Keras prints, with a module column.
@@ -74,7 +88,8 @@ public struct ModelSummary: Sendable, Encodable {
         var lines = ["Model: \(model) (\(flavor) flavour), input \(inputSize)x\(inputSize)x3", rule, line(header), rule]
         lines += cells.map(line)
         lines += [rule, "Total params: \(grouped(total))", "Trainable params: \(grouped(trainable))",
-                  "Non-trainable params: \(grouped(nonTrainable))", rule]
+                  "Non-trainable params: \(grouped(nonTrainable))",
+                  "Multiply-adds per image: \(grouped(multiplyAdds)) (\(String(format: "%.2f", Double(2 * multiplyAdds) / 1e9)) GFLOP)", rule]
         return lines.joined(separator: "\n")
     }
 

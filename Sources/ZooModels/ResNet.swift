@@ -69,9 +69,7 @@ public final class ResNet: ImageModel {
         [Stage("stem", modules: [conv1, bn1]) { [conv1, bn1] x, context in
             var y = context.tap("input_layer", x)
             try context.tapPadding("conv1_pad", y, top: 3, bottom: 3, left: 3, right: 3)
-            y = try context.run("conv1_conv", conv1, y)
-            y = try context.run("conv1_bn", bn1, y)
-            y = context.tap("conv1_relu", try relu(y))
+            y = try context.run(("conv1_conv", "conv1_bn", "conv1_relu"), conv1, bn1, activation: .relu, y)
             // Zero padding before a max pool of non-negative values acts as the pool's own padding.
             try context.tapPadding("pool1_pad", y, top: 1, bottom: 1, left: 1, right: 1)
             return context.tap("pool1_pool", try maxPool2d(y, Pool2DOptions(kernel: 3, stride: 2, padding: .symmetric(1))))
@@ -130,16 +128,11 @@ extension ResNet {
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
             var shortcut = x
             if let conv = downsample.first as? Conv2D, let norm = downsample.last as? BatchNorm {
-                shortcut = try context.run("\(name)_0_bn", norm, try context.run("\(name)_0_conv", conv, x))
+                shortcut = try context.run(("\(name)_0_conv", "\(name)_0_bn", ""), conv, norm, activation: nil, x)
             }
-            var y = try context.run("\(name)_1_conv", conv1, x)
-            y = try context.run("\(name)_1_bn", bn1, y)
-            y = context.tap("\(name)_1_relu", try relu(y))
-            y = try context.run("\(name)_2_conv", conv2, y)
-            y = try context.run("\(name)_2_bn", bn2, y)
-            y = context.tap("\(name)_2_relu", try relu(y))
-            y = try context.run("\(name)_3_conv", conv3, y)
-            y = try context.run("\(name)_3_bn", bn3, y)
+            var y = try context.run(("\(name)_1_conv", "\(name)_1_bn", "\(name)_1_relu"), conv1, bn1, activation: .relu, x)
+            y = try context.run(("\(name)_2_conv", "\(name)_2_bn", "\(name)_2_relu"), conv2, bn2, activation: .relu, y)
+            y = try context.run(("\(name)_3_conv", "\(name)_3_bn", ""), conv3, bn3, activation: nil, y)
             y = context.tap("\(name)_add", try add(shortcut, y))
             return context.tap("\(name)_out", try relu(y))
         }

@@ -77,7 +77,7 @@ public final class VGG: ImageModel {
         for (block, widths) in Self.blocks.enumerated() {
             for layer in widths.indices {
                 let conv = features[position], name = "block\(block + 1)_conv\(layer + 1)"
-                result.append(Stage(name, modules: [conv]) { x, context in context.tap(name, try relu(conv(x, context))) })
+                result.append(Stage(name, modules: [conv]) { x, context in context.tap(name, try conv(x, context, activation: .relu)) })
                 position += 1
             }
             let name = "block\(block + 1)_pool"

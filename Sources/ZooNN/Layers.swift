@@ -16,6 +16,12 @@ public final class Conv2D: Module, Layer {
         self.options = options
     }
 
+    // Leaf layers list their parameters directly: reflection is slow for the per-call freeze checks.
+    public override var localParameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+    public override var children: [(name: String, module: Module)] { [] }
+
     public convenience init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .valid,
                             groups: Int = 1, bias: Bool = true, initializer: Initializer = .heNormal) {
         self.init(inChannels: inChannels, outChannels: outChannels, kernel: [kernel, kernel],
@@ -23,7 +29,53 @@ public final class Conv2D: Module, Layer {
     }
 
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options)
+        try callAsFunction(x, context, activation: nil)
+    }
+
+    /// The convolution followed by `activation` (fused into it when nothing is traced).
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, activation: Activation?) throws -> Tensor {
+        try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options, activation: activation)
+    }
+
+    /// The weight and bias with a batch norm folded in, and the values they were made from.
+    private struct Folded {
+        let sources: [Tensor]
+        let epsilon: Float
+        let weight: Tensor
+        let bias: Tensor
+    }
+    private var folded: Folded?
+
+    /// This convolution, then `norm`, then `activation`: one oneDNN convolution (the batch norm
+    /// folded into weight and bias, the activation fused as a post-op) whenever `norm` runs
+    /// with fixed statistics and no gradient reaches the convolution's or the norm's parameters:
+    /// inference, or both frozen during training. Otherwise the three operations run one after
+    /// another. `padding` replaces the layer's own.
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, norm: BatchNorm, activation: Activation?,
+                               padding: Padding? = nil) throws -> Tensor {
+        var options = self.options
+        if let padding { options.padding = padding }
+        guard norm.usesFixedStatistics(context), context.tape == nil || (isFrozen && norm.isFrozen) else {
+            let y = try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options)
+            if activation == .relu { return try norm(y, context, relu: true) }
+            return try activation.map { try ZooTensor.activation($0, norm(y, context)) } ?? norm(y, context)
+        }
+        let (weight, bias) = try foldedWeights(norm)
+        return try conv2d(x, weight: weight, bias: bias, options: options, activation: activation)
+    }
+
+    /// The folded weight and bias, remade only when a value they come from changed.
+    private func foldedWeights(_ norm: BatchNorm) throws -> (weight: Tensor, bias: Tensor) {
+        let sources = [weight.value, norm.scaleValue, norm.bias.value, norm.runningMean.value, norm.runningVariance.value]
+            + (bias.map { [$0.value] } ?? [])
+        if let folded, folded.epsilon == norm.epsilon, folded.sources.count == sources.count, zip(folded.sources, sources).allSatisfy({ $0.isSameValue(as: $1) }) {
+            return (folded.weight, folded.bias)
+        }
+        let (weight, bias) = try foldBatchNorm(weight: weight.value, bias: bias?.value, scale: sources[1], shift: norm.bias.value,
+                                               mean: norm.runningMean.value, variance: norm.runningVariance.value,
+                                               epsilon: norm.epsilon)
+        folded = Folded(sources: sources, epsilon: norm.epsilon, weight: weight, bias: bias)
+        return (weight, bias)
     }
 }
 
@@ -53,6 +105,8 @@ public final class BatchNorm: Module, Layer {
         self.momentum = momentum
     }
 
+    public override var children: [(name: String, module: Module)] { [] }
+
     /// Number of channels normalized.
     public var channels: Int { bias.shape[0] }
 
@@ -60,17 +114,38 @@ public final class BatchNorm: Module, Layer {
         (weight.map { [("weight", $0)] } ?? []) + [("bias", bias), ("running_mean", runningMean), ("running_var", runningVariance)]
     }
 
-    public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        let scale = weight.map { context.value($0) } ?? unitScale!
-        let shift = context.value(bias)
-        guard context.isTraining, !isFrozen else {
-            return try batchNormInference(x, scale: scale, shift: shift, mean: runningMean.value, variance: runningVariance.value,
-                                          epsilon: epsilon)
-        }
-        let (y, mean, variance) = try batchNormTraining(x, scale: scale, shift: shift, epsilon: epsilon)
-        let count = x.elementCount / x.shape[1]
+    /// The scale's current value (ones when the layer has none).
+    var scaleValue: Tensor { weight?.value ?? unitScale! }
+
+    /// The scale as a pass in `context` sees it (traced when trainable).
+    public func scale(_ context: ForwardContext) -> Tensor { weight.map { context.value($0) } ?? unitScale! }
+
+    /// Blends a training batch's statistics (`count` values per channel, variance biased) into
+    /// the running ones, by the layer's momentum convention.
+    public func updateRunningStatistics(batchMean: Tensor, batchVariance: Tensor, count: Int) throws {
         (runningMean.value, runningVariance.value) = try momentum.updated(
-            runningMean: runningMean.value, runningVariance: runningVariance.value, batchMean: mean, batchVariance: variance, count: count)
+            runningMean: runningMean.value, runningVariance: runningVariance.value, batchMean: batchMean, batchVariance: batchVariance,
+            count: count)
+    }
+
+    /// Whether a pass in `context` normalizes with the running statistics: in inference, and
+    /// for a frozen layer in training.
+    public func usesFixedStatistics(_ context: ForwardContext) -> Bool { !context.isTraining || isFrozen }
+
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try callAsFunction(x, context, relu: false)
+    }
+
+    /// Batch norm followed by a ReLU, in one pass when it runs with fixed statistics and nothing
+    /// is traced.
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool) throws -> Tensor {
+        let gamma = scale(context), shift = context.value(bias)
+        guard !usesFixedStatistics(context) else {
+            return try batchNormInference(x, scale: gamma, shift: shift, mean: runningMean.value, variance: runningVariance.value,
+                                          epsilon: epsilon, relu: relu)
+        }
+        let (y, mean, variance) = try batchNormTraining(x, scale: gamma, shift: shift, epsilon: epsilon, relu: relu)
+        try updateRunningStatistics(batchMean: mean, batchVariance: variance, count: x.elementCount / x.shape[1])
         return y
     }
 }
@@ -84,6 +159,11 @@ public final class Dense: Module, Layer {
         weight = Parameter(initializer.tensor([outFeatures, inFeatures], fanIn: inFeatures, fanOut: outFeatures))
         self.bias = bias ? Parameter(Tensor.zeros([outFeatures])) : nil
     }
+
+    public override var localParameters: [(name: String, parameter: Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
+    }
+    public override var children: [(name: String, module: Module)] { [] }
 
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         try dense(x, weight: context.value(weight), bias: bias.map { context.value($0) })

@@ -108,6 +108,15 @@ struct StructureTests {
         #expect(throws: ModelError.self) { try model(Tensor.zeros([1, 1, 96, 96]), .inference()) }
     }
 
+    @Test("the summary counts multiply-adds: VGG16's convolutions at 224x224 and a dense layer")
+    func multiplyAdds() throws {
+        let model = try Architecture.vgg16.make(flavor: .keras, top: .features(pooling: nil))
+        // Sum over the 13 convolutions of in x out x 9 x output positions.
+        #expect(try ModelSummary(model, inputSize: 224).multiplyAdds == 15_346_630_656)
+        model.head = try HeadSpecification(parsing: "gap,dense", classes: 100).head(inputFeatures: model.featureChannels)
+        #expect(try ModelSummary(model, inputSize: 32).multiplyAdds == 15_346_630_656 / 49 + 512 * 100)
+    }
+
     @Test("model names are accepted with underscores and in any case")
     func names() throws {
         #expect(try Architecture(named: "inception_v3") == .inceptionv3)
