@@ -34,10 +34,11 @@ barrier waits for it (a DenseNet121 training step was measured 30 times slower t
 A 2048^3 float32 matmul through torch gives a reference figure for the machine (SGEMM GFLOP/s).
 How each framework runs a step is recorded as `method` in the JSON.
 
-With --zoo PATH, zoo runs each model and case in its own process too, alternating with the peers:
+With --zoo PATH, zoo runs each model and case in its own process too, alternating with the peers
+(and once more for ResNet50 inference at 224x224, whose GFLOP/s the report holds against the SGEMM):
     PATH bench models --models M --cases C --size S --batch B --threads N --steps K --json
 whose standard output is a JSON array of {"model", "size", "batch", "case", "images_per_s",
-"peak_rss_mb"}; its figures fill the zoo columns of the table.
+"peak_rss_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table.
 
 Usage (from the repository root, with the project venv):
 
@@ -381,10 +382,11 @@ def children_ticks():
     return round((usage.ru_utime + usage.ru_stime) * os.sysconf("SC_CLK_TCK"))
 
 
-def run_zoo(args, model_name, case):
+def run_zoo(args, model_name, case, size=None):
     """Runs `zoo bench models --json` for one model and case, in its own process like the peers'
     cases, so its peak memory is the case's own; returns a result shaped like a worker's."""
-    cmd = [args.zoo, "bench", "models", "--models", model_name, "--cases", case, "--size", str(args.size),
+    size = size or args.size
+    cmd = [args.zoo, "bench", "models", "--models", model_name, "--cases", case, "--size", str(size),
            "--batch", str(args.batch), "--threads", str(args.threads), "--steps", str(args.steps), "--json"]
     result = {"framework": "zoo", "model": model_name, "case": case, "command": cmd}
     # zoo's process is not this one: its CPU time comes from the children's rusage.
@@ -400,9 +402,10 @@ def run_zoo(args, model_name, case):
     try:
         rows = json.loads(proc.stdout)
         row = next(r for r in rows if r["model"] == model_name and r["case"] == case)
-        if row.get("size") != args.size or row.get("batch") != args.batch:
+        if row.get("size") != size or row.get("batch") != args.batch:
             raise ValueError(f"the row is for size {row.get('size')} batch {row.get('batch')}")
-        return {**result, "images_per_s": row["images_per_s"], "peak_rss_mb": row["peak_rss_mb"]}
+        return {**result, "images_per_s": row["images_per_s"], "peak_rss_mb": row["peak_rss_mb"],
+                "gflop_per_s": row.get("gflop_per_s")}
     except (ValueError, KeyError, TypeError, StopIteration) as e:
         return {**result, "failed": True, "error": f"cannot read zoo's output: {e!r}"}
 
@@ -500,14 +503,23 @@ def report_header(doc):
     sgemm_text = (f"{sgemm['gflops']:.1f} GFLOP/s" if not sgemm.get("failed")
                   else f"failed ({sgemm['error']})")
     cfg = doc["config"]
-    return [f"Date: {doc['date']}",
-            f"CPU: {doc['cpu']} ({doc['cpus_available']} CPUs available), "
-            f"{cfg['threads']} thread(s) per framework",
-            "Versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v),
-            f"SGEMM reference (torch, {SGEMM_N}^3 float32, median of {SGEMM_REPEATS}): {sgemm_text}",
-            f"Input {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, {cfg['warmup']} warm-up and "
-            f"{cfg['steps']} timed steps; img/s = batch / median step time; MB = peak resident MiB "
-            f"of the case's own process"]
+    lines = [f"Date: {doc['date']}",
+             f"CPU: {doc['cpu']} ({doc['cpus_available']} CPUs available), "
+             f"{cfg['threads']} thread(s) per framework",
+             "Versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v),
+             f"SGEMM reference (torch, {SGEMM_N}^3 float32, median of {SGEMM_REPEATS}): {sgemm_text}"]
+    gemm_check = doc.get("resnet50_224")
+    if gemm_check:
+        if gemm_check.get("failed") or not gemm_check.get("gflop_per_s"):
+            lines.append(f"zoo ResNet50 inference at 224x224: failed ({gemm_check.get('error', 'no GFLOP/s figure')})")
+        else:
+            share = (f", {100 * gemm_check['gflop_per_s'] / sgemm['gflops']:.0f}% of the SGEMM reference"
+                     if not sgemm.get("failed") else "")
+            lines.append(f"zoo ResNet50 inference at 224x224, batch {cfg['batch']}: {gemm_check['images_per_s']:.1f} img/s, "
+                         f"{gemm_check['gflop_per_s']:.1f} GFLOP/s (2 x multiply-adds){share}")
+    return lines + [f"Input {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, {cfg['warmup']} warm-up and "
+                    f"{cfg['steps']} timed steps; img/s = batch / median step time; MB = peak resident MiB "
+                    f"of the case's own process"]
 
 
 def comma_list(choices):
@@ -558,6 +570,11 @@ def main():
     if doc["sgemm"].get("failed"):
         log(f"SGEMM failed: {doc['sgemm']['error']}")
     flag_noise("the SGEMM reference", doc["sgemm"].get("others_cores"))
+    if args.zoo:
+        # Issue 8's compute-bound check: ResNet50 inference at 224 against the SGEMM figure.
+        log("zoo ResNet50 inference at 224x224")
+        doc["resnet50_224"] = run_zoo(args, "resnet50", "infer", size=224)
+        flag_noise("zoo ResNet50 at 224", doc["resnet50_224"].get("others_cores"))
 
     # Frameworks alternate within each case, so slow drifts in the machine's load hit both.
     frameworks = args.frameworks + (["zoo"] if args.zoo else [])

@@ -22,11 +22,15 @@ public enum ModelBenchmark {
         public var imagesPerSecond: Double
         /// The process's peak resident memory during the case (model, data and work).
         public var peakRSSMB: Double
+        /// For inference: the model's multiply-adds per image times two, times images per
+        /// second, in billions (the figure to hold against a matrix multiplication's GFLOP/s).
+        public var gflopPerSecond: Double?
 
         enum CodingKeys: String, CodingKey {
             case model, size, batch, `case`
             case imagesPerSecond = "images_per_s"
             case peakRSSMB = "peak_rss_mb"
+            case gflopPerSecond = "gflop_per_s"
         }
     }
 
@@ -43,8 +47,12 @@ public enum ModelBenchmark {
                 Memory.resetPeakResidentBytes()
                 let rate = try imagesPerSecond(architecture, flavor: flavor, size: size, batch: batch, benchmarkCase: benchmarkCase,
                                                warmup: warmup, steps: steps)
-                let result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, imagesPerSecond: rate,
+                var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, imagesPerSecond: rate,
                                     peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20))
+                if benchmarkCase == .infer {
+                    let summary = try ModelSummary(try model(architecture, flavor: flavor, size: size), inputSize: size)
+                    result.gflopPerSecond = rate * Double(2 * summary.multiplyAdds) / 1e9
+                }
                 results.append(result)
                 progress?(result)
             }
@@ -52,11 +60,17 @@ public enum ModelBenchmark {
         return results
     }
 
+    /// The benchmarked network: the base with a pooled dense head of `classes` units.
+    static func model(_ architecture: Architecture, flavor: Flavor, size: Int, classes: Int = 100) throws -> ImageModel {
+        let model = try architecture.make(flavor: flavor, top: .features(pooling: nil), inputSize: size)
+        model.head = try HeadSpecification(parsing: "gap,dense", classes: classes).head(inputFeatures: model.featureChannels)
+        return model
+    }
+
     /// Images per second of one case (the median step of `steps`, after `warmup` steps).
     public static func imagesPerSecond(_ architecture: Architecture, flavor: Flavor, size: Int, batch: Int, benchmarkCase: Case,
                                        classes: Int = 100, warmup: Int = 2, steps: Int = 5) throws -> Double {
-        let model = try architecture.make(flavor: flavor, top: .features(pooling: nil), inputSize: size)
-        model.head = try HeadSpecification(parsing: "gap,dense", classes: classes).head(inputFeatures: model.featureChannels)
+        let model = try model(architecture, flavor: flavor, size: size, classes: classes)
         if benchmarkCase == .trainFrozen80 { try FreezePlan.fraction(0.2).apply(to: model) }
         let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
         var generator = SeededGenerator(seed: 1)

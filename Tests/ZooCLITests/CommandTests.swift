@@ -96,9 +96,16 @@ struct CommandTests {
         #expect(rows.map { "\($0["model"] ?? "") \($0["case"] ?? "")" } == [
             "mobilenetv2 infer", "mobilenetv2 train", "mobilenetv2 train_frozen80", "resnet50 infer", "resnet50 train", "resnet50 train_frozen80"])
         for row in rows {
-            #expect(Set(row.keys) == ["model", "size", "batch", "case", "images_per_s", "peak_rss_mb"])
+            let isInference = row["case"] as? String == "infer"
+            #expect(Set(row.keys) == Set(["model", "size", "batch", "case", "images_per_s", "peak_rss_mb"] + (isInference ? ["gflop_per_s"] : [])))
             #expect(row["size"] as? Int == 32 && row["batch"] as? Int == 2)
             #expect((row["images_per_s"] as? Double ?? 0) > 0 && (row["peak_rss_mb"] as? Double ?? 0) > 10)
+            if isInference {
+                // The model's multiply-adds at 32x32 (ResNet50: 0.08 billion) times two times the rate.
+                let gflops = try #require(row["gflop_per_s"] as? Double), rate = try #require(row["images_per_s"] as? Double)
+                let perImage = gflops / rate
+                #expect(perImage > 0.01 && perImage < 1, "\(perImage) GFLOP per 32x32 image")
+            }
         }
     }
 
