@@ -57,8 +57,11 @@ public final class Conv2D: Module, Layer {
         if let padding { options.padding = padding }
         guard norm.usesFixedStatistics(context), context.tape == nil || (isFrozen && norm.isFrozen) else {
             let y = try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options)
-            if activation == .relu { return try norm(y, context, relu: true) }
-            return try activation.map { try ZooTensor.activation($0, norm(y, context)) } ?? norm(y, context)
+            switch activation {
+            case .relu: return try norm(y, context, relu: true)
+            case let other?: return try ZooTensor.activation(other, norm(y, context))
+            case nil: return try norm(y, context)
+            }
         }
         let (weight, bias) = try foldedWeights(norm)
         return try conv2d(x, weight: weight, bias: bias, options: options, activation: activation)
@@ -68,7 +71,8 @@ public final class Conv2D: Module, Layer {
     private func foldedWeights(_ norm: BatchNorm) throws -> (weight: Tensor, bias: Tensor) {
         let sources = [weight.value, norm.scaleValue, norm.bias.value, norm.runningMean.value, norm.runningVariance.value]
             + (bias.map { [$0.value] } ?? [])
-        if let folded, folded.epsilon == norm.epsilon, folded.sources.count == sources.count, zip(folded.sources, sources).allSatisfy({ $0.isSameValue(as: $1) }) {
+        if let folded, folded.epsilon == norm.epsilon, folded.sources.count == sources.count,
+           zip(folded.sources, sources).allSatisfy({ $0.isSameValue(as: $1) }) {
             return (folded.weight, folded.bias)
         }
         let (weight, bias) = try foldBatchNorm(weight: weight.value, bias: bias?.value, scale: sources[1], shift: norm.bias.value,

@@ -41,6 +41,20 @@ struct FusionTests {
                    })
     }
 
+    @Test("inference's Winograd convolution (3x3, 64 channels and more) agrees with the direct one training uses")
+    func winograd() throws {
+        var check = Check()
+        let x = try check.tensor([2, 64, 12, 12], in: -2...2, blocked: true)
+        let weight = try check.tensor([96, 64, 3, 3], in: -0.1...0.1), bias = try check.tensor([96])
+        let options = Conv2DOptions(stride: 1, padding: .symmetric(1))
+        let inference = try conv2d(x, weight: weight, bias: bias, options: options, activation: .relu).array()
+        let tape = GradientTape()
+        let training = try relu(conv2d(tape.watch(x), weight: weight, bias: bias, options: options)).array()
+        let scale = training.map(abs).max() ?? 1
+        let worst = zip(inference, training).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-5 * scale, "largest difference \(worst) against scale \(scale)")
+    }
+
     @Test("a batch norm folded into the convolution before it gives the same output", arguments: [true, false])
     func folding(withBias: Bool) throws {
         var check = Check()

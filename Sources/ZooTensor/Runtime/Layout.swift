@@ -108,6 +108,11 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
             words.append(Int64(blocks))
             withUnsafeBytes(of: blocking.inner_blks) { words += $0.bindMemory(to: Int64.self).prefix(blocks) }
             withUnsafeBytes(of: blocking.inner_idxs) { words += $0.bindMemory(to: Int64.self).prefix(blocks) }
+        } else {
+            // Opaque formats (Winograd weights) are told apart by their whole description.
+            withUnsafeBytes(of: desc.format_desc) { bytes in
+                words += stride(from: 0, to: bytes.count - 7, by: 8).map { bytes.loadUnaligned(fromByteOffset: $0, as: Int64.self) }
+            }
         }
         words.append(Int64(desc.extra.flags))
         return LayoutKey(words: words)
