@@ -150,6 +150,20 @@ extension ForwardContext {
         return try activation.map { tap(names.activation, try ZooTensor.activation($0, y)) } ?? y
     }
 
+    /// A convolution and its batch norm, `residual` added, then an optional activation (the end
+    /// of a residual block), tapped under the four names (`names.activation` is ignored without an
+    /// activation). One fused convolution unless someone watches the convolution, the norm or
+    /// the sum.
+    func run(_ names: (conv: String, norm: String, add: String, activation: String), _ conv: Conv2D, _ norm: BatchNorm,
+             residual: Tensor, activation: Activation?, _ x: Tensor) throws -> Tensor {
+        let last = activation == nil ? names.add : names.activation
+        guard isWatching(names.conv) || isWatching(names.norm) || isWatching(names.add) else {
+            return tap(last, try conv(x, self, norm: norm, residual: residual, activation: activation))
+        }
+        let sum = tap(names.add, try add(residual, run((names.conv, names.norm, ""), conv, norm, activation: nil, x)))
+        return try activation.map { tap(last, try ZooTensor.activation($0, sum)) } ?? sum
+    }
+
     /// A batch norm and a ReLU (one pass when the norm uses fixed statistics), tapped under both
     /// names.
     func runNormReLU(_ names: (norm: String, relu: String), _ norm: BatchNorm, _ x: Tensor) throws -> Tensor {

@@ -172,8 +172,11 @@ extension MobileNetV2 {
             }
             y = try context.run(("\(name)_depthwise", "\(name)_depthwise_BN", "\(name)_depthwise_relu"), depthwise.conv,
                                 depthwise.norm, activation: .relu6, y, padding: padding)
-            y = try context.run(("\(name)_project", "\(name)_project_BN", ""), project, projectNorm, activation: nil, y)
-            return residual ? context.tap("\(name)_add", try add(x, y)) : y
+            guard residual else {
+                return try context.run(("\(name)_project", "\(name)_project_BN", ""), project, projectNorm, activation: nil, y)
+            }
+            return try context.run(("\(name)_project", "\(name)_project_BN", "\(name)_add", ""), project, projectNorm, residual: x,
+                                   activation: nil, y)
         }
     }
 }

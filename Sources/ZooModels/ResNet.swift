@@ -132,9 +132,8 @@ extension ResNet {
             }
             var y = try context.run(("\(name)_1_conv", "\(name)_1_bn", "\(name)_1_relu"), conv1, bn1, activation: .relu, x)
             y = try context.run(("\(name)_2_conv", "\(name)_2_bn", "\(name)_2_relu"), conv2, bn2, activation: .relu, y)
-            y = try context.run(("\(name)_3_conv", "\(name)_3_bn", ""), conv3, bn3, activation: nil, y)
-            y = context.tap("\(name)_add", try add(shortcut, y))
-            return context.tap("\(name)_out", try relu(y))
+            return try context.run(("\(name)_3_conv", "\(name)_3_bn", "\(name)_add", "\(name)_out"), conv3, bn3, residual: shortcut,
+                                   activation: .relu, y)
         }
     }
 }

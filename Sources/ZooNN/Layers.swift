@@ -46,25 +46,24 @@ public final class Conv2D: Module, Layer {
     }
     private var folded: Folded?
 
-    /// This convolution, then `norm`, then `activation`: one oneDNN convolution (the batch norm
-    /// folded into weight and bias, the activation fused as a post-op) whenever `norm` runs
-    /// with fixed statistics and no gradient reaches the convolution's or the norm's parameters:
-    /// inference, or both frozen during training. Otherwise the three operations run one after
-    /// another. `padding` replaces the layer's own.
-    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, norm: BatchNorm, activation: Activation?,
-                               padding: Padding? = nil) throws -> Tensor {
+    /// This convolution, then `norm`, then `residual` added (a residual connection), then
+    /// `activation`: one oneDNN convolution (the batch norm folded into weight and bias, the rest
+    /// fused as post-ops) whenever `norm` runs with fixed statistics and no gradient reaches the
+    /// convolution's or the norm's parameters: inference, or both frozen during training.
+    /// Otherwise the operations run one after another. `padding` replaces the layer's own.
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, norm: BatchNorm, residual: Tensor? = nil,
+                               activation: Activation?, padding: Padding? = nil) throws -> Tensor {
         var options = self.options
         if let padding { options.padding = padding }
         guard norm.usesFixedStatistics(context), context.tape == nil || (isFrozen && norm.isFrozen) else {
-            let y = try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options)
-            switch activation {
-            case .relu: return try norm(y, context, relu: true)
-            case let other?: return try ZooTensor.activation(other, norm(y, context))
-            case nil: return try norm(y, context)
-            }
+            var y = try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options)
+            if residual == nil, activation == .relu { return try norm(y, context, relu: true) }
+            y = try norm(y, context)
+            if let residual { y = try add(residual, y) }
+            return try activation.map { try ZooTensor.activation($0, y) } ?? y
         }
         let (weight, bias) = try foldedWeights(norm)
-        return try conv2d(x, weight: weight, bias: bias, options: options, activation: activation)
+        return try conv2d(x, weight: weight, bias: bias, options: options, residual: residual, activation: activation)
     }
 
     /// The folded weight and bias, remade only when a value they come from changed.

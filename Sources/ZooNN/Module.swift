@@ -29,8 +29,8 @@ public final class ForwardContext {
     public var observer: ((String, Tensor) -> Void)?
 
     /// Whether anyone looks at the output of the layer `name`: layers that are folded into
-    /// the next operation (a zero padding absorbed by the following convolution) compute their
-    /// own output only then.
+    /// another operation (a zero padding absorbed by the following convolution, a batch norm
+    /// folded into the convolution before it) compute their own output only then.
     public func isWatching(_ name: String) -> Bool {
         observer != nil || capturing.contains(name)
     }

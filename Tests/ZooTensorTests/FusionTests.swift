@@ -41,6 +41,25 @@ struct FusionTests {
                    })
     }
 
+    @Test("a residual added as a post-op, with or without an activation, equals the separate add", arguments: [nil, Activation.relu])
+    func residualPostOp(kind: Activation?) throws {
+        var check = Check()
+        let x = try check.tensor([2, 16, 5, 5], blocked: true), residual = try check.tensor([2, 32, 5, 5], blocked: true)
+        let weight = try check.tensor([32, 16, 1, 1]), bias = try check.tensor([32])
+        func separate(_ t: [Tensor]) throws -> Tensor {
+            let sum = try add(t[3], conv2d(t[0], weight: t[1], bias: t[2]))
+            return try kind.map { try activation($0, sum) } ?? sum
+        }
+        let fused = try conv2d(x, weight: weight, bias: bias, residual: residual, activation: kind)
+        expectClose(try fused.array(), try separate([x, weight, bias, residual]).array(), tolerance: 1e-6, "untraced output")
+        let seed = try check.tensor(fused.shape)
+        expectSame(try valueAndGradients([x, weight, bias, residual], seed: seed) { t in
+                       try conv2d(t[0], weight: t[1], bias: t[2], residual: t[3], activation: kind)
+                   },
+                   try valueAndGradients([x, weight, bias, residual], seed: seed, separate))
+        #expect(throws: TensorError.self) { try conv2d(x, weight: weight, residual: x) }
+    }
+
     @Test("inference's Winograd convolution (3x3, 64 channels and more) agrees with the direct one training uses")
     func winograd() throws {
         var check = Check()

@@ -152,21 +152,23 @@ struct ConvolutionGeometry {
     ///
     /// `activation`, when given, runs as a post-op on the output while it is still in cache
     /// (inference only: backward would need the pre-activation values).
-    func forwardPrimitive(source: Layout, training: Bool, activation: Activation? = nil) throws -> Primitive {
+    /// `residual: true` adds a tensor of the output's shape (blocked) before the activation.
+    func forwardPrimitive(source: Layout, training: Bool, activation: Activation? = nil, residual: Bool = false) throws -> Primitive {
+        let epilogue = Epilogue(residual: residual ? .blocked(outputShape) : nil, activation: activation)
         let key = PrimitiveKey("conv_forward", layouts: [source],
-                               settings + [training ? 1 : 0, activation.map { Int64($0.postOp.kind.rawValue) } ?? -1])
+                               settings + [training ? 1 : 0, activation.map { Int64($0.postOp.kind.rawValue) } ?? -1, residual ? 1 : 0])
         return try PrimitiveCache.primitive(key) {
             let input = source.isBlocked ? source : .any(inputShape)
             if !training, suitsWinograd,
                let winograd = try? forwardPrimitive(training: false, source: input, output: .blocked(outputShape),
-                                                    activation: activation, algorithm: dnnl_convolution_winograd),
+                                                    epilogue: epilogue, algorithm: dnnl_convolution_winograd),
                winograd.implementation.contains("wino") {
                 return winograd
             }
             return try preferFast(
-                { try forwardPrimitive(training: training, source: input, output: .blocked(outputShape), activation: activation) },
+                { try forwardPrimitive(training: training, source: input, output: .blocked(outputShape), epilogue: epilogue) },
                 fallback: { try forwardPrimitive(training: training, source: .any(inputShape), output: .any(outputShape),
-                                                 activation: activation) })
+                                                 epilogue: epilogue) })
         }
     }
 
@@ -179,7 +181,7 @@ struct ConvolutionGeometry {
             && weightShape[0] >= 64 && weightShape[1] >= 64
     }
 
-    private func forwardPrimitive(training: Bool, source: Layout, output: Layout, activation: Activation?,
+    private func forwardPrimitive(training: Bool, source: Layout, output: Layout, epilogue: Epilogue,
                                   algorithm: dnnl_alg_kind_t = dnnl_convolution_direct) throws -> Primitive {
         let op = Self.operation
         var desc = dnnl_convolution_desc_t()
@@ -189,8 +191,7 @@ struct ConvolutionGeometry {
                 &desc, training ? dnnl_forward_training : dnnl_forward_inference, algorithm,
                 &src, &wei, bia, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
         }
-        guard let activation else { return try makePrimitive(op, desc) }
-        return try withPostOp(activation, op) { try makePrimitive(op, desc, attributes: $0) }
+        return try epilogue.withAttributes(op) { try makePrimitive(op, desc, attributes: $0) }
     }
 
     /// The backward-data primitive, producing the input gradient in the blocked layout when a
@@ -250,17 +251,27 @@ struct ConvolutionGeometry {
 /// Grouped and depthwise convolutions set `options.groups`. The output is in the layout oneDNN's
 /// fastest kernel produces (blocked on this CPU).
 ///
-/// `activation` applies to the output: fused into the convolution (one pass over memory instead
-/// of two) when nothing is traced, as a separate recorded operation otherwise.
+/// `residual` (a tensor of the output's shape, a residual connection) is added and then
+/// `activation` applied to the output: fused into the convolution (one pass over memory instead
+/// of two or three) when nothing is traced, as separate recorded operations otherwise.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions = Conv2DOptions(),
-                   activation: Activation? = nil) throws -> Tensor {
+                   residual: Tensor? = nil, activation: Activation? = nil) throws -> Tensor {
     let geometry = try ConvolutionGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, options: options)
     let op = ConvolutionGeometry.operation
-    let training = try GradientTape.tape(of: [x, weight] + (bias.map { [$0] } ?? []), op) != nil
-    if training, let activation {
-        return try ZooTensor.activation(activation, conv2d(x, weight: weight, bias: bias, options: options))
+    if let residual, residual.shape != geometry.outputShape {
+        throw TensorError.shapeMismatch(operation: op, expected: "the residual has the output's shape", lhs: geometry.outputShape,
+                                        rhs: residual.shape)
     }
-    let forward = try geometry.forwardPrimitive(source: x.layout, training: training, activation: activation)
+    let training = try GradientTape.tape(of: [x, weight] + (bias.map { [$0] } ?? []) + (residual.map { [$0] } ?? []), op) != nil
+    // Fused only where oneDNN has a fast kernel for these post-ops; otherwise one operation each.
+    let fused = training || (activation == nil && residual == nil) ? nil
+        : try? geometry.forwardPrimitive(source: x.layout, training: false, activation: activation, residual: residual != nil)
+    if activation != nil || residual != nil, fused == nil || fused!.isSlowFallback {
+        var y = try conv2d(x, weight: weight, bias: bias, options: options)
+        if let residual { y = try add(y, residual) }
+        return try activation.map { try ZooTensor.activation($0, y) } ?? y
+    }
+    let forward = try fused ?? geometry.forwardPrimitive(source: x.layout, training: training)
     let source = try x.reordered(to: forward.layout(dnnl_query_src_md), operation: op)
     let output = Buffer(forward.layout(dnnl_query_dst_md))
     var arguments: [(Int32, Buffer)] = [
@@ -269,6 +280,10 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
         (DNNL_ARG_DST, output),
     ]
     if let bias { arguments.append((DNNL_ARG_BIAS, try bias.rowMajor().buffer)) }
+    if let residual {
+        let added = try residual.reordered(to: .blocked(geometry.outputShape), operation: op)
+        arguments.append((Epilogue.residualArgument, added.buffer))
+    }
     try forward.execute(op, arguments)
     let y = Tensor(shape: geometry.outputShape, buffer: output)
     let inputs = [x, weight] + (bias.map { [$0] } ?? [])

@@ -29,18 +29,37 @@ public enum Activation: Sendable, Equatable {
     }
 }
 
-/// Calls `body` with primitive attributes that apply `activation` to the primitive's output.
-func withPostOp<R>(_ activation: Activation, _ operation: String, _ body: (dnnl_primitive_attr_t) throws -> R) throws -> R {
-    var attributes: dnnl_primitive_attr_t?
-    var postOps: dnnl_post_ops_t?
-    try check(dnnl_primitive_attr_create(&attributes), operation, "creating attributes")
-    defer { dnnl_primitive_attr_destroy(attributes) }
-    try check(dnnl_post_ops_create(&postOps), operation, "creating post-ops")
-    defer { dnnl_post_ops_destroy(postOps) }
-    let (kind, alpha, beta) = activation.postOp
-    try check(dnnl_post_ops_append_eltwise(postOps, 1, kind, alpha, beta), operation, "appending \(activation.name)")
-    try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), operation, "setting post-ops")
-    return try body(attributes!)
+/// What a primitive does to its output before writing it: add a tensor of the output's shape
+/// (a residual connection), then apply an activation; oneDNN post-ops.
+struct Epilogue {
+    /// The layout of the added tensor, nil when nothing is added.
+    var residual: Layout?
+    var activation: Activation?
+
+    /// The execution argument that passes the added tensor (oneDNN's
+    /// `DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1`: the first post-op's second input).
+    static let residualArgument = Int32(DNNL_ARG_ATTR_MULTIPLE_POST_OP_BASE) | DNNL_ARG_SRC_1
+
+    /// Calls `body` with primitive attributes carrying these post-ops, or nil when there are none.
+    func withAttributes<R>(_ operation: String, _ body: (dnnl_primitive_attr_t?) throws -> R) throws -> R {
+        guard residual != nil || activation != nil else { return try body(nil) }
+        var attributes: dnnl_primitive_attr_t?
+        var postOps: dnnl_post_ops_t?
+        try check(dnnl_primitive_attr_create(&attributes), operation, "creating attributes")
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        try check(dnnl_post_ops_create(&postOps), operation, "creating post-ops")
+        defer { dnnl_post_ops_destroy(postOps) }
+        if let residual {
+            var desc = residual.desc
+            try check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &desc), operation, "appending the residual add")
+        }
+        if let activation {
+            let (kind, alpha, beta) = activation.postOp
+            try check(dnnl_post_ops_append_eltwise(postOps, 1, kind, alpha, beta), operation, "appending \(activation.name)")
+        }
+        try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), operation, "setting post-ops")
+        return try body(attributes)
+    }
 }
 
 /// `max(x, 0)` element-wise.
