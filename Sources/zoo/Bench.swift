@@ -10,8 +10,19 @@ extension ZooCommand {
     }
 }
 
-/// Says on standard error when other processes used the CPU while `monitor` watched.
-private func warnIfBusy(_ monitor: CPUMonitor) {
+/// Runs the body of `zoo bench NAME`: applies the engine options, reports a failure as
+/// `zoo bench NAME: error` (argument errors keep their usage message), and says on standard
+/// error when other processes used the CPU meanwhile.
+private func benchmarking(_ name: String, _ engine: EngineOptions, _ body: () throws -> Void) throws {
+    engine.apply()
+    let monitor = CPUMonitor()
+    do {
+        try body()
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        throw fail("bench \(name)", error)
+    }
     if let warning = monitor.contentionWarning() { FileHandle.standardError.write(Data((warning + "\n").utf8)) }
 }
 
@@ -26,21 +37,20 @@ extension ZooCommand.Bench {
         @Flag(help: "Print a JSON array instead of a table.") var json = false
 
         func run() throws {
-            engine.apply()
-            let monitor = CPUMonitor()
-            let results = try OperationBenchmark.run(rounds: rounds)
-            if json {
-                try printJSON(results)
-            } else {
-                print("zoo bench ops: batch 32, \(Threads.count) threads, oneDNN \(Engine.oneDNNVersion), median of \(rounds) rounds")
-                print("case                 pass              zoo GFLOP/s  oneDNN GFLOP/s  ratio")
-                for r in results {
-                    let label = r.caseName.padding(toLength: 20, withPad: " ", startingAt: 0) + " "
-                        + r.pass.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)
-                    print(label + String(format: " %11.1f  %14.1f  %5.2f", r.zooGFlops, r.oneDNNGFlops, r.ratio))
+            try benchmarking("ops", engine) {
+                let results = try OperationBenchmark.run(rounds: rounds)
+                if json {
+                    try printJSON(results)
+                } else {
+                    print("zoo bench ops: batch 32, \(Threads.count) threads, oneDNN \(Engine.oneDNNVersion), median of \(rounds) rounds")
+                    print("case                 pass              zoo GFLOP/s  oneDNN GFLOP/s  ratio")
+                    for r in results {
+                        let label = r.caseName.padding(toLength: 20, withPad: " ", startingAt: 0) + " "
+                            + r.pass.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)
+                        print(label + String(format: " %11.1f  %14.1f  %5.2f", r.zooGFlops, r.oneDNNGFlops, r.ratio))
+                    }
                 }
             }
-            warnIfBusy(monitor)
         }
 
     }
@@ -61,9 +71,7 @@ extension ZooCommand.Bench {
         @OptionGroup var engine: EngineOptions
 
         func run() throws {
-            engine.apply()
-            let monitor = CPUMonitor()
-            do {
+            try benchmarking("data", engine) {
                 let dataset = try DataSource(sources).training
                 let results = try DataBenchmark.run(dataset, images: images, workers: workers, augmentation: augment, includeTraining: !noTraining)
                 if json {
@@ -77,10 +85,7 @@ extension ZooCommand.Bench {
                         print(String(format: "loader at 96 / fastest DenseNet201 training at 96: %.1fx", loader / fastest))
                     }
                 }
-            } catch {
-                throw fail("bench data", error)
             }
-            warnIfBusy(monitor)
         }
     }
 }
@@ -106,9 +111,7 @@ extension ZooCommand.Bench {
         @OptionGroup var engine: EngineOptions
 
         func run() throws {
-            engine.apply()
-            let monitor = CPUMonitor()
-            do {
+            try benchmarking("finetune", engine) {
                 var settings = FineTuneSettings(architecture: try Architecture(named: model).name, flavor: flavor, imageSize: size)
                 settings.weights = weights
                 settings.unfreeze = unfreeze
@@ -129,10 +132,7 @@ extension ZooCommand.Bench {
                     print(String(format: "epoch, cached, later:        %8.1f s  (%.1fx faster; %@ stages cached)", result.epochSecondsCachedLater,
                                  result.epochSecondsUncached / result.epochSecondsCachedLater, result.cachedStages))
                 }
-            } catch {
-                throw fail("bench finetune", error)
             }
-            warnIfBusy(monitor)
         }
     }
 }
@@ -157,9 +157,7 @@ extension ZooCommand.Bench {
         @OptionGroup var engine: EngineOptions
 
         func run() throws {
-            engine.apply()
-            let monitor = CPUMonitor()
-            do {
+            try benchmarking("models", engine) {
                 let architectures = try models.map { try $0.split(separator: ",").map { try Architecture(named: String($0)) } }
                     ?? Architecture.allCases.filter { !$0.isCIFAR }
                 let chosen = try cases.map { try $0.split(separator: ",").map { name in
@@ -183,12 +181,7 @@ extension ZooCommand.Bench {
                 if json {
                     try printJSON(results)
                 }
-            } catch let error as ValidationError {
-                throw error
-            } catch {
-                throw fail("bench models", error)
             }
-            warnIfBusy(monitor)
         }
     }
 }
