@@ -269,6 +269,18 @@ def rule_role(flavor, model, name):
     return None
 
 
+def tensor_entry(flavor, model, name, shape, role, fan_in):
+    """A tensor's listing entry; a rule of RULES may give a batch-norm scale another role."""
+    special = rule_role(flavor, model, name)
+    if special:
+        assert role == "bn_gamma", (name, role)
+        role = special
+    entry = {"name": name, "shape": shape, "role": role}
+    if fan_in is not None:
+        entry["fan_in"] = fan_in
+    return entry
+
+
 def rules_for(model):
     return [{k: v for k, v in r.items() if k != "fn"} for r in RULES if model in r["models"]]
 
@@ -328,14 +340,7 @@ def torch_listing(torch, m, model):
                         "running_var": "bn_var", "num_batches_tracked": "counter"}[pname]
             else:
                 raise ValueError(f"torch {model}: unknown tensor {key} in {type(mod).__name__}")
-            special = rule_role("torchvision", model, key)
-            if special:
-                assert role == "bn_gamma", (key, role)
-                role = special
-            t = {"name": key, "shape": shape, "role": role}
-            if fan_in is not None:
-                t["fan_in"] = fan_in
-            info[key] = t
+            info[key] = tensor_entry("torchvision", model, key, shape, role, fan_in)
     sd = m.state_dict()
     assert set(sd) == set(info), model
     return [info[k] for k in sd], sd
@@ -445,14 +450,7 @@ def keras_worker(args):
                             "moving_mean": "bn_mean", "moving_variance": "bn_var"}[w.name]
                 else:
                     raise ValueError(f"keras {model}: unknown tensor {name} in {cls}")
-                special = rule_role("keras", model, name)
-                if special:
-                    assert role == "bn_gamma", (name, role)
-                    role = special
-                t = {"name": name, "shape": shape, "role": role}
-                if fan_in is not None:
-                    t["fan_in"] = fan_in
-                tensors.append(t)
+                tensors.append(tensor_entry("keras", model, name, shape, role, fan_in))
                 variables.append(w)
         assert len(variables) == len(m.weights) and \
             {id(v) for v in variables} == {id(v) for v in m.weights}, model
