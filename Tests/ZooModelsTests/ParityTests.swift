@@ -154,12 +154,14 @@ struct ParityTests {
         let logits = try model(Tensor(nhwc: input.values, shape: input.shape), .inference())
         expectClose(try logits.array(), try References.array("cifar/cifar_resnet8_checkpoint_logits.npy").values, "checkpoint logits")
     }
+}
 
-    /// Agreement within 1e-4 of the reference's largest magnitude.
-    func expectClose(_ actual: [Float], _ expected: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(actual.count == expected.count, sourceLocation: sourceLocation)
-        let scale = expected.map(abs).max() ?? 1
-        let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
-        #expect(worst <= 1e-4 * scale, "\(what): largest difference \(worst) against scale \(scale)", sourceLocation: sourceLocation)
-    }
+/// Agreement within `tolerance` times the expected values' largest magnitude (or `minimumScale`,
+/// when that is larger).
+func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-4, minimumScale: Float = 0, _ what: String,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(actual.count == expected.count, "\(what): \(actual.count) values, expected \(expected.count)", sourceLocation: sourceLocation)
+    let scale = max(expected.map(abs).max() ?? 1, minimumScale)
+    let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
+    #expect(worst <= tolerance * scale, "\(what): largest difference \(worst) against scale \(scale)", sourceLocation: sourceLocation)
 }
