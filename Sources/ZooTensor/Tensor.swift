@@ -36,6 +36,18 @@ public struct Tensor: @unchecked Sendable {
         self.init(shape: shape, buffer: buffer)
     }
 
+    /// A row-major tensor whose values `initialize` writes; it receives uninitialized memory
+    /// for every element. Saves the copy through an array when values are computed.
+    public init(shape: [Int], initializingWith initialize: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws {
+        guard shape.allSatisfy({ $0 > 0 }) else {
+            throw TensorError.invalidShape(operation: "Tensor(shape:initializingWith:)", shape: shape, expected: "positive dimensions")
+        }
+        let buffer = Buffer(.rowMajor(shape))
+        let count = shape.reduce(1, *)
+        try initialize(UnsafeMutableBufferPointer(start: buffer.storage.pointer.bindMemory(to: Float.self, capacity: count), count: count))
+        self.init(shape: shape, buffer: buffer)
+    }
+
     /// A 4-D tensor from channels-last values, `[N, H, W, C]` as Keras and image files hold
     /// them. The result has logical shape `[N, C, H, W]` in the blocked layout.
     public init(nhwc values: [Float], shape nhwcShape: [Int]) throws {

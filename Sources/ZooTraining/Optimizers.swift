@@ -75,38 +75,61 @@ public final class GradientDescent: Optimizer {
 
     public func step(_ parameters: [(name: String, parameter: Parameter)]) throws {
         let updating = parameters.filter { $0.parameter.isTrainable && $0.parameter.gradient != nil }
-        var gradients = try updating.map { try $0.parameter.gradient!.array() }
-        clip(&gradients)
+        let gradients = try updating.map { try $0.parameter.gradient!.rowMajor() }
+        let clip = try gradientClip(gradients)
         stepCount += 1
         let t = Float(stepCount)
         for ((name, parameter), gradient) in zip(updating, gradients) {
-            var values = try parameter.value.array()
+            let count = parameter.value.elementCount
             // Taken out of the dictionary so the updates below write in place instead of copying.
-            var state = buffers.removeValue(forKey: name) ?? [[Float]](repeating: [Float](repeating: 0, count: values.count), count: bufferCount)
-            guard state.count == bufferCount, state[0].count == values.count else {
-                throw TrainingError("optimizer state for \(name) has \(state.first?.count ?? 0) values, the parameter \(values.count)")
+            var state = buffers.removeValue(forKey: name) ?? [[Float]](repeating: [Float](repeating: 0, count: count), count: bufferCount)
+            guard state.count == bufferCount, state[0].count == count else {
+                throw TrainingError("optimizer state for \(name) has \(state.first?.count ?? 0) values, the parameter \(count)")
             }
             var first = state[0]
             // A checkpoint of a kind with one buffer may hold the second empty.
-            var second = state[1].count == values.count ? state[1] : [Float](repeating: 0, count: values.count)
+            var second = state[1].count == count ? state[1] : [Float](repeating: 0, count: count)
             state = []
-            values.withUnsafeMutableBufferPointer { p in
-                first.withUnsafeMutableBufferPointer { m in
-                    second.withUnsafeMutableBufferPointer { v in
-                        gradient.withUnsafeBufferPointer { g in update(p, g, m, v, t: t) }
+            // The new value is written once, straight from the old one and the gradient.
+            let value = try parameter.value.withUnsafeBufferPointer { old in
+                try gradient.withUnsafeBufferPointer { g in
+                    try Tensor(shape: parameter.shape) { p in
+                        _ = p.initialize(fromContentsOf: old)
+                        first.withUnsafeMutableBufferPointer { m in
+                            second.withUnsafeMutableBufferPointer { v in update(p, g, m, v, t: t, clip: clip) }
+                        }
                     }
                 }
             }
             buffers[name] = [first, second]
-            parameter.value = try Tensor(shape: parameter.shape, values: values)
+            parameter.value = value
             parameter.zeroGradient()
         }
     }
 
-    /// The kind's update of one parameter's values `p` from its gradient `g`, with its buffers
-    /// `m` and `v`, at step `t` (from 1).
+    /// How gradients are clipped before an update: each element is scaled by `scale`, then
+    /// clamped into `[-limit, limit]`.
+    private struct Clip { var scale: Float = 1, limit: Float = .infinity }
+
+    private func gradientClip(_ gradients: [Tensor]) throws -> Clip {
+        switch clipping {
+        case .none:
+            return Clip()
+        case let .value(limit):
+            return Clip(limit: limit)
+        case let .globalNorm(limit):
+            let squares = try gradients.reduce(Double(0)) { total, gradient in
+                try gradient.withUnsafeBufferPointer { g in g.reduce(total) { $0 + Double($1) * Double($1) } }
+            }
+            let norm = squares.squareRoot()
+            return norm > Double(limit) ? Clip(scale: Float(Double(limit) / norm)) : Clip()
+        }
+    }
+
+    /// The kind's update of one parameter's values `p` from its gradient `g` (clipped by
+    /// `clip`), with its buffers `m` and `v`, at step `t` (from 1).
     private func update(_ p: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, _ m: UnsafeMutableBufferPointer<Float>,
-                        _ v: UnsafeMutableBufferPointer<Float>, t: Float) {
+                        _ v: UnsafeMutableBufferPointer<Float>, t: Float, clip: Clip) {
         let decay: Float
         switch weightDecay {
         case let .l2(rate): decay = rate
@@ -117,16 +140,17 @@ public final class GradientDescent: Optimizer {
         case .none: decay = 0
         }
         let learningRate = learningRate
+        let (scale, limit) = (clip.scale, clip.limit)
         switch kind {
         case let .sgd(momentum, nesterov):
             for i in p.indices {
-                let gradient = g[i] + decay * p[i]
+                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
                 m[i] = momentum * m[i] + gradient
                 p[i] -= learningRate * (nesterov ? gradient + momentum * m[i] : m[i])
             }
         case let .rmsprop(rho, epsilon, momentum):
             for i in p.indices {
-                let gradient = g[i] + decay * p[i]
+                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
                 m[i] = rho * m[i] + (1 - rho) * gradient * gradient
                 let step = gradient / (m[i].squareRoot() + epsilon)
                 if momentum > 0 {
@@ -139,7 +163,7 @@ public final class GradientDescent: Optimizer {
         case let .adam(beta1, beta2, epsilon):
             let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
             for i in p.indices {
-                let gradient = g[i] + decay * p[i]
+                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
                 m[i] = beta1 * m[i] + (1 - beta1) * gradient
                 v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
                 p[i] -= learningRate * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
@@ -147,25 +171,11 @@ public final class GradientDescent: Optimizer {
         case let .adamax(beta1, beta2, epsilon):
             let rate = learningRate / (1 - pow(beta1, t))
             for i in p.indices {
-                let gradient = g[i] + decay * p[i]
+                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
                 m[i] = beta1 * m[i] + (1 - beta1) * gradient
                 v[i] = max(beta2 * v[i], abs(gradient))
                 p[i] -= rate * m[i] / (v[i] + epsilon)
             }
-        }
-    }
-
-    private func clip(_ gradients: inout [[Float]]) {
-        switch clipping {
-        case .none:
-            return
-        case let .value(limit):
-            for g in gradients.indices { for i in gradients[g].indices { gradients[g][i] = min(max(gradients[g][i], -limit), limit) } }
-        case let .globalNorm(limit):
-            let norm = gradients.reduce(Double(0)) { total, g in total + g.reduce(Double(0)) { $0 + Double($1) * Double($1) } }.squareRoot()
-            guard norm > Double(limit) else { return }
-            let scale = Float(Double(limit) / norm)
-            for g in gradients.indices { for i in gradients[g].indices { gradients[g][i] *= scale } }
         }
     }
 

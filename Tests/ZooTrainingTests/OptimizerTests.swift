@@ -76,6 +76,15 @@ struct OptimizerTests {
         #expect(try idle.value.array() == [2])
         let step = try clipped.value.array()
         #expect(abs(step[0] + 0.6) < 1e-6 && abs(step[1] + 0.8) < 1e-6)
+
+        // Clipping by value clamps each element; weight decay is added after the clamp.
+        let clamped = Parameter(try Tensor(shape: [3], values: [1, 1, 1]))
+        clamped.gradient = try Tensor(shape: [3], values: [-3, 0.25, 2])
+        let clamping = GradientDescent(.sgd(momentum: 0), learningRate: 1, weightDecay: .l2(0.5), clipping: .value(0.5))
+        try clamping.step([("clamped", clamped)])
+        // Clamped gradients -0.5, 0.25, 0.5, each plus 0.5 * 1 of decay.
+        let expected: [Float] = [1, 0.25, 0]
+        #expect(try clamped.value.array() == expected)
     }
 
     @Test("optimizer state survives a save and restore, giving the same next step")
