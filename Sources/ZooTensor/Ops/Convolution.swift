@@ -174,14 +174,14 @@ struct ConvolutionGeometry {
 
     /// Whether this convolution runs with oneDNN's Winograd kernels (F(4x4, 3x3), forward and
     /// both backward passes, where the CPU has them): a 3x3, stride-1, undilated, ungrouped
-    /// convolution with enough channels on both sides, and an output of at least 8x8, for the
-    /// transforms to pay for themselves (measured on VGG16, ResNet50 and InceptionV3 at 96x96:
-    /// about 2x faster at 12x12 and larger, even at 6x6, up to 20x slower at 1x1 where a 4x4
-    /// tile holds one output). It does about half the multiplications of the direct method,
-    /// with rounding differences of order 1e-6.
+    /// convolution with enough channels on both sides, and an output of at least 6x6, for the
+    /// transforms to pay for themselves (measured on VGG16, ResNet50/152 and InceptionV3 at
+    /// 96x96: about 2x faster at 12x12 and larger, 10-15% at 6x6, 2x slower in training at 3x3,
+    /// 10-20x slower at 1x1 where a 4x4 tile holds one output). It does about half the
+    /// multiplications of the direct method, with rounding differences of order 1e-6.
     var suitsWinograd: Bool {
         weightShape[2] == 3 && weightShape[3] == 3 && stride == [1, 1] && dilation == [1, 1] && groups == 1
-            && weightShape[0] >= 64 && weightShape[1] >= 64 && outputShape[2] >= 8 && outputShape[3] >= 8
+            && weightShape[0] >= 64 && weightShape[1] >= 64 && outputShape[2] >= 6 && outputShape[3] >= 6
     }
 
     private func forwardPrimitive(training: Bool, source: Layout, output: Layout, epilogue: Epilogue,
