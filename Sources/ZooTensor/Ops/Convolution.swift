@@ -209,14 +209,7 @@ struct ConvolutionGeometry {
                 &desc, algorithm, &src, &wei, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
             return try makePrimitive(op, desc, hint: forward)
         }
-        return try PrimitiveCache.primitive(key) {
-            if forward.isWinograd, let winograd = try? make(dnnl_convolution_winograd, { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) }),
-               winograd.isWinograd {
-                return winograd
-            }
-            return try preferFast({ try make(dnnl_convolution_direct) { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) } },
-                                  fallback: { try make(dnnl_convolution_direct) { $0 == 0 ? .any(inputShape) : .any(outputShape) } })
-        }
+        return try PrimitiveCache.primitive(key) { try backwardPrimitive(forward: forward, make) }
     }
 
     /// The backward-weights primitive, reading blocked activations when a fast kernel does.
@@ -232,14 +225,19 @@ struct ConvolutionGeometry {
             }
             return try makePrimitive(op, desc, hint: forward)
         }
-        return try PrimitiveCache.primitive(key) {
-            if forward.isWinograd, let winograd = try? make(dnnl_convolution_winograd, { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) }),
-               winograd.isWinograd {
-                return winograd
-            }
-            return try preferFast({ try make(dnnl_convolution_direct) { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) } },
-                                  fallback: { try make(dnnl_convolution_direct) { $0 == 0 ? .any(inputShape) : .any(outputShape) } })
+        return try PrimitiveCache.primitive(key) { try backwardPrimitive(forward: forward, make) }
+    }
+
+    /// A backward primitive from `make(algorithm, layout of data argument 0 or 1)`: Winograd
+    /// when the forward pass is, otherwise the direct kernel on blocked data, or on oneDNN's
+    /// choice of layouts when blocked data has only a slow kernel.
+    private func backwardPrimitive(forward: Primitive, _ make: (dnnl_alg_kind_t, (Int) -> Layout) throws -> Primitive) throws -> Primitive {
+        let blocked: (Int) -> Layout = { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) }
+        if forward.isWinograd, let winograd = try? make(dnnl_convolution_winograd, blocked), winograd.isWinograd {
+            return winograd
         }
+        return try preferFast({ try make(dnnl_convolution_direct, blocked) },
+                              fallback: { try make(dnnl_convolution_direct) { $0 == 0 ? .any(inputShape) : .any(outputShape) } })
     }
 
     /// The preferred primitive unless oneDNN can only build it from a slow fallback kernel.
