@@ -45,12 +45,13 @@ public enum ModelBenchmark {
                 // Each case starts from what the previous one left behind, not from its peak.
                 Memory.releaseCache()
                 Memory.resetPeakResidentBytes()
-                let rate = try imagesPerSecond(architecture, flavor: flavor, size: size, batch: batch, benchmarkCase: benchmarkCase,
-                                               warmup: warmup, steps: steps)
+                let network = try model(architecture, flavor: flavor, size: size)
+                let rate = try imagesPerSecond(network, size: size, batch: batch, benchmarkCase: benchmarkCase, warmup: warmup,
+                                               steps: steps)
                 var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, imagesPerSecond: rate,
                                     peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20))
                 if benchmarkCase == .infer {
-                    let summary = try ModelSummary(try model(architecture, flavor: flavor, size: size), inputSize: size)
+                    let summary = try ModelSummary(network, inputSize: size)
                     result.gflopPerSecond = rate * Double(2 * summary.multiplyAdds) / 1e9
                 }
                 results.append(result)
@@ -70,7 +71,13 @@ public enum ModelBenchmark {
     /// Images per second of one case (the median step of `steps`, after `warmup` steps).
     public static func imagesPerSecond(_ architecture: Architecture, flavor: Flavor, size: Int, batch: Int, benchmarkCase: Case,
                                        classes: Int = 100, warmup: Int = 2, steps: Int = 5) throws -> Double {
-        let model = try model(architecture, flavor: flavor, size: size, classes: classes)
+        try imagesPerSecond(model(architecture, flavor: flavor, size: size, classes: classes), size: size, batch: batch,
+                            benchmarkCase: benchmarkCase, classes: classes, warmup: warmup, steps: steps)
+    }
+
+    /// Images per second of `model` (whose head has `classes` units) in one case.
+    static func imagesPerSecond(_ model: ImageModel, size: Int, batch: Int, benchmarkCase: Case, classes: Int = 100, warmup: Int,
+                                steps: Int) throws -> Double {
         if benchmarkCase == .trainFrozen80 { try FreezePlan.fraction(0.2).apply(to: model) }
         let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
         var generator = SeededGenerator(seed: 1)
