@@ -141,16 +141,18 @@ public final class GradientDescent: Optimizer {
         }
         let learningRate = learningRate
         let (scale, limit) = (clip.scale, clip.limit)
+        // Element `i`'s gradient as every rule sees it: clipped, then with L2 decay added.
+        func effectiveGradient(_ i: Int) -> Float { min(max(g[i] * scale, -limit), limit) + decay * p[i] }
         switch kind {
         case let .sgd(momentum, nesterov):
             for i in p.indices {
-                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
+                let gradient = effectiveGradient(i)
                 m[i] = momentum * m[i] + gradient
                 p[i] -= learningRate * (nesterov ? gradient + momentum * m[i] : m[i])
             }
         case let .rmsprop(rho, epsilon, momentum):
             for i in p.indices {
-                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
+                let gradient = effectiveGradient(i)
                 m[i] = rho * m[i] + (1 - rho) * gradient * gradient
                 let step = gradient / (m[i].squareRoot() + epsilon)
                 if momentum > 0 {
@@ -163,7 +165,7 @@ public final class GradientDescent: Optimizer {
         case let .adam(beta1, beta2, epsilon):
             let correction1 = 1 - pow(beta1, t), correction2 = 1 - pow(beta2, t)
             for i in p.indices {
-                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
+                let gradient = effectiveGradient(i)
                 m[i] = beta1 * m[i] + (1 - beta1) * gradient
                 v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
                 p[i] -= learningRate * (m[i] / correction1) / ((v[i] / correction2).squareRoot() + epsilon)
@@ -171,7 +173,7 @@ public final class GradientDescent: Optimizer {
         case let .adamax(beta1, beta2, epsilon):
             let rate = learningRate / (1 - pow(beta1, t))
             for i in p.indices {
-                let gradient = min(max(g[i] * scale, -limit), limit) + decay * p[i]
+                let gradient = effectiveGradient(i)
                 m[i] = beta1 * m[i] + (1 - beta1) * gradient
                 v[i] = max(beta2 * v[i], abs(gradient))
                 p[i] -= rate * m[i] / (v[i] + epsilon)
