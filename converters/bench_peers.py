@@ -593,29 +593,31 @@ def main():
 
     # Frameworks alternate within each case, so slow drifts in the machine's load hit both; the
     # rounds repeat the whole sequence, so a burst of load spoils at most one round of a case.
-    frameworks = args.frameworks + (["zoo"] if args.zoo else [])
-    jobs = [("torch", "sgemm", "-")] + ([("zoo", "resnet50", "infer@224")] if args.zoo else [])
-    jobs += [(fw, m, c) for m in args.models for c in CASES for fw in frameworks]
+    # Each job: its key in the results, what the log calls it, and how to run it.
+    sgemm_key, resnet50_224_key = ("torch", "sgemm", "-"), ("zoo", "resnet50", "infer at 224")
+    jobs = [(sgemm_key, f"the SGEMM reference ({SGEMM_N}^3, {args.threads} thread(s))",
+             lambda: run_worker(args, "torch", "sgemm", "-"))]
+    if args.zoo:
+        # Issue 8's compute-bound check: ResNet50 inference at 224 against the SGEMM figure.
+        jobs.append((resnet50_224_key, "zoo ResNet50 inference at 224x224",
+                     lambda: run_zoo(args, "resnet50", "infer", size=224)))
+    for model_name in args.models:
+        for case in CASES:
+            for fw in args.frameworks + (["zoo"] if args.zoo else []):
+                run = (lambda m=model_name, c=case: run_zoo(args, m, c)) if fw == "zoo" else \
+                      (lambda fw=fw, m=model_name, c=case: run_worker(args, fw, m, c))
+                jobs.append(((fw, model_name, case), f"{fw} {model_name} {case}", run))
     runs = {}
     for round_index in range(1, args.rounds + 1):
-        for i, (fw, model_name, case) in enumerate(jobs, 1):
+        for i, (key, what, run) in enumerate(jobs, 1):
             where = f"[round {round_index}/{args.rounds}, {i}/{len(jobs)}]"
             t0 = time.time()
-            if model_name == "sgemm":
-                what = f"the SGEMM reference ({SGEMM_N}^3, {args.threads} thread(s))"
-                r = run_worker(args, "torch", "sgemm", "-")
-            elif case == "infer@224":
-                # Issue 8's compute-bound check: ResNet50 inference at 224 against the SGEMM figure.
-                what = "zoo ResNet50 inference at 224x224"
-                r = run_zoo(args, "resnet50", "infer", size=224)
-            else:
-                what = f"{fw} {model_name} {case}"
-                r = run_zoo(args, model_name, case) if fw == "zoo" else run_worker(args, fw, model_name, case)
-            runs.setdefault((fw, model_name, case), []).append(r)
+            r = run()
+            runs.setdefault(key, []).append(r)
             if r.get("failed"):
                 log(f"{where} {what}: failed: {r['error']}")
                 continue
-            if model_name == "sgemm":
+            if key == sgemm_key:
                 log(f"{where} {what}: {r['gflops']:.1f} GFLOP/s ({time.time() - t0:.0f} s)")
             else:
                 params = ""
@@ -627,9 +629,9 @@ def main():
                     f"{params} ({time.time() - t0:.0f} s)")
             flag_noise(what, r.get("others_cores"))
     results = {key: combine_rounds(case_runs) for key, case_runs in runs.items()}
-    doc["sgemm"] = results.pop(("torch", "sgemm", "-"))
+    doc["sgemm"] = results.pop(sgemm_key)
     if args.zoo:
-        doc["resnet50_224"] = results.pop(("zoo", "resnet50", "infer@224"))
+        doc["resnet50_224"] = results.pop(resnet50_224_key)
     doc["results"] = list(results.values())
 
     rows = table_rows(args, results)
