@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "ZooNN", dependencies: ["ZooTensor"]),
         .target(name: "ZooWeights", dependencies: ["CHDF5", "CZlib"]),
         .target(name: "ZooData", dependencies: ["ZooTensor", "ZooWeights", "CImageIO"]),
-        .target(name: "ZooModels", dependencies: ["ZooNN", "ZooWeights", "ZooData"]),
+        .target(name: "ZooModels", dependencies: ["ZooTensor", "ZooNN", "ZooWeights"]),
         .target(name: "ZooPlots", dependencies: ["CCairo"]),
         .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooWeights", "ZooPlots"]),
         .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooPlots", "ZooTraining"]),

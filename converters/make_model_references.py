@@ -78,6 +78,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import namedtuple
 from fractions import Fraction
 
 import numpy as np
@@ -92,42 +93,33 @@ PHASE_MOD = 10007
 STEP = 0.7548776662
 BATCH = 2
 
-MODELS = ["vgg16", "resnet50", "resnet152", "densenet121", "densenet169",
-          "densenet201", "inceptionv3", "mobilenetv2"]
+# One entry per model: everything the references need to know about it, in one place. A new
+# model is one line here. Fields: the family (for README grouping), the smallest meaningful input
+# (VGG16 32: its minimum, block5_pool is 1x1; InceptionV3 75: its minimum; 64 for the rest: last
+# feature map 2x2, every stride-2 stage sees an even size), the keras.applications constructor,
+# the torchvision.models function, the expected figures from the issue (asserted): Keras's
+# layer count without the top and the total parameters with a 100-class head; and whether the
+# model is rebuilt from scratch for the determinism check (one model per family).
+ModelEntry = namedtuple("ModelEntry", "family input_size keras_app torch_fn notop_layers head100_total determinism")
+MODEL_ENTRIES = {
+    "vgg16": ModelEntry("vgg", 32, "VGG16", "vgg16", 19, 14765988, True),
+    "resnet50": ModelEntry("resnet", 64, "ResNet50", "resnet50", 175, 23792612, True),
+    "resnet152": ModelEntry("resnet", 64, "ResNet152", "resnet152", 515, 58575844, False),
+    "densenet121": ModelEntry("densenet", 64, "DenseNet121", "densenet121", 427, 7140004, True),
+    "densenet169": ModelEntry("densenet", 64, "DenseNet169", "densenet169", 595, 12809380, False),
+    "densenet201": ModelEntry("densenet", 64, "DenseNet201", "densenet201", 707, 18514084, False),
+    "inceptionv3": ModelEntry("inception", 75, "InceptionV3", "inception_v3", 311, 22007684, True),
+    "mobilenetv2": ModelEntry("mobilenet", 64, "MobileNetV2", "mobilenet_v2", 154, 2386084, True),
+}
+MODELS = list(MODEL_ENTRIES)
 FLAVORS = ["keras", "torchvision"]
-FAMILY = {"vgg16": "vgg", "resnet50": "resnet", "resnet152": "resnet",
-          "densenet121": "densenet", "densenet169": "densenet",
-          "densenet201": "densenet", "inceptionv3": "inception",
-          "mobilenetv2": "mobilenet"}
-# One model per family is rebuilt from scratch for the determinism check.
-DETERMINISM_MODELS = ["vgg16", "resnet50", "densenet121", "inceptionv3",
-                      "mobilenetv2"]
-
-# Smallest meaningful input per model (see README): VGG16 32 (its minimum;
-# block5_pool is 1x1), InceptionV3 75 (its minimum), 64 for the rest (last
-# feature map 2x2, every stride-2 stage sees an even size).
-INPUT_SIZE = {"vgg16": 32, "resnet50": 64, "resnet152": 64, "densenet121": 64,
-              "densenet169": 64, "densenet201": 64, "inceptionv3": 75,
-              "mobilenetv2": 64}
-
-KERAS_APP = {"vgg16": "VGG16", "resnet50": "ResNet50", "resnet152": "ResNet152",
-             "densenet121": "DenseNet121", "densenet169": "DenseNet169",
-             "densenet201": "DenseNet201", "inceptionv3": "InceptionV3",
-             "mobilenetv2": "MobileNetV2"}
-TORCH_FN = {"vgg16": "vgg16", "resnet50": "resnet50", "resnet152": "resnet152",
-            "densenet121": "densenet121", "densenet169": "densenet169",
-            "densenet201": "densenet201", "inceptionv3": "inception_v3",
-            "mobilenetv2": "mobilenet_v2"}
-
-# Expected figures from the issue; asserted.
-EXPECTED_NOTOP_LAYERS = {"vgg16": 19, "resnet50": 175, "resnet152": 515,
-                         "densenet121": 427, "densenet169": 595,
-                         "densenet201": 707, "mobilenetv2": 154,
-                         "inceptionv3": 311}
-EXPECTED_HEAD100_TOTAL = {"vgg16": 14765988, "resnet50": 23792612,
-                          "resnet152": 58575844, "densenet121": 7140004,
-                          "densenet169": 12809380, "densenet201": 18514084,
-                          "mobilenetv2": 2386084, "inceptionv3": 22007684}
+FAMILY = {m: e.family for m, e in MODEL_ENTRIES.items()}
+DETERMINISM_MODELS = [m for m, e in MODEL_ENTRIES.items() if e.determinism]
+INPUT_SIZE = {m: e.input_size for m, e in MODEL_ENTRIES.items()}
+KERAS_APP = {m: e.keras_app for m, e in MODEL_ENTRIES.items()}
+TORCH_FN = {m: e.torch_fn for m, e in MODEL_ENTRIES.items()}
+EXPECTED_NOTOP_LAYERS = {m: e.notop_layers for m, e in MODEL_ENTRIES.items()}
+EXPECTED_HEAD100_TOTAL = {m: e.head100_total for m, e in MODEL_ENTRIES.items()}
 LAYERS_INPUT = 96
 FREEZE_FRACTIONS = [Fraction(0), Fraction(1, 10), Fraction(2, 10)]
 EXPECTED_DENSENET201_TRAINABLE = {"0": 192100, "0.1": 2831140, "0.2": 5056740}

@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 
 // Random augmentation with the parameter conventions of Keras's preprocessing layers
 // (`keras.layers.RandomFlip`, `RandomRotation`, `RandomZoom`, `RandomTranslation`,

@@ -1,5 +1,4 @@
 import Foundation
-import ZooWeights
 
 /// Where the files of one CIFAR dataset are, in one of its two published forms.
 struct CIFARLayout: Sendable {

@@ -1,5 +1,7 @@
 /// A dataset seen through a list of sample indices and a relabelling: class subsets, per-class
 /// limits and train/validation splits are all subsets.
+import ZooTensor
+
 public struct Subset: Dataset {
     public let base: any Dataset
     /// Indices into `base`, in order.

@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 
 /// A batch of images in the engine's activation layout, with their labels.
 public struct Batch: @unchecked Sendable {

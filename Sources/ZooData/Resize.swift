@@ -3,6 +3,8 @@
 /// The two frameworks agree when enlarging with bilinear interpolation (both use half-pixel
 /// centers) and part ways when shrinking (torchvision filters, TensorFlow does not) and for
 /// nearest neighbour (different rounding rules).
+import ZooTensor
+
 public enum ResizeConvention: String, Sendable, Hashable, CaseIterable, Codable {
     /// What `tf.image.resize(..., antialias=False)` and therefore `keras.layers.Resizing`,
     /// `keras.ops.image.resize` and `keras.preprocessing.image.smart_resize` compute on the

@@ -5,6 +5,8 @@
 /// same image and the same generator state give the same output on any thread. Transforms
 /// that make no random choice ignore the generator. A transform is a value (`Sendable`):
 /// one instance serves every loader thread.
+import ZooTensor
+
 public protocol ImageTransform: Sendable {
     /// Transforms `image`, drawing what it needs from `generator`.
     func apply(_ image: FloatImage, generator: inout SeededGenerator) -> FloatImage

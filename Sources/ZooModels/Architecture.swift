@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooNN
 
 /// Which framework's graph a model reproduces. Keras applications and torchvision differ in
@@ -13,47 +14,107 @@ public enum Flavor: String, CaseIterable, Sendable, Codable {
     }
 }
 
-/// The Keras class of a layer in a model's layer list.
-public enum LayerKind: String, Sendable, CaseIterable {
-    case inputLayer = "InputLayer"
-    case conv2D = "Conv2D"
-    case depthwiseConv2D = "DepthwiseConv2D"
-    case batchNormalization = "BatchNormalization"
-    case dense = "Dense"
-    case activation = "Activation"
-    case reLU = "ReLU"
-    case zeroPadding2D = "ZeroPadding2D"
-    case maxPooling2D = "MaxPooling2D"
-    case averagePooling2D = "AveragePooling2D"
-    case globalAveragePooling2D = "GlobalAveragePooling2D"
-    case globalMaxPooling2D = "GlobalMaxPooling2D"
-    case concatenate = "Concatenate"
-    case add = "Add"
-    case flatten = "Flatten"
-    case dropout = "Dropout"
-
+/// A Keras layer class as zoo's layer lists use it: its class name, the key Keras 3 files give
+/// its layers, its weights in Keras's order with the layout change each needs on import, and
+/// its multiply-adds. A new Keras layer class is one such declaration; weight import, the Keras
+/// 3 key names, summaries and multiply-add counts all read it from here.
+public struct LayerKind: Sendable, Hashable, CustomStringConvertible {
+    /// The Keras class name (`Conv2D`), as summaries print it.
+    public let className: String
     /// The key Keras 3 gives layers of this class in `.weights.h5` files (the class name in
-    /// snake case, before the per-class counter).
-    public var kerasFileKey: String {
-        switch self {
-        case .inputLayer: return "input_layer"
-        case .conv2D: return "conv2d"
-        case .depthwiseConv2D: return "depthwise_conv2d"
-        case .batchNormalization: return "batch_normalization"
-        case .dense: return "dense"
-        case .activation: return "activation"
-        case .reLU: return "re_lu"
-        case .zeroPadding2D: return "zero_padding2d"
-        case .maxPooling2D: return "max_pooling2d"
-        case .averagePooling2D: return "average_pooling2d"
-        case .globalAveragePooling2D: return "global_average_pooling2d"
-        case .globalMaxPooling2D: return "global_max_pooling2d"
-        case .concatenate: return "concatenate"
-        case .add: return "add"
-        case .flatten: return "flatten"
-        case .dropout: return "dropout"
-        }
+    /// snake case, before the per-class counter): `conv2d`, `re_lu`.
+    public let kerasFileKey: String
+    private let weights: @Sendable (Module) -> [KerasWeight]
+    private let countMultiplyAdds: @Sendable (Module, [Int]) -> Int
+
+    /// Declares a layer class.
+    ///
+    /// - Parameters:
+    ///   - weights: the weights of a layer's module in Keras's stored order (nothing for a
+    ///     weightless class).
+    ///   - multiplyAdds: multiply-adds for one image, from the layer's module and its output
+    ///     shape without the batch (`[C, H, W]` or `[C]`); 0 for a weightless class.
+    public init(className: String, kerasFileKey: String,
+                weights: @escaping @Sendable (Module) -> [KerasWeight] = { _ in [] },
+                multiplyAdds: @escaping @Sendable (Module, [Int]) -> Int = { _, _ in 0 }) {
+        self.className = className
+        self.kerasFileKey = kerasFileKey
+        self.weights = weights
+        countMultiplyAdds = multiplyAdds
     }
+
+    /// A weightless class whose file key is the class name in snake case.
+    init(weightless className: String, _ kerasFileKey: String) {
+        self.init(className: className, kerasFileKey: kerasFileKey)
+    }
+
+    /// The class name.
+    public var rawValue: String { className }
+    public var description: String { className }
+
+    /// The Keras weights of a layer of this class held by `module`, in stored order.
+    public func kerasWeights(of module: Module?) -> [KerasWeight] { module.map(weights) ?? [] }
+
+    /// Multiply-adds for one image of a layer of this class (0 without a module).
+    public func multiplyAdds(of module: Module?, outputShape: [Int]) -> Int {
+        module.map { countMultiplyAdds($0, outputShape) } ?? 0
+    }
+
+    public static func == (lhs: LayerKind, rhs: LayerKind) -> Bool { lhs.className == rhs.className }
+    public func hash(into hasher: inout Hasher) { hasher.combine(className) }
+}
+
+/// One weight of a Keras layer: its name within the layer and how its values move into zoo's
+/// (PyTorch's) layout.
+public struct KerasWeight: Sendable, Equatable {
+    public var name: String
+    public var transform: LayoutTransform
+
+    public init(_ name: String, _ transform: LayoutTransform = .identity) {
+        self.name = name
+        self.transform = transform
+    }
+}
+
+extension LayerKind {
+    /// A convolution's output positions times its weight's size.
+    private static let convolutionMultiplyAdds: @Sendable (Module, [Int]) -> Int = { module, shape in
+        guard let conv = module as? Conv2D, shape.count == 3 else { return 0 }
+        return shape[1] * shape[2] * conv.weight.value.elementCount
+    }
+
+    public static let conv2D = LayerKind(className: "Conv2D", kerasFileKey: "conv2d", weights: { module in
+        guard let conv = module as? Conv2D else { return [] }
+        return [KerasWeight("kernel", .kerasConvolution)] + (conv.bias == nil ? [] : [KerasWeight("bias")])
+    }, multiplyAdds: convolutionMultiplyAdds)
+
+    public static let depthwiseConv2D = LayerKind(className: "DepthwiseConv2D", kerasFileKey: "depthwise_conv2d", weights: { module in
+        guard let conv = module as? Conv2D else { return [] }
+        return [KerasWeight("depthwise_kernel", .kerasDepthwise)] + (conv.bias == nil ? [] : [KerasWeight("bias")])
+    }, multiplyAdds: convolutionMultiplyAdds)
+
+    public static let batchNormalization = LayerKind(className: "BatchNormalization", kerasFileKey: "batch_normalization", weights: { module in
+        guard let norm = module as? BatchNorm else { return [] }
+        return (norm.weight == nil ? [] : [KerasWeight("gamma")]) + ["beta", "moving_mean", "moving_variance"].map { KerasWeight($0) }
+    })
+
+    public static let dense = LayerKind(className: "Dense", kerasFileKey: "dense", weights: { module in
+        guard let dense = module as? Dense else { return [] }
+        return [KerasWeight("kernel", .kerasDense)] + (dense.bias == nil ? [] : [KerasWeight("bias")])
+    }, multiplyAdds: { module, _ in (module as? Dense)?.weight.value.elementCount ?? 0 })
+
+    public static let inputLayer = LayerKind(weightless: "InputLayer", "input_layer")
+    public static let activation = LayerKind(weightless: "Activation", "activation")
+    public static let reLU = LayerKind(weightless: "ReLU", "re_lu")
+    public static let zeroPadding2D = LayerKind(weightless: "ZeroPadding2D", "zero_padding2d")
+    public static let maxPooling2D = LayerKind(weightless: "MaxPooling2D", "max_pooling2d")
+    public static let averagePooling2D = LayerKind(weightless: "AveragePooling2D", "average_pooling2d")
+    public static let globalAveragePooling2D = LayerKind(weightless: "GlobalAveragePooling2D", "global_average_pooling2d")
+    public static let globalMaxPooling2D = LayerKind(weightless: "GlobalMaxPooling2D", "global_max_pooling2d")
+    public static let concatenate = LayerKind(weightless: "Concatenate", "concatenate")
+    public static let add = LayerKind(weightless: "Add", "add")
+    public static let flatten = LayerKind(weightless: "Flatten", "flatten")
+    public static let dropout = LayerKind(weightless: "Dropout", "dropout")
 }
 
 /// One entry of a model's layer list: a layer as Keras lists it in `model.layers`, weightless
@@ -74,18 +135,7 @@ public struct NamedLayer: @unchecked Sendable {
     }
 
     /// The Keras weight names of this layer, in the order Keras stores them.
-    public var kerasWeightNames: [String] {
-        switch module {
-        case let conv as Conv2D:
-            return [kind == .depthwiseConv2D ? "depthwise_kernel" : "kernel"] + (conv.bias == nil ? [] : ["bias"])
-        case let norm as BatchNorm:
-            return (norm.weight == nil ? [] : ["gamma"]) + ["beta", "moving_mean", "moving_variance"]
-        case let dense as Dense:
-            return ["kernel"] + (dense.bias == nil ? [] : ["bias"])
-        default:
-            return []
-        }
-    }
+    public var kerasWeightNames: [String] { kind.kerasWeights(of: module).map(\.name) }
 }
 
 /// What sits on top of a model's base.
@@ -102,7 +152,7 @@ public enum Top: Sendable, Equatable {
 
 extension Top {
     /// Classes of a classifier top (0 for feature tops).
-    var classes: Int {
+    public var classes: Int {
         if case let .classifier(classes) = self { return classes }
         return 0
     }
@@ -114,11 +164,69 @@ public enum GlobalPooling: String, Sendable, CaseIterable {
     case max
 }
 
-/// An error building or using a model.
-public struct ModelError: Error, CustomStringConvertible, Equatable {
-    public let message: String
+/// An error building, loading or using a model. Each case carries the architecture, model,
+/// file or layer concerned; ``description`` is the message users read.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    /// No registered architecture is called `name`; `known` lists the registered ones.
+    case unknownArchitecture(String, known: [String])
+    /// Registering `name` failed: the registered architecture `by` has that name.
+    case nameTaken(String, by: String)
+    /// The architecture is not built in that flavour.
+    case unsupportedFlavor(architecture: String, flavor: Flavor, supported: [Flavor])
+    /// An architecture's configuration that cannot be built.
+    case invalidConfiguration(architecture: String, reason: String)
+    /// The input is not an image batch `[N, 3, H, W]`.
+    case notAnImageBatch(model: String, shape: [Int])
+    /// The input is smaller than the architecture accepts.
+    case inputTooSmall(model: String, height: Int, width: Int, minimum: Int)
+    /// A head specification (`gap,dropout=0.5,dense`) that does not parse.
+    case invalidHead(specification: String, reason: String)
+    /// A renaming-rules file or pattern that cannot be used.
+    case invalidRenameRules(source: String, reason: String)
+    /// The weight file does not fit the model; `report` lists what did not fit.
+    case weightsDoNotFit(file: String, model: String, flavor: Flavor, report: String)
+    /// The file is not a weight file zoo can load into a model.
+    case notWeights(file: String, reason: String)
+    /// Two tensors of a file map to one parameter.
+    case duplicateTarget(file: String, tensors: [String], target: String)
+    /// The model has no layer of that name.
+    case noSuchLayer(model: String, layer: String, similar: [String])
+    /// A layer that should have produced an output did not.
+    case noLayerOutput(model: String, layer: String)
+    /// A call's argument out of range.
+    case invalidArgument(String)
 
-    public init(_ message: String) { self.message = message }
-
-    public var description: String { message }
+    public var description: String {
+        switch self {
+        case let .unknownArchitecture(name, known):
+            return "unknown model '\(name)'; known: \(known.joined(separator: ", "))"
+        case let .nameTaken(name, taken):
+            return "cannot register '\(name)': '\(taken)' is already registered"
+        case let .unsupportedFlavor(architecture, flavor, supported):
+            return "\(architecture) is built in the \(supported.map(\.rawValue).joined(separator: " and ")) flavours, not \(flavor.rawValue)"
+        case let .invalidConfiguration(_, reason):
+            return reason
+        case let .notAnImageBatch(model, shape):
+            return "\(model): expected images [N, 3, H, W], got \(shape)"
+        case let .inputTooSmall(model, height, width, minimum):
+            return "\(model): input \(height)x\(width) is below the architecture's minimum of \(minimum)x\(minimum)"
+        case let .invalidHead(_, reason):
+            return reason
+        case let .invalidRenameRules(_, reason):
+            return reason
+        case let .weightsDoNotFit(file, model, flavor, report):
+            return "\(file) does not fit \(model) (\(flavor.rawValue) flavour):\n\(report)"
+        case let .notWeights(file, reason):
+            return "\(file) \(reason)"
+        case let .duplicateTarget(file, tensors, target):
+            return "\(file): tensors \(tensors.map { "'\($0)'" }.joined(separator: " and ")) both map to \(target)"
+        case let .noSuchLayer(model, layer, similar):
+            return "\(model) has no layer '\(layer)'"
+                + (similar.isEmpty ? "; the model's summary lists them (`zoo summary \(model)`)" : "; similar: \(similar.joined(separator: ", "))")
+        case let .noLayerOutput(model, layer):
+            return "\(model): layer '\(layer)' produced no output"
+        case let .invalidArgument(message):
+            return message
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooNN
 
 /// The CIFAR ResNets of He et al. (2016): `6n + 2` layers (20, 32, 44, 56, 110), three stages of
@@ -40,62 +41,67 @@ public final class CIFARResNet: ImageModel {
     }
 
     public let configuration: Configuration
-    let conv1: Conv2D
-    let bn1: BatchNorm
+    /// The 3x3 stem: with its batch norm and ReLU, or (pre-activation) alone, its first block
+    /// normalizing its output.
+    let stem: Stem
     let layer1: [Block], layer2: [Block], layer3: [Block]
-    /// The final batch norm of the pre-activation form.
-    let bnFinal: BatchNorm?
+    /// The final batch norm and ReLU of the pre-activation form.
+    let final: NormReLU?
+
+    enum Stem {
+        case postactivation(ConvNorm)
+        case preactivation(NamedConv)
+    }
 
     public init(_ configuration: Configuration, top: Top = .classifier(classes: 10)) throws {
         guard configuration.depth >= 8, (configuration.depth - 2) % 6 == 0 else {
-            throw ModelError("a CIFAR ResNet has 6n + 2 layers (20, 32, 44, 56, 110), not \(configuration.depth)")
+            throw ModelError.invalidConfiguration(architecture: configuration.name,
+                                                  reason: "a CIFAR ResNet has 6n + 2 layers (20, 32, 44, 56, 110), not \(configuration.depth)")
         }
         self.configuration = configuration
         let blocks = (configuration.depth - 2) / 6
-        conv1 = Conv2D(3, 16, kernel: 3, padding: .symmetric(1), bias: false, initializer: .heNormal)
-        bn1 = BatchNorm(16)
+        let conv1 = Conv2D(3, 16, kernel: 3, padding: .symmetric(1), bias: false, initializer: .heNormal)
+        stem = configuration.preactivation
+            ? .preactivation(NamedConv(conv: conv1, name: "conv1", key: "conv1"))
+            : .postactivation(ConvNorm(conv1, BatchNorm(16), activation: .relu, names: .init(conv: "conv1", norm: "bn1", activation: "relu1"),
+                                       keys: ("conv1", "bn1")))
         var stages: [[Block]] = []
         var channels = 16
         for (stage, width) in [16, 32, 64].enumerated() {
             stages.append((0..<blocks).map { index in
                 defer { channels = width }
-                return Block(inChannels: channels, width: width, stride: index == 0 && stage > 0 ? 2 : 1, configuration: configuration)
+                return Block("layer\(stage + 1).\(index)", inChannels: channels, width: width, stride: index == 0 && stage > 0 ? 2 : 1,
+                             configuration: configuration)
             })
         }
         (layer1, layer2, layer3) = (stages[0], stages[1], stages[2])
-        bnFinal = configuration.preactivation ? BatchNorm(64) : nil
+        final = configuration.preactivation ? NormReLU(BatchNorm(64), names: ("bn_final", "relu_final"), key: "bn_final") : nil
         super.init(name: configuration.name, flavor: .torchvision, featureChannels: 64, minimumInputSize: 8)
         appendLayer("input_layer", .inputLayer)
-        appendLayer("conv1", .conv2D, conv1)
-        if !configuration.preactivation {
-            appendLayer("bn1", .batchNormalization, bn1)
-            appendLayer("relu1", .activation)
-        }
-        for (stage, blocks) in stages.enumerated() {
-            for (index, block) in blocks.enumerated() {
-                block.name = "layer\(stage + 1).\(index)"
-                block.layerList.forEach { appendLayer($0.name, $0.kind, $0.module) }
-            }
-        }
-        if let bnFinal {
-            appendLayer("bn_final", .batchNormalization, bnFinal)
-            appendLayer("relu_final", .activation)
-        }
+        appendLayers(stemUnits.layers)
+        stages.joined().forEach { appendLayers($0.layers) }
+        appendLayers(final?.layers ?? [])
         head = standardHead(top, classifier: [
             .init(.globalPool(.average), name: "avg_pool"),
             .init(.dense(units: top.classes, activation: nil), name: "linear", key: "linear"),
         ])
     }
 
+    /// The stem's layers and modules.
+    private var stemUnits: (layers: [NamedLayer], children: [(name: String, module: Module)]) {
+        switch stem {
+        case let .postactivation(unit): return (unit.layers, unit.children)
+        case let .preactivation(conv): return (conv.layers, conv.children)
+        }
+    }
+
     /// The pre-activation form has no `bn1` (its first block normalizes the stem's output).
     public override var children: [(name: String, module: Module)] {
-        var result: [(name: String, module: Module)] = [("conv1", conv1)]
-        if !configuration.preactivation { result.append(("bn1", bn1)) }
+        var result = stemUnits.children
         result += layer1.enumerated().map { ("layer1.\($0.offset)", $0.element as Module) }
         result += layer2.enumerated().map { ("layer2.\($0.offset)", $0.element as Module) }
         result += layer3.enumerated().map { ("layer3.\($0.offset)", $0.element as Module) }
-        if let bnFinal { result.append(("bn_final", bnFinal)) }
-        return result + (head?.children ?? [])
+        return result + (final?.children ?? []) + (head?.children ?? [])
     }
 
     /// Checkpoints from other projects name the classifier `fc`.
@@ -103,17 +109,17 @@ public final class CIFARResNet: ImageModel {
 
     /// The stem, every block, and (pre-activation) the final batch norm and ReLU.
     public override var stages: [Stage] {
-        let preactivation = configuration.preactivation
-        var result = [Stage("stem", modules: preactivation ? [conv1] : [conv1, bn1]) { [conv1, bn1] x, context in
+        let stem = self.stem
+        var result = [Stage("stem", modules: stemUnits.children.map(\.module)) { x, context in
             let input = context.tap("input_layer", x)
-            return preactivation ? try context.run("conv1", conv1, input)
-                : try context.run(("conv1", "bn1", "relu1"), conv1, bn1, activation: .relu, input)
+            switch stem {
+            case let .postactivation(unit): return try unit(input, context)
+            case let .preactivation(conv): return try conv(input, context)
+            }
         }]
         result += (layer1 + layer2 + layer3).map { block in Stage(block.name, modules: [block]) { try block($0, $1) } }
-        if let bnFinal {
-            result.append(Stage("final", modules: [bnFinal]) { x, context in
-                try context.runNormReLU(("bn_final", "relu_final"), bnFinal, x)
-            })
+        if let final {
+            result.append(Stage("final", modules: [final.norm]) { x, context in try final(x, context) })
         }
         return result
     }
@@ -121,88 +127,136 @@ public final class CIFARResNet: ImageModel {
 
 extension CIFARResNet {
     final class Block: Module, Layer {
-        let conv1: Conv2D, bn1: BatchNorm
-        let conv2: Conv2D, bn2: BatchNorm
+        /// The block's path (`layer1.0`), which prefixes its layers' names.
+        let name: String
+        /// Post-activation: conv-BN-ReLU, conv-BN. Pre-activation: BN-ReLU-conv twice.
+        let body: Body
         /// Option B's projection: `shortcut.0` (1x1 convolution) and, after activation, `shortcut.1` (batch norm).
-        let shortcut: [Module]
+        let shortcut: Shortcut?
         let stride: Int
         let padChannels: Int
-        let preactivation: Bool
-        var name = ""
 
-        init(inChannels: Int, width: Int, stride: Int, configuration: Configuration) {
-            preactivation = configuration.preactivation
-            // Pre-activation normalizes the block's input; post-activation its first convolution's output.
-            bn1 = BatchNorm(configuration.preactivation ? inChannels : width)
-            conv1 = Conv2D(inChannels, width, kernel: 3, stride: stride, padding: .symmetric(1), bias: false)
-            bn2 = BatchNorm(width)
-            conv2 = Conv2D(width, width, kernel: 3, padding: .symmetric(1), bias: false)
+        enum Body {
+            case postactivation(ConvNorm, ConvNorm)
+            case preactivation(NormReLU, NamedConv, NormReLU, NamedConv)
+        }
+
+        enum Shortcut {
+            case convolution(NamedConv)
+            case convolutionAndNorm(ConvNorm)
+        }
+
+        init(_ name: String, inChannels: Int, width: Int, stride: Int, configuration: Configuration) {
+            self.name = name
+            let conv1 = Conv2D(inChannels, width, kernel: 3, stride: stride, padding: .symmetric(1), bias: false)
+            let conv2 = Conv2D(width, width, kernel: 3, padding: .symmetric(1), bias: false)
+            if configuration.preactivation {
+                // Pre-activation normalizes the block's input; post-activation its first convolution's output.
+                body = .preactivation(NormReLU(BatchNorm(inChannels), names: ("\(name).bn1", "\(name).relu1"), key: "bn1"),
+                                      NamedConv(conv: conv1, name: "\(name).conv1", key: "conv1"),
+                                      NormReLU(BatchNorm(width), names: ("\(name).bn2", "\(name).relu2"), key: "bn2"),
+                                      NamedConv(conv: conv2, name: "\(name).conv2", key: "conv2"))
+            } else {
+                body = .postactivation(
+                    ConvNorm(conv1, BatchNorm(width), activation: .relu,
+                             names: .init(conv: "\(name).conv1", norm: "\(name).bn1", activation: "\(name).relu1"), keys: ("conv1", "bn1")),
+                    ConvNorm(conv2, BatchNorm(width), activation: nil,
+                             names: .init(conv: "\(name).conv2", norm: "\(name).bn2", activation: nil), keys: ("conv2", "bn2")))
+            }
             self.stride = stride
             let projects = stride != 1 || inChannels != width
             if projects, configuration.shortcut == .b {
                 let projection = Conv2D(inChannels, width, kernel: 1, stride: stride, bias: false)
-                shortcut = configuration.preactivation ? [projection] : [projection, BatchNorm(width)]
+                shortcut = configuration.preactivation
+                    ? .convolution(NamedConv(conv: projection, name: "\(name).shortcut.0", key: "shortcut.0"))
+                    : .convolutionAndNorm(ConvNorm(projection, BatchNorm(width), activation: nil,
+                                                   names: .init(conv: "\(name).shortcut.0", norm: "\(name).shortcut.1", activation: nil),
+                                                   keys: ("shortcut.0", "shortcut.1")))
             } else {
-                shortcut = []
+                shortcut = nil
             }
             padChannels = projects && configuration.shortcut == .a ? (width - inChannels) / 2 : 0
         }
 
+        private var addName: String { "\(name).add" }
+        /// The post-activation block's ReLU after the add.
+        private var outputName: String { "\(name).relu2" }
+
         override var children: [(name: String, module: Module)] {
-            let own: [(name: String, module: Module)] = preactivation
-                ? [("bn1", bn1), ("conv1", conv1), ("bn2", bn2), ("conv2", conv2)]
-                : [("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2)]
-            return own + shortcut.enumerated().map { ("shortcut.\($0.offset)", $0.element) }
+            let own: [(name: String, module: Module)]
+            switch body {
+            case let .postactivation(first, second): own = first.children + second.children
+            case let .preactivation(norm1, conv1, norm2, conv2): own = norm1.children + conv1.children + norm2.children + conv2.children
+            }
+            switch shortcut {
+            case let .convolution(conv): return own + conv.children
+            case let .convolutionAndNorm(unit): return own + unit.children
+            case nil: return own
+            }
         }
 
-        var layerList: [NamedLayer] {
+        var layers: [NamedLayer] {
             var list: [NamedLayer]
-            if preactivation {
-                list = [NamedLayer("\(name).bn1", .batchNormalization, bn1), NamedLayer("\(name).relu1", .activation),
-                        NamedLayer("\(name).conv1", .conv2D, conv1), NamedLayer("\(name).bn2", .batchNormalization, bn2),
-                        NamedLayer("\(name).relu2", .activation), NamedLayer("\(name).conv2", .conv2D, conv2)]
-            } else {
-                list = [NamedLayer("\(name).conv1", .conv2D, conv1), NamedLayer("\(name).bn1", .batchNormalization, bn1),
-                        NamedLayer("\(name).relu1", .activation), NamedLayer("\(name).conv2", .conv2D, conv2),
-                        NamedLayer("\(name).bn2", .batchNormalization, bn2)]
+            switch body {
+            case let .postactivation(first, second): list = first.layers + second.layers
+            case let .preactivation(norm1, conv1, norm2, conv2): list = norm1.layers + conv1.layers + norm2.layers + conv2.layers
             }
-            if let projection = shortcut.first { list.append(NamedLayer("\(name).shortcut.0", .conv2D, projection)) }
-            if shortcut.count > 1 { list.append(NamedLayer("\(name).shortcut.1", .batchNormalization, shortcut[1])) }
-            list.append(NamedLayer("\(name).add", .add))
-            if !preactivation { list.append(NamedLayer("\(name).relu2", .activation)) }
+            switch shortcut {
+            case let .convolution(conv): list += conv.layers
+            case let .convolutionAndNorm(unit): list += unit.layers
+            case nil: break
+            }
+            list.append(NamedLayer(addName, .add))
+            if case .postactivation = body { list.append(NamedLayer(outputName, .activation)) }
             return list
         }
 
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
             var y: Tensor
             let shortcutInput: Tensor
-            if preactivation {
-                let activated = try context.runNormReLU(("\(name).bn1", "\(name).relu1"), bn1, x)
-                shortcutInput = shortcut.isEmpty ? x : activated
-                y = try context.run("\(name).conv1", conv1, activated)
-                y = try context.runNormReLU(("\(name).bn2", "\(name).relu2"), bn2, y)
-                y = try context.run("\(name).conv2", conv2, y)
-            } else {
+            switch body {
+            case let .preactivation(norm1, conv1, norm2, conv2):
+                let activated = try norm1(x, context)
+                shortcutInput = shortcut == nil ? x : activated
+                y = try conv2(try norm2(try conv1(activated, context), context), context)
+            case let .postactivation(first, second):
                 shortcutInput = x
-                y = try context.run(("\(name).conv1", "\(name).bn1", "\(name).relu1"), conv1, bn1, activation: .relu, x)
-                y = try context.run(("\(name).conv2", "\(name).bn2", ""), conv2, bn2, activation: nil, y)
+                y = try second(try first(x, context), context)
             }
             var identity = shortcutInput
-            if let projection = shortcut.first as? Conv2D {
-                if let norm = shortcut.last as? BatchNorm, shortcut.count > 1 {
-                    identity = try context.run(("\(name).shortcut.0", "\(name).shortcut.1", ""), projection, norm, activation: nil,
-                                               shortcutInput)
-                } else {
-                    identity = try context.run("\(name).shortcut.0", projection, shortcutInput)
+            switch shortcut {
+            case let .convolution(conv):
+                identity = try conv(shortcutInput, context)
+            case let .convolutionAndNorm(unit):
+                identity = try unit(shortcutInput, context)
+            case nil:
+                if padChannels > 0 || stride > 1 {
+                    // Option A: every second pixel, zero channels on both sides.
+                    identity = try maxPool2d(identity, Pool2DOptions(kernel: [1, 1], stride: [stride, stride]))
+                    let zeros = Tensor.zeros([identity.shape[0], padChannels, identity.shape[2], identity.shape[3]])
+                    identity = try concat([zeros, identity, zeros])
                 }
-            } else if padChannels > 0 || stride > 1 {
-                // Option A: every second pixel, zero channels on both sides.
-                identity = try maxPool2d(identity, Pool2DOptions(kernel: [1, 1], stride: [stride, stride]))
-                let zeros = Tensor.zeros([identity.shape[0], padChannels, identity.shape[2], identity.shape[3]])
-                identity = try concat([zeros, identity, zeros])
             }
-            y = context.tap("\(name).add", try add(y, identity))
-            return preactivation ? y : context.tap("\(name).relu2", try relu(y))
+            y = context.tap(addName, try add(y, identity))
+            guard case .postactivation = body else { return y }
+            return context.tap(outputName, try relu(y))
+        }
+    }
+}
+
+extension CIFARResNet: ModelFamily {
+    public static let architectures: [Architecture] = Configuration.all.map(Architecture.cifarResNet)
+}
+
+extension Architecture {
+    /// A CIFAR ResNet (`cifar-resnet20`, `cifar-resnet56b`, `cifar-preresnet110`, ...): one
+    /// graph with PyTorch's names, so only the torchvision flavour.
+    public static func cifarResNet(_ configuration: CIFARResNet.Configuration) -> Architecture {
+        Architecture(name: configuration.name,
+                     summary: "CIFAR ResNet-\(configuration.depth) (He et al. 2016), shortcut \(configuration.shortcut.rawValue.uppercased())"
+                         + (configuration.preactivation ? ", pre-activation" : ""),
+                     defaultInputSize: 32, domain: .cifar, flavors: [.torchvision], preprocessing: [.torchvision: .torch]) {
+            try CIFARResNet(configuration, top: $0.top)
         }
     }
 }

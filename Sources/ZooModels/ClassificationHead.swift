@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooNN
 
 /// The layers on top of a model's base: pooling, dropout and dense layers in a given order.

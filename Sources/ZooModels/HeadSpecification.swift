@@ -1,4 +1,4 @@
-import ZooNN
+import ZooTensor
 
 /// A head written as text, as the command line takes it: comma-separated steps
 /// `gap` (global average pooling), `gmp` (global max pooling), `flatten`, `dropout=RATE`,
@@ -28,7 +28,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case "flatten" where argument == nil: steps.append(.flatten)
             case "dropout":
                 guard let argument, let rate = Float(argument), rate >= 0, rate < 1 else {
-                    throw ModelError("head step '\(part)': dropout needs a rate in [0, 1), as in dropout=0.5")
+                    throw ModelError.invalidHead(specification: text, reason: "head step '\(part)': dropout needs a rate in [0, 1), as in dropout=0.5")
                 }
                 steps.append(.dropout(rate))
             case "dense":
@@ -39,19 +39,19 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
                 let unitsAndActivation = argument.split(separator: ":").map(String.init)
                 guard let units = Int(unitsAndActivation[0]), units > 0,
                       unitsAndActivation.count == 1 || (unitsAndActivation.count == 2 && ["relu", "relu6"].contains(unitsAndActivation[1])) else {
-                    throw ModelError("head step '\(part)': expected dense, dense=UNITS or dense=UNITS:relu")
+                    throw ModelError.invalidHead(specification: text, reason: "head step '\(part)': expected dense, dense=UNITS or dense=UNITS:relu")
                 }
                 let activation: Activation? = unitsAndActivation.count == 2 ? (unitsAndActivation[1] == "relu" ? .relu : .relu6) : nil
                 steps.append(.dense(units: units, activation: activation))
             default:
-                throw ModelError("head step '\(part)' is not one of gap, gmp, flatten, dropout=RATE, dense, dense=UNITS[:relu]")
+                throw ModelError.invalidHead(specification: text, reason: "head step '\(part)' is not one of gap, gmp, flatten, dropout=RATE, dense, dense=UNITS[:relu]")
             }
         }
         guard let last = steps.last, case .dense = last else {
-            throw ModelError("head '\(text)' must end with a dense layer")
+            throw ModelError.invalidHead(specification: text, reason: "head '\(text)' must end with a dense layer")
         }
         guard let first = steps.first, [.globalPool(.average), .globalPool(.max), .flatten].contains(first) else {
-            throw ModelError("head '\(text)' must start with gap, gmp or flatten to turn feature maps into vectors")
+            throw ModelError.invalidHead(specification: text, reason: "head '\(text)' must start with gap, gmp or flatten to turn feature maps into vectors")
         }
         self.steps = steps
     }

@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooNN
 
 /// What every model of the zoo offers: a base that turns images into a feature map, an
@@ -31,6 +32,11 @@ open class ImageModel: Module, Layer {
         baseLayers.append(NamedLayer(name, kind, module))
     }
 
+    /// Adds layers to the base's layer list, in order.
+    public func appendLayers(_ layers: [NamedLayer]) {
+        baseLayers += layers
+    }
+
     /// The whole layer list: the base's, then the head's.
     public var layers: [NamedLayer] { baseLayers + (head?.namedLayers ?? []) }
 
@@ -44,6 +50,14 @@ open class ImageModel: Module, Layer {
     /// whose checkpoints circulate with several spellings lists them): regular expression and
     /// replacement template.
     open var stateDictionaryAliases: [(pattern: String, replacement: String)] { [] }
+
+    /// Parts of the model that weight files may leave out, by their key in the state dict
+    /// (InceptionV3's auxiliary classifier, `AuxLogits`): loading a file that holds none of a
+    /// part's tensors removes the part instead of failing.
+    open var optionalParts: [String] { [] }
+
+    /// Removes the optional part `key`, one of ``optionalParts``.
+    open func removeOptionalPart(_ key: String) {}
 
     /// The base as a chain of stages, each taking one tensor and giving one (the stem, a block,
     /// a dense layer with its concatenation, a transition). Subclasses build it; the base's output
@@ -87,16 +101,16 @@ open class ImageModel: Module, Layer {
     /// Throws unless `x` is an image batch this model accepts.
     public func checkInput(_ x: Tensor) throws {
         guard x.shape.count == 4, x.shape[1] == 3 else {
-            throw ModelError("\(name): expected images [N, 3, H, W], got \(x.shape)")
+            throw ModelError.notAnImageBatch(model: name, shape: x.shape)
         }
         guard x.shape[2] >= minimumInputSize, x.shape[3] >= minimumInputSize else {
-            throw ModelError("\(name): input \(x.shape[2])x\(x.shape[3]) is below the architecture's minimum of \(minimumInputSize)x\(minimumInputSize)")
+            throw ModelError.inputTooSmall(model: name, height: x.shape[2], width: x.shape[3], minimum: minimumInputSize)
         }
     }
 
-    /// The standard top: a framework classifier, or global pooling named as Keras names it
-    /// (`avg_pool`, `max_pool`), or nothing.
-    func standardHead(_ top: Top, classifier: [ClassificationHead.NamedStep]) -> ClassificationHead? {
+    /// The standard top: the framework's classifier `classifier` for a classifier top, or
+    /// global pooling named as Keras names it (`avg_pool`, `max_pool`), or nothing.
+    public func standardHead(_ top: Top, classifier: [ClassificationHead.NamedStep]) -> ClassificationHead? {
         switch top {
         case .classifier:
             return ClassificationHead(classifier, inputFeatures: featureChannels)
@@ -119,61 +133,5 @@ public struct Stage {
         self.name = name
         self.modules = modules
         self.run = run
-    }
-}
-
-extension ForwardContext {
-    /// Runs `layer` on `x` and taps the result under `name`.
-    func run(_ name: String, _ layer: any Layer, _ x: Tensor) throws -> Tensor {
-        tap(name, try layer(x, self))
-    }
-
-    /// Runs the convolution `layer` with `padding` instead of its own and taps the result.
-    func run(_ name: String, _ layer: Conv2D, _ x: Tensor, padding: Padding) throws -> Tensor {
-        var options = layer.options
-        options.padding = padding
-        return tap(name, try conv2d(x, weight: value(layer.weight), bias: layer.bias.map { value($0) }, options: options))
-    }
-
-    /// A convolution, its batch norm and an optional activation, tapped under their three names
-    /// (`names.activation` is ignored without an activation). They run as one fused convolution
-    /// (see ``Conv2D/callAsFunction(_:_:norm:activation:padding:)``) unless someone watches the
-    /// convolution's or the norm's own output.
-    func run(_ names: (conv: String, norm: String, activation: String), _ conv: Conv2D, _ norm: BatchNorm,
-             activation: Activation?, _ x: Tensor, padding: Padding? = nil) throws -> Tensor {
-        guard isWatching(names.conv) || isWatching(names.norm) else {
-            let y = try conv(x, self, norm: norm, activation: activation, padding: padding)
-            return tap(activation == nil ? names.norm : names.activation, y)
-        }
-        var y = try padding.map { try run(names.conv, conv, x, padding: $0) } ?? run(names.conv, conv, x)
-        y = try run(names.norm, norm, y)
-        return try activation.map { tap(names.activation, try ZooTensor.activation($0, y)) } ?? y
-    }
-
-    /// A convolution and its batch norm, `residual` added, then an optional activation (the end
-    /// of a residual block), tapped under the four names (`names.activation` is ignored without an
-    /// activation). One fused convolution unless someone watches the convolution, the norm or
-    /// the sum.
-    func run(_ names: (conv: String, norm: String, add: String, activation: String), _ conv: Conv2D, _ norm: BatchNorm,
-             residual: Tensor, activation: Activation?, _ x: Tensor) throws -> Tensor {
-        let last = activation == nil ? names.add : names.activation
-        guard isWatching(names.conv) || isWatching(names.norm) || isWatching(names.add) else {
-            return tap(last, try conv(x, self, norm: norm, residual: residual, activation: activation))
-        }
-        let sum = tap(names.add, try add(residual, run((names.conv, names.norm, ""), conv, norm, activation: nil, x)))
-        return try activation.map { tap(last, try ZooTensor.activation($0, sum)) } ?? sum
-    }
-
-    /// A batch norm and a ReLU (one pass when the norm uses fixed statistics), tapped under both
-    /// names.
-    func runNormReLU(_ names: (norm: String, relu: String), _ norm: BatchNorm, _ x: Tensor) throws -> Tensor {
-        guard isWatching(names.norm) else { return tap(names.relu, try norm(x, self, relu: true)) }
-        return tap(names.relu, try relu(try run(names.norm, norm, x)))
-    }
-
-    /// A Keras `ZeroPadding2D` layer that the next convolution or pooling absorbs as its own
-    /// padding: its output is computed only when someone watches it, and otherwise costs nothing.
-    func tapPadding(_ name: String, _ x: Tensor, top: Int, bottom: Int, left: Int, right: Int) throws {
-        if isWatching(name) { tap(name, try zeroPad2d(x, top: top, bottom: bottom, left: left, right: right)) }
     }
 }

@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooNN
 
 /// InceptionV3 (Szegedy et al. 2016): a stem, then inception blocks A (x3), B, C (x4), D and
@@ -16,8 +17,9 @@ import ZooNN
 public final class InceptionV3: ImageModel {
     let stem: [ConvUnit]
     let mixed: [any Layer]
-    /// torchvision's auxiliary classifier (torchvision flavour with a classifier top).
-    public let auxLogits: AuxiliaryClassifier?
+    /// torchvision's auxiliary classifier (torchvision flavour with a classifier top). Optional
+    /// in weight files: most fine-tuned checkpoints and timm's are saved without it.
+    public private(set) var auxLogits: AuxiliaryClassifier?
     /// torchvision's `transform_input`: maps ImageNet-normalized input back to `[-1, 1]`, as
     /// torchvision does when it loads its pretrained weights.
     public var transformInput = false
@@ -67,16 +69,22 @@ public final class InceptionV3: ImageModel {
         return result + (head?.children ?? [])
     }
 
+    public override var optionalParts: [String] { auxLogits == nil ? [] : ["AuxLogits"] }
+
+    public override func removeOptionalPart(_ key: String) {
+        if key == "AuxLogits" { auxLogits = nil }
+    }
+
     /// The Keras graph of the base, in creation order: every convolution unit is a `Conv2D`,
     /// a `BatchNormalization` and an `Activation`, auto-named by Keras's per-class counters.
     private func layerGraph() -> KerasGraph {
         var graph = KerasGraph()
         func add(_ unit: ConvUnit, after input: String) -> String {
-            let conv = graph.add(NamedLayer(graph.autoName(.conv2D), .conv2D, unit.conv), inputs: [input])
-            let norm = graph.add(NamedLayer(graph.autoName(.batchNormalization), .batchNormalization, unit.bn), inputs: [conv])
-            let activation = graph.add(NamedLayer(graph.autoName(.activation), .activation), inputs: [norm])
-            unit.kerasNames = (conv, norm, activation)
-            return activation
+            unit.unit.names = .init(conv: graph.autoName(.conv2D), norm: graph.autoName(.batchNormalization),
+                                    activation: graph.autoName(.activation))
+            var last = input
+            for layer in unit.unit.layers { last = graph.add(layer, inputs: [last]) }
+            return last
         }
         func pool(_ kind: LayerKind, after input: String) -> String {
             let name = graph.autoName(kind)
@@ -144,11 +152,11 @@ public final class InceptionV3: ImageModel {
         var result = [Stage("input", modules: []) { x, context in
             context.tap("input_layer", transform ? try InceptionV3.transformedInput(x) : x)
         }]
-        result += stem.prefix(3).map { unit in Stage(unit.kerasNames.0, modules: [unit]) { try unit($0, $1) } }
+        result += stem.prefix(3).map { unit in Stage(unit.unit.names.conv, modules: [unit]) { try unit($0, $1) } }
         result.append(Stage("max_pooling2d", modules: []) { x, context in
             context.tap("max_pooling2d", try maxPool2d(x, Pool2DOptions(kernel: 3, stride: 2)))
         })
-        result += stem.suffix(2).map { unit in Stage(unit.kerasNames.0, modules: [unit]) { try unit($0, $1) } }
+        result += stem.suffix(2).map { unit in Stage(unit.unit.names.conv, modules: [unit]) { try unit($0, $1) } }
         result.append(Stage("max_pooling2d_1", modules: []) { x, context in
             context.tap("max_pooling2d_1", try maxPool2d(x, Pool2DOptions(kernel: 3, stride: 2)))
         })
@@ -181,20 +189,21 @@ public final class InceptionV3: ImageModel {
 
 extension InceptionV3 {
     /// Convolution without bias, batch norm, ReLU (torchvision's `BasicConv2d`: `conv`, `bn`).
+    /// Keras names these layers automatically; the names are set when the layer graph is built.
     public final class ConvUnit: Module, Layer {
-        let conv: Conv2D
-        let bn: BatchNorm
-        /// Keras's names for the three layers, set when the layer list is built.
-        var kerasNames = ("", "", "")
+        let unit: ConvNorm
 
         init(_ input: Int, _ output: Int, kernel: [Int], stride: Int, padding: Padding, scale: Bool, momentum: BatchNormMomentum) {
-            conv = Conv2D(inChannels: input, outChannels: output, kernel: kernel,
-                          options: Conv2DOptions(stride: [stride, stride], padding: padding), bias: false)
-            bn = BatchNorm(output, epsilon: 1e-3, momentum: momentum, scale: scale)
+            unit = ConvNorm(Conv2D(inChannels: input, outChannels: output, kernel: kernel,
+                                   options: Conv2DOptions(stride: [stride, stride], padding: padding), bias: false),
+                            BatchNorm(output, epsilon: 1e-3, momentum: momentum, scale: scale), activation: .relu,
+                            names: .init(conv: "", norm: "", activation: ""), keys: ("conv", "bn"))
         }
 
+        public override var children: [(name: String, module: Module)] { unit.children }
+
         public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-            try context.run(kerasNames, conv, bn, activation: .relu, x)
+            try unit(x, context)
         }
     }
 
@@ -370,4 +379,16 @@ extension InceptionV3 {
             return try fc(try globalAvgPool2d(y), context)
         }
     }
+}
+
+extension InceptionV3: ModelFamily {
+    public static let architectures: [Architecture] = [.inceptionv3]
+}
+
+extension Architecture {
+    /// InceptionV3 at 299x299.
+    public static let inceptionv3 = Architecture(
+        name: "inceptionv3", summary: "InceptionV3 (Szegedy et al. 2016)", defaultInputSize: 299,
+        preprocessing: [.keras: .tf, .torchvision: .torch]
+    ) { InceptionV3(flavor: $0.flavor, top: $0.top) }
 }

@@ -6,6 +6,8 @@
 /// lists layers by decreasing depth, ties by that number. Branching models (InceptionV3) list
 /// their layers in an order that is neither creation order nor execution order; building the
 /// list from the graph is the only way to get it right.
+import ZooTensor
+
 struct KerasGraph {
     /// A layer and the layers whose outputs it takes, in call order.
     struct Node {

@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooNN
 
 /// MobileNetV2 (Sandler et al. 2018): inverted residual blocks of 1x1 expansion, 3x3 depthwise
@@ -26,7 +27,8 @@ public final class MobileNetV2: ImageModel {
         let epsilon: Float = flavor == .keras ? 1e-3 : 1e-5
         let momentum: BatchNormMomentum = flavor == .keras ? .keras(momentum: 0.999) : .pytorch(momentum: 0.1)
         let firstChannels = Self.divisible(32 * alpha)
-        stem = ConvolutionUnit(3, firstChannels, kernel: 3, stride: 2, groups: 1, epsilon: epsilon, momentum: momentum)
+        stem = ConvolutionUnit(3, firstChannels, kernel: 3, stride: 2, groups: 1, epsilon: epsilon, momentum: momentum,
+                               names: .init(conv: "Conv1", norm: "bn_Conv1", activation: "Conv1_relu"))
         var channels = firstChannels
         var blocks: [InvertedResidual] = []
         for stage in Self.stages {
@@ -41,17 +43,14 @@ public final class MobileNetV2: ImageModel {
         }
         self.blocks = blocks
         let lastChannels = alpha > 1 ? Self.divisible(1280 * alpha) : 1280
-        last = ConvolutionUnit(channels, lastChannels, kernel: 1, stride: 1, groups: 1, epsilon: epsilon, momentum: momentum)
+        last = ConvolutionUnit(channels, lastChannels, kernel: 1, stride: 1, groups: 1, epsilon: epsilon, momentum: momentum,
+                               names: .init(conv: "Conv_1", norm: "Conv_1_bn", activation: "out_relu"))
         super.init(name: "mobilenetv2", flavor: flavor, featureChannels: lastChannels, minimumInputSize: 32)
 
         appendLayer("input_layer", .inputLayer)
-        appendLayer("Conv1", .conv2D, stem.conv)
-        appendLayer("bn_Conv1", .batchNormalization, stem.norm)
-        appendLayer("Conv1_relu", .reLU)
-        for block in blocks { block.layerList.forEach { appendLayer($0.name, $0.kind, $0.module) } }
-        appendLayer("Conv_1", .conv2D, last.conv)
-        appendLayer("Conv_1_bn", .batchNormalization, last.norm)
-        appendLayer("out_relu", .reLU)
+        appendLayers(stem.unit.layers)
+        blocks.forEach { appendLayers($0.layers) }
+        appendLayers(last.unit.layers)
         let dropout: [ClassificationHead.NamedStep] = flavor == .torchvision ? [.init(.dropout(0.2), name: "dropout")] : []
         head = standardHead(top, classifier: [.init(.globalPool(.average), name: "global_average_pooling2d")] + dropout
             + [.init(.dense(units: top.classes, activation: nil), name: "predictions", key: "classifier.1")])
@@ -76,12 +75,9 @@ public final class MobileNetV2: ImageModel {
         let flavor = self.flavor
         return [Stage("stem", modules: [stem]) { [stem] x, context in
             let y = context.tap("input_layer", x)
-            return try context.run(("Conv1", "bn_Conv1", "Conv1_relu"), stem.conv, stem.norm, activation: .relu6, y,
-                                   padding: stridedPadding(y, flavor: flavor))
+            return try stem.unit(y, context, padding: stridedPadding(y, flavor: flavor))
         }] + blocks.map { block in Stage(block.name, modules: [block]) { try block($0, $1) } }
-            + [Stage("last", modules: [last]) { [last] x, context in
-                try context.run(("Conv_1", "Conv_1_bn", "out_relu"), last.conv, last.norm, activation: .relu6, x)
-            }]
+            + [Stage("last", modules: [last]) { [last] x, context in try last.unit(x, context) }]
     }
 }
 
@@ -94,89 +90,94 @@ private func stridedPadding(_ x: Tensor, flavor: Flavor) -> Padding {
 }
 
 extension MobileNetV2 {
-    /// A convolution and its batch norm (torchvision's `Conv2dNormActivation`: children `0`, `1`).
+    /// A convolution, its batch norm and ReLU6 (torchvision's `Conv2dNormActivation`: children
+    /// `0`, `1`).
     final class ConvolutionUnit: Module {
-        let conv: Conv2D
-        let norm: BatchNorm
+        let unit: ConvNorm
 
-        init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int, groups: Int, epsilon: Float, momentum: BatchNormMomentum) {
-            conv = Conv2D(inChannels, outChannels, kernel: kernel, stride: stride, padding: .symmetric(kernel / 2), groups: groups, bias: false)
-            norm = BatchNorm(outChannels, epsilon: epsilon, momentum: momentum)
+        init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int, groups: Int, epsilon: Float, momentum: BatchNormMomentum,
+             names: ConvNorm.Names) {
+            unit = ConvNorm(Conv2D(inChannels, outChannels, kernel: kernel, stride: stride, padding: .symmetric(kernel / 2), groups: groups,
+                                   bias: false),
+                            BatchNorm(outChannels, epsilon: epsilon, momentum: momentum), activation: .relu6, names: names, keys: ("0", "1"),
+                            convKind: groups > 1 ? .depthwiseConv2D : .conv2D, activationKind: .reLU)
         }
 
-        override var children: [(name: String, module: Module)] { [("0", conv), ("1", norm)] }
+        override var children: [(name: String, module: Module)] { unit.children }
     }
 
     /// Expand (1x1, ReLU6; absent when the expansion is 1), depthwise 3x3 (ReLU6), project
     /// (1x1, linear), with a residual connection when the shape is unchanged.
     final class InvertedResidual: Module, Layer {
+        /// The Keras name prefix: `expanded_conv` for the first block, `block_<index>` after.
+        let name: String
         let expand: ConvolutionUnit?
         let depthwise: ConvolutionUnit
-        let project: Conv2D
-        let projectNorm: BatchNorm
+        /// torchvision's last two entries of `conv`: the projection and its norm.
+        let project: ConvNorm
         let residual: Bool
         let stride: Int
         let flavor: Flavor
-        /// The Keras name prefix: `expanded_conv` for the first block, `block_<index>` after.
-        let name: String
 
         init(index: Int, inChannels: Int, outChannels: Int, expansion: Int, stride: Int, flavor: Flavor, epsilon: Float,
              momentum: BatchNormMomentum) {
+            let name = index == 0 ? "expanded_conv" : "block_\(index)"
             let hidden = inChannels * expansion
+            self.name = name
             expand = expansion == 1 ? nil
-                : ConvolutionUnit(inChannels, hidden, kernel: 1, stride: 1, groups: 1, epsilon: epsilon, momentum: momentum)
-            depthwise = ConvolutionUnit(hidden, hidden, kernel: 3, stride: stride, groups: hidden, epsilon: epsilon,
-                                        momentum: momentum)
-            project = Conv2D(hidden, outChannels, kernel: 1, bias: false)
-            projectNorm = BatchNorm(outChannels, epsilon: epsilon, momentum: momentum)
+                : ConvolutionUnit(inChannels, hidden, kernel: 1, stride: 1, groups: 1, epsilon: epsilon, momentum: momentum,
+                                  names: .init(conv: "\(name)_expand", norm: "\(name)_expand_BN", activation: "\(name)_expand_relu"))
+            depthwise = ConvolutionUnit(hidden, hidden, kernel: 3, stride: stride, groups: hidden, epsilon: epsilon, momentum: momentum,
+                                        names: .init(conv: "\(name)_depthwise", norm: "\(name)_depthwise_BN",
+                                                     activation: "\(name)_depthwise_relu"))
+            // torchvision's `conv` sequence: `conv.0` (expand), `conv.1` (depthwise), `conv.2`,
+            // `conv.3` (projection and its norm); without expansion `conv.0` is the depthwise unit.
+            let projection = expansion == 1 ? 1 : 2
+            project = ConvNorm(Conv2D(hidden, outChannels, kernel: 1, bias: false), BatchNorm(outChannels, epsilon: epsilon, momentum: momentum),
+                               activation: nil, names: .init(conv: "\(name)_project", norm: "\(name)_project_BN", activation: nil),
+                               keys: ("conv.\(projection)", "conv.\(projection + 1)"))
             residual = stride == 1 && inChannels == outChannels
             self.stride = stride
             self.flavor = flavor
-            name = index == 0 ? "expanded_conv" : "block_\(index)"
         }
 
-        /// torchvision's `conv` sequence: `conv.0` (expand), `conv.1` (depthwise), `conv.2`,
-        /// `conv.3` (projection and its norm); without expansion `conv.0` is the depthwise unit.
+        private var padName: String { "\(name)_pad" }
+        private var addName: String { "\(name)_add" }
+
         override var children: [(name: String, module: Module)] {
-            let units: [Module] = (expand.map { [$0] } ?? []) + [depthwise, project, projectNorm]
-            return units.enumerated().map { ("conv.\($0.offset)", $0.element) }
+            let units = (expand.map { [$0] } ?? []) + [depthwise]
+            return units.enumerated().map { ("conv.\($0.offset)", $0.element as Module) } + project.children
         }
 
-        var layerList: [NamedLayer] {
-            var list: [NamedLayer] = []
-            if let expand {
-                list += [NamedLayer("\(name)_expand", .conv2D, expand.conv), NamedLayer("\(name)_expand_BN", .batchNormalization, expand.norm),
-                         NamedLayer("\(name)_expand_relu", .reLU)]
-            }
-            if stride == 2 { list.append(NamedLayer("\(name)_pad", .zeroPadding2D)) }
-            list += [NamedLayer("\(name)_depthwise", .depthwiseConv2D, depthwise.conv),
-                     NamedLayer("\(name)_depthwise_BN", .batchNormalization, depthwise.norm),
-                     NamedLayer("\(name)_depthwise_relu", .reLU),
-                     NamedLayer("\(name)_project", .conv2D, project), NamedLayer("\(name)_project_BN", .batchNormalization, projectNorm)]
-            if residual { list.append(NamedLayer("\(name)_add", .add)) }
-            return list
+        var layers: [NamedLayer] {
+            (expand?.unit.layers ?? []) + (stride == 2 ? [NamedLayer(padName, .zeroPadding2D)] : []) + depthwise.unit.layers
+                + project.layers + (residual ? [NamedLayer(addName, .add)] : [])
         }
 
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-            var y = x
-            if let expand {
-                y = try context.run(("\(name)_expand", "\(name)_expand_BN", "\(name)_expand_relu"), expand.conv, expand.norm,
-                                    activation: .relu6, y)
-            }
+            var y = try expand.map { try $0.unit(x, context) } ?? x
             var padding: Padding?
             if stride == 2 {
                 padding = stridedPadding(y, flavor: flavor)
                 if case let .explicit(top, bottom, left, right) = padding {
-                    try context.tapPadding("\(name)_pad", y, top: top, bottom: bottom, left: left, right: right)
+                    try context.tapPadding(padName, y, top: top, bottom: bottom, left: left, right: right)
                 }
             }
-            y = try context.run(("\(name)_depthwise", "\(name)_depthwise_BN", "\(name)_depthwise_relu"), depthwise.conv,
-                                depthwise.norm, activation: .relu6, y, padding: padding)
-            guard residual else {
-                return try context.run(("\(name)_project", "\(name)_project_BN", ""), project, projectNorm, activation: nil, y)
-            }
-            return try context.run(("\(name)_project", "\(name)_project_BN", "\(name)_add", ""), project, projectNorm, residual: x,
-                                   activation: nil, y)
+            y = try depthwise.unit(y, context, padding: padding)
+            guard residual else { return try project(y, context) }
+            return try project(y, context, residual: x, addName: addName)
         }
     }
+}
+
+extension MobileNetV2: ModelFamily {
+    public static let architectures: [Architecture] = [.mobilenetv2]
+}
+
+extension Architecture {
+    /// MobileNetV2 at width 1.0.
+    public static let mobilenetv2 = Architecture(
+        name: "mobilenetv2", summary: "MobileNetV2 (Sandler et al. 2018)", defaultInputSize: 224,
+        preprocessing: [.keras: .tf, .torchvision: .torch]
+    ) { MobileNetV2(flavor: $0.flavor, top: $0.top) }
 }

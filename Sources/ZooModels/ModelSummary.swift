@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 import ZooNN
 
 /// A Keras-style summary of a model: every layer of its layer list with its output shape and
@@ -52,14 +53,9 @@ public struct ModelSummary: Sendable, Encodable {
         layers = model.layers.map { layer in
             let shape = shapes[layer.name].map { Array($0.dropFirst()) } ?? []
             let channelsLast = shape.count == 3 ? [shape[1], shape[2], shape[0]] : shape
-            var multiplyAdds = 0
-            if let conv = layer.module as? Conv2D, shape.count == 3 {
-                multiplyAdds = shape[1] * shape[2] * conv.weight.value.elementCount
-            } else if let dense = layer.module as? Dense {
-                multiplyAdds = dense.weight.value.elementCount
-            }
-            return Row(name: layer.name, type: layer.kind.rawValue, outputShape: channelsLast,
-                       parameters: layer.module?.parameterCount ?? 0, multiplyAdds: multiplyAdds,
+            return Row(name: layer.name, type: layer.kind.className, outputShape: channelsLast,
+                       parameters: layer.module?.parameterCount ?? 0,
+                       multiplyAdds: layer.kind.multiplyAdds(of: layer.module, outputShape: shape),
                        module: layer.module.flatMap { paths[ObjectIdentifier($0)] } ?? "")
         }
         self.model = model.name

@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooNN
 
 /// VGG16 (Simonyan and Zisserman 2014): thirteen 3x3 convolutions with biases in five blocks,
@@ -12,38 +13,42 @@ public final class VGG: ImageModel {
     /// Output channels of each block's convolutions.
     static let blocks = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]]
 
-    /// The convolutions by torchvision index in `features` (0, 2, 5, 7, 10, ...).
-    let features: [Conv2D]
-    /// torchvision's index in `features` of each convolution.
-    private let featureIndices: [Int]
+    /// One entry of the base: a convolution with its ReLU (Keras puts the activation inside its
+    /// `Conv2D`), or a block's closing 2x2 max pool.
+    enum Step {
+        case convolution(NamedConv)
+        case pool(name: String)
+    }
+
+    /// The base in order, names and torchvision keys (`features.0`, `features.2`, ...) stated once.
+    let steps: [Step]
 
     /// - Parameter inputSize: the input height and width the Keras top is built for: Keras
     ///   flattens the whole last feature map, so `fc1`'s width depends on it (224 for the
     ///   ImageNet weights). Unused otherwise.
     public init(flavor: Flavor, top: Top = .imagenet, inputSize: Int = 224) {
-        var convolutions: [Conv2D] = [], indices: [Int] = []
+        var steps: [Step] = []
         var channels = 3, index = 0
-        for block in Self.blocks {
-            for width in block {
-                convolutions.append(Conv2D(channels, width, kernel: 3, padding: .symmetric(1)))
-                indices.append(index)
+        for (block, widths) in Self.blocks.enumerated() {
+            for (layer, width) in widths.enumerated() {
+                steps.append(.convolution(NamedConv(conv: Conv2D(channels, width, kernel: 3, padding: .symmetric(1)),
+                                                    name: "block\(block + 1)_conv\(layer + 1)", key: "features.\(index)")))
+                // torchvision's `features` holds each convolution's ReLU after it.
                 index += 2
                 channels = width
             }
+            steps.append(.pool(name: "block\(block + 1)_pool"))
             index += 1
         }
-        features = convolutions
-        featureIndices = indices
+        self.steps = steps
         super.init(name: "vgg16", flavor: flavor, featureChannels: 512, minimumInputSize: 32)
 
         appendLayer("input_layer", .inputLayer)
-        var position = 0
-        for (block, widths) in Self.blocks.enumerated() {
-            for layer in widths.indices {
-                appendLayer("block\(block + 1)_conv\(layer + 1)", .conv2D, features[position])
-                position += 1
+        for step in steps {
+            switch step {
+            case let .convolution(unit): appendLayers(unit.layers)
+            case let .pool(name): appendLayer(name, .maxPooling2D)
             }
-            appendLayer("block\(block + 1)_pool", .maxPooling2D)
         }
         let classes = top.classes
         let classifier: [ClassificationHead.NamedStep] = flavor == .keras
@@ -67,22 +72,35 @@ public final class VGG: ImageModel {
 
     /// torchvision's `features.N` names for the convolutions.
     public override var children: [(name: String, module: Module)] {
-        zip(featureIndices, features).map { ("features.\($0.0)", $0.1 as Module) } + (head?.children ?? [])
+        steps.flatMap { step -> [(name: String, module: Module)] in
+            if case let .convolution(unit) = step { return unit.children }
+            return []
+        } + (head?.children ?? [])
     }
 
     /// Every convolution (with its ReLU) and every pool.
     public override var stages: [Stage] {
-        var result = [Stage("input", modules: []) { x, context in context.tap("input_layer", x) }]
-        var position = 0
-        for (block, widths) in Self.blocks.enumerated() {
-            for layer in widths.indices {
-                let conv = features[position], name = "block\(block + 1)_conv\(layer + 1)"
-                result.append(Stage(name, modules: [conv]) { x, context in context.tap(name, try conv(x, context, activation: .relu)) })
-                position += 1
+        [Stage("input", modules: []) { x, context in context.tap("input_layer", x) }] + steps.map { step in
+            switch step {
+            case let .convolution(unit):
+                return Stage(unit.name, modules: [unit.conv]) { x, context in
+                    context.tap(unit.name, try unit.conv(x, context, activation: .relu))
+                }
+            case let .pool(name):
+                return Stage(name, modules: []) { x, context in context.tap(name, try maxPool2d(x, Pool2DOptions(kernel: 2))) }
             }
-            let name = "block\(block + 1)_pool"
-            result.append(Stage(name, modules: []) { x, context in context.tap(name, try maxPool2d(x, Pool2DOptions(kernel: 2))) })
         }
-        return result
     }
+}
+
+extension VGG: ModelFamily {
+    public static let architectures: [Architecture] = [.vgg16]
+}
+
+extension Architecture {
+    /// VGG16 in the Keras applications and torchvision graphs.
+    public static let vgg16 = Architecture(
+        name: "vgg16", summary: "VGG16 (Simonyan & Zisserman 2014)", defaultInputSize: 224,
+        preprocessing: [.keras: .caffe, .torchvision: .torch]
+    ) { request in VGG(flavor: request.flavor, top: request.top, inputSize: request.inputSize) }
 }

@@ -1,6 +1,8 @@
 import Foundation
-import ZooModels
+import ZooTensor
+import ZooNN
 import ZooWeights
+import ZooModels
 
 /// What a checkpoint says about the model it holds, so it can be rebuilt without the run's
 /// configuration: architecture, flavour, head, classes and the preprocessing its inputs need.

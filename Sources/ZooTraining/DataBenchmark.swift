@@ -1,5 +1,6 @@
 import Foundation
-import ZooModels
+import ZooTensor
+import ZooData
 
 /// How fast images are prepared, against how fast training consumes them.
 public enum DataBenchmark {

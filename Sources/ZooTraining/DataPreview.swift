@@ -1,4 +1,6 @@
 import Foundation
+import ZooTensor
+import ZooData
 import ZooPlots
 
 /// A picture of what training sees: a row per class of augmented samples.

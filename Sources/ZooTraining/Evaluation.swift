@@ -1,4 +1,6 @@
 import Foundation
+import ZooTensor
+import ZooData
 import ZooModels
 
 /// Runs a model over a dataset in inference mode and gathers classification metrics.

@@ -1,8 +1,8 @@
 import Foundation
-import ZooData
-import ZooModels
 import ZooTensor
 import ZooWeights
+import ZooData
+import ZooModels
 
 /// The base's outputs for every sample, read from feature files: what the head trains on in
 /// `zoo finetune --features`. Each list follows the order of the matching dataset of

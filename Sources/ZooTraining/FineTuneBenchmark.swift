@@ -1,7 +1,6 @@
 import Foundation
-import ZooData
-import ZooModels
 import ZooTensor
+import ZooModels
 
 /// Epoch times of a fine-tuning setup with and without the frozen-trunk cache: what
 /// `zoo bench finetune` prints.

@@ -1,6 +1,9 @@
 import Foundation
-import ZooModels
+import ZooTensor
+import ZooNN
 import ZooWeights
+import ZooData
+import ZooModels
 
 /// A whole fine-tuning job from its settings: opens the data, builds and loads the model, puts
 /// the head on, and runs (or resumes) a ``FineTuner``. What `zoo finetune` calls.

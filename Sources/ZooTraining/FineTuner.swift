@@ -1,6 +1,9 @@
 import Foundation
-import ZooModels
+import ZooTensor
+import ZooNN
 import ZooWeights
+import ZooData
+import ZooModels
 
 /// What a training run tells the outside world while it works (the console, a test).
 public protocol TrainingObserver: AnyObject {

@@ -1,6 +1,7 @@
 import Foundation
+import ZooTensor
+import ZooData
 import ZooModels
-import ZooWeights
 
 /// The settings of a fine-tuning run, saved as `config.json` in its run folder so that
 /// `--resume` continues the same run.

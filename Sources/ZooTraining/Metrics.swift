@@ -1,5 +1,7 @@
 /// Classification results accumulated over batches: loss, top-1 and top-5 accuracy, the
 /// confusion matrix and confidences.
+import ZooTensor
+
 public struct ClassificationMetrics: Sendable, Codable, Equatable {
     public let classCount: Int
     /// `confusion[true][predicted]`.

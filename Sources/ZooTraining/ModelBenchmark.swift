@@ -1,4 +1,6 @@
 import Foundation
+import ZooTensor
+import ZooNN
 import ZooModels
 
 /// Images per second of whole models, for inference and for training steps, with each case's

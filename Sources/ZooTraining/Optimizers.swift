@@ -1,5 +1,5 @@
 import Foundation
-import ZooNN
+import ZooTensor
 
 /// Updates parameters from their gradients.
 ///

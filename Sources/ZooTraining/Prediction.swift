@@ -1,4 +1,6 @@
 import Foundation
+import ZooTensor
+import ZooData
 import ZooModels
 
 /// A trained classifier ready to use: a model, its class names, input size and preprocessing.

@@ -1,6 +1,6 @@
 import Foundation
-import ZooPlots
 import ZooWeights
+import ZooPlots
 
 /// Classification results as files and `zoo evaluate --json` give them.
 public struct MetricsSummary: Codable, Sendable, Equatable {

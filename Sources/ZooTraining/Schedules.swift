@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 
 /// How the learning rate changes over training.
 public enum LearningRateSchedule: Sendable, Equatable {

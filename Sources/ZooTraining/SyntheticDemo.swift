@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 import ZooNN
 
 /// A small end-to-end training run on generated images: the engine, autograd, layers and

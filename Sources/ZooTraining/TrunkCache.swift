@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 
 /// The frozen-trunk cache: what the frozen bottom of a model gives for each sample, computed once
 /// and reused every later epoch, so an epoch runs only the trainable part.

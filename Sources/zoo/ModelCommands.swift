@@ -175,7 +175,7 @@ extension ZooCommand {
                 var mode: Preprocessing?
                 if let checkpoint = try? Checkpoint.load(file) {
                     guard checkpoint.info.architecture == architecture.name else {
-                        throw ModelError("\(weights) holds a \(checkpoint.info.architecture), not a \(architecture.name)")
+                        throw ModelError.invalidArgument("\(weights) holds a \(checkpoint.info.architecture), not a \(architecture.name)")
                     }
                     (built, chosenFlavor, mode) = (checkpoint.model, checkpoint.info.flavor, checkpoint.info.preprocessing)
                 } else {
@@ -196,7 +196,7 @@ extension ZooCommand {
                 if let input {
                     let images = try WeightFiles.open(URL(fileURLWithPath: input))
                     guard let array = images.tensors.first, images.format == .npy else {
-                        throw ModelError("\(input): expected a .npy array")
+                        throw ModelError.invalidArgument("\(input): expected a .npy array")
                     }
                     source = .array(values: try images.floats(array.name), shape: array.shape, name: URL(fileURLWithPath: input).lastPathComponent)
                     description = input
@@ -206,7 +206,7 @@ extension ZooCommand {
                     let sources = try DataSource(data.sources)
                     var dataset: any Dataset = sources.training
                     if split == "test" {
-                        guard let test = sources.test else { throw ModelError("\(data.sources.joined(separator: " ")) has no test split") }
+                        guard let test = sources.test else { throw ModelError.invalidArgument("\(data.sources.joined(separator: " ")) has no test split") }
                         dataset = test
                     }
                     if let classes = data.classes { dataset = try dataset.classes(classes.split(separator: ",").map(String.init)) }

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-import ZooData
+import ZooTensor
 import ZooWeights
+import ZooData
 
 /// The files written by `converters/make_resize_references.py` with TensorFlow/Keras and
 /// torchvision (versions in `index.json`).

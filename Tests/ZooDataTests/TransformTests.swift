@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooTensor
 import ZooData
 
 /// Small images whose transforms are easy to predict.

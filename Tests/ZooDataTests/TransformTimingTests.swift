@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooTensor
 import ZooData
 
 /// Per-image timings on one thread. Skipped unless `ZOO_TRANSFORM_TIMING=1`; meaningful only in

@@ -1,4 +1,6 @@
 import Testing
+import ZooTensor
+import ZooNN
 import ZooModels
 
 /// Models run fused forms when nobody watches their inner layers (batch norms folded into

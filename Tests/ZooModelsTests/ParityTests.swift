@@ -1,8 +1,10 @@
 import Foundation
 import Testing
-import ZooModels
 import ZooTestSupport
+import ZooTensor
+import ZooNN
 import ZooWeights
+import ZooModels
 
 /// The reference files written by `converters/make_model_references.py` with the real Keras
 /// and torchvision.

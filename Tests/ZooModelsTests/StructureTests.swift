@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import ZooTensor
+import ZooNN
 import ZooModels
 
 /// What real Keras and torchvision report about each architecture (`keras_layers.json`, written
@@ -102,9 +104,11 @@ struct StructureTests {
     @Test("an input below the architecture's minimum is a clear error")
     func minimumSize() throws {
         let model = try Architecture.inceptionv3.make(flavor: .keras, top: .features(pooling: .average))
-        #expect(throws: ModelError("inceptionv3: input 64x64 is below the architecture's minimum of 75x75")) {
+        #expect(throws: ModelError.inputTooSmall(model: "inceptionv3", height: 64, width: 64, minimum: 75)) {
             try model(Tensor.zeros([1, 3, 64, 64]), .inference())
         }
+        #expect(ModelError.inputTooSmall(model: "inceptionv3", height: 64, width: 64, minimum: 75).description
+            == "inceptionv3: input 64x64 is below the architecture's minimum of 75x75")
         #expect(throws: ModelError.self) { try model(Tensor.zeros([1, 1, 96, 96]), .inference()) }
     }
 

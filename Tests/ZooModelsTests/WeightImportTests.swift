@@ -1,7 +1,8 @@
 import Foundation
 import Testing
-import ZooModels
+import ZooTensor
 import ZooWeights
+import ZooModels
 
 /// A listing-backed file whose tensor names are rewritten, to imitate checkpoints from elsewhere.
 final class RenamedWeights: WeightReader, @unchecked Sendable {

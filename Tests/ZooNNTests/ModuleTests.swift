@@ -1,4 +1,5 @@
 import Testing
+import ZooTensor
 import ZooNN
 
 /// A two-level model with the kinds of children a real model has.

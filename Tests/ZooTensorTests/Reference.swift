@@ -1,5 +1,7 @@
 /// Direct loop implementations of the operations, written from their definitions, to check
 /// oneDNN's results against. Slow and obvious on purpose.
+import ZooTensor
+
 enum Reference {
     /// Cross-correlation of NCHW `x` with OIHW `w` (`w` has `C / groups` input channels).
     static func conv2d(_ x: [Float], _ xShape: [Int], _ w: [Float], _ wShape: [Int], bias: [Float]?,

@@ -1,5 +1,9 @@
 import Foundation
 import Testing
+import ZooTensor
+import ZooNN
+import ZooData
+import ZooModels
 import ZooTraining
 
 /// Striped and square patterns as 8-bit images (the demo's task), in memory.

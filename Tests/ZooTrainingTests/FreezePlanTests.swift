@@ -1,4 +1,5 @@
 import Testing
+import ZooModels
 import ZooTraining
 
 @Suite("Freezing")

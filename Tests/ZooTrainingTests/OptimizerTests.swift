@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooTensor
 import ZooTraining
 
 @Suite("Optimizers, schedules and metrics")

@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import ZooData
+import ZooModels
 import ZooTraining
 
 /// The real CIFAR-10 images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), unpacked once

@@ -1,8 +1,11 @@
 import Foundation
 import Testing
 import ZooTestSupport
-import ZooTraining
+import ZooTensor
+import ZooNN
 import ZooWeights
+import ZooModels
+import ZooTraining
 
 /// The reference training steps written by `converters/make_training_step_references.py` with
 /// torchvision: the same weights (the parity formula of `make_model_references.py`), the same

@@ -1,4 +1,6 @@
 import Testing
+import ZooTensor
+import ZooNN
 import ZooTraining
 
 @Suite("Training", .serialized)

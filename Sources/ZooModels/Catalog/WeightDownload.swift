@@ -50,7 +50,7 @@ public enum WeightDownload {
             return destination
         }
         guard let url = set.url.flatMap(URL.init(string:)), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
-            throw ModelError("\(set.name): the manifest's URL '\(set.url ?? "none")' is not an http(s) URL")
+            throw ModelError.invalidArgument("\(set.name): the manifest's URL '\(set.url ?? "none")' is not an http(s) URL")
         }
         try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
         let partial = destination.appendingPathExtension("part")
@@ -104,7 +104,7 @@ public enum WeightDownload {
         func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
             guard let http = response as? HTTPURLResponse else {
-                fail(ModelError("\(url): not an HTTP response"))
+                fail(ModelError.invalidArgument("\(url): not an HTTP response"))
                 return completionHandler(.cancel)
             }
             do {
@@ -121,7 +121,7 @@ public enum WeightDownload {
                     // Everything was already received; verification decides.
                     return completionHandler(.cancel)
                 default:
-                    throw ModelError("\(url): the server answered HTTP \(http.statusCode)")
+                    throw ModelError.invalidArgument("\(url): the server answered HTTP \(http.statusCode)")
                 }
                 let length = http.expectedContentLength
                 total = length >= 0 ? received + length : nil
@@ -139,17 +139,17 @@ public enum WeightDownload {
                 received += Int64(data.count)
                 progress?(received, total)
             } catch {
-                fail(ModelError("\(file.path): could not write the download: \(error)"))
+                fail(ModelError.invalidArgument("\(file.path): could not write the download: \(error)"))
                 dataTask.cancel()
             }
         }
 
         func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
             if let error, failure == nil, !(handle == nil && received > 0 && (error as NSError).code == NSURLErrorCancelled) {
-                failure = ModelError("\(url): download interrupted after \(received) bytes (\(error.localizedDescription)); run the pull again to resume")
+                failure = ModelError.invalidArgument("\(url): download interrupted after \(received) bytes (\(error.localizedDescription)); run the pull again to resume")
             }
             if failure == nil, let total, received < total {
-                failure = ModelError("\(url): the connection closed after \(received) of \(total) bytes; run the pull again to resume")
+                failure = ModelError.invalidArgument("\(url): the connection closed after \(received) of \(total) bytes; run the pull again to resume")
             }
             done.signal()
         }
@@ -170,10 +170,10 @@ extension Catalog {
             if set.bundled != nil { return (try bundledFile(set), set) }
             let file = cache.file(for: set)
             guard FileManager.default.fileExists(atPath: file.path) else {
-                throw ModelError("weight set \(set.name) is not in the cache (\(file.path)); run `zoo pull \(set.name)` first")
+                throw ModelError.invalidArgument("weight set \(set.name) is not in the cache (\(file.path)); run `zoo pull \(set.name)` first")
             }
             return (file, set)
         }
-        throw ModelError("\(argument): no such file, and no weight set of that name (zoo models lists them)")
+        throw ModelError.invalidArgument("\(argument): no such file, and no weight set of that name (zoo models lists them)")
     }
 }

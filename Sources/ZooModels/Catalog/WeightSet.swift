@@ -102,13 +102,13 @@ public struct WeightSet: Codable, Sendable, Equatable {
         switch checksum.algorithm {
         case "md5": algorithm = .md5
         case "sha256", "sha256-prefix": algorithm = .sha256
-        default: throw ModelError("\(name): the manifest states an unknown checksum algorithm '\(checksum.algorithm)'")
+        default: throw ModelError.invalidArgument("\(name): the manifest states an unknown checksum algorithm '\(checksum.algorithm)'")
         }
         let actual = try Digest.hexadecimal(algorithm, of: file)
         let expected = checksum.value.lowercased()
         let matches = checksum.algorithm == "sha256-prefix" ? actual.hasPrefix(expected) : actual == expected
         guard matches else {
-            throw ModelError("\(file.path): \(checksum.algorithm) is \(actual), but \(name) states \(expected); the file is damaged or not the published one")
+            throw ModelError.invalidArgument("\(file.path): \(checksum.algorithm) is \(actual), but \(name) states \(expected); the file is damaged or not the published one")
         }
     }
 }
@@ -138,13 +138,13 @@ public enum Catalog {
 
     /// The verified file of a weight set that ships with zoo, in `folder` (default: ``folder``).
     public static func bundledFile(_ set: WeightSet, in folder: URL? = Catalog.folder) throws -> URL {
-        guard let path = set.bundled else { throw ModelError("\(set.name) does not ship with zoo; `zoo pull \(set.name)` downloads it") }
+        guard let path = set.bundled else { throw ModelError.invalidArgument("\(set.name) does not ship with zoo; `zoo pull \(set.name)` downloads it") }
         guard let folder else {
-            throw ModelError("\(set.name) ships in zoo's catalog folder, which was not found; set ZOO_CATALOG to the zoo/ folder of zoo's repository")
+            throw ModelError.invalidArgument("\(set.name) ships in zoo's catalog folder, which was not found; set ZOO_CATALOG to the zoo/ folder of zoo's repository")
         }
         let file = folder.appendingPathComponent(path)
         guard FileManager.default.fileExists(atPath: file.path) else {
-            throw ModelError("\(set.name): \(file.path) is missing from the catalog folder")
+            throw ModelError.invalidArgument("\(set.name): \(file.path) is missing from the catalog folder")
         }
         try set.verify(file)
         return file
@@ -154,7 +154,7 @@ public enum Catalog {
     public static func weightSet(named name: String) throws -> WeightSet {
         guard let set = weightSets.first(where: { $0.name == name }) else {
             let close = weightSets.map(\.name).filter { $0.hasPrefix(name.split(separator: ".").first.map(String.init) ?? name) }
-            throw ModelError("no weight set named '\(name)'" + (close.isEmpty ? "; `zoo models` lists them" : "; did you mean \(close.joined(separator: ", "))?"))
+            throw ModelError.invalidArgument("no weight set named '\(name)'" + (close.isEmpty ? "; `zoo models` lists them" : "; did you mean \(close.joined(separator: ", "))?"))
         }
         return set
     }

@@ -1,5 +1,5 @@
 import Foundation
-import ZooNN
+import ZooTensor
 import ZooWeights
 
 /// The map from a Keras weight file's tensors to a model's parameters, built from the model's
@@ -14,6 +14,14 @@ struct KerasWeightMap {
     let reader: any WeightReader
     let model: ImageModel
     let rules: [RenameRule]
+    private let autoNamePrefixes: [String]
+
+    init(reader: any WeightReader, model: ImageModel, rules: [RenameRule]) {
+        self.reader = reader
+        self.model = model
+        self.rules = rules
+        autoNamePrefixes = Self.autoNamePrefixes(of: model)
+    }
 
     /// A layer's weights as the file holds them, in stored order.
     struct FileLayer {
@@ -33,7 +41,7 @@ struct KerasWeightMap {
             guard let module = layer.module, let path = modulePaths[ObjectIdentifier(module)] else { continue }
             guard let fileLayer = byName[layer.name] else { continue }
             used.insert(layer.name)
-            let expected = layer.kerasWeightNames
+            let expected = layer.kind.kerasWeights(of: module)
             let targets = module.localParameters.map(\.name)
             guard fileLayer.tensors.count == expected.count else {
                 for tensor in fileLayer.tensors { report.unexpected.append((tensor.name, tensor.shape)) }
@@ -41,9 +49,9 @@ struct KerasWeightMap {
                                           [expected.count], [fileLayer.tensors.count]))
                 continue
             }
-            for (tensor, (kerasName, target)) in zip(fileLayer.tensors, zip(expected, targets)) {
+            for (tensor, (weight, target)) in zip(fileLayer.tensors, zip(expected, targets)) {
                 assignments.append(WeightAssignment(source: tensor.name, target: path.isEmpty ? target : "\(path).\(target)",
-                                                    transform: transform(layer: layer, weight: kerasName, source: tensor.shape)))
+                                                    transform: transform(weight, of: layer, source: tensor.shape)))
             }
         }
         for fileLayer in fileLayers where !used.contains(fileLayer.name) {
@@ -52,23 +60,18 @@ struct KerasWeightMap {
         return assignments
     }
 
-    /// The layout change for one weight.
-    private func transform(layer: NamedLayer, weight: String, source: [Int]) -> LayoutTransform {
-        switch (layer.kind, weight) {
-        case (.conv2D, "kernel"): return .kerasConvolution
-        case (.depthwiseConv2D, "depthwise_kernel"): return .kerasDepthwise
-        case (.dense, "kernel"):
-            // A dense layer right after Keras's channels-last flatten of a spatial map (VGG's
-            // fc1) needs its rows reordered into zoo's channel-major flatten.
-            let channels = model.featureChannels
-            if isAfterFlatten(layer), source.count == 2, source[0] > channels, source[0] % channels == 0 {
-                let cells = source[0] / channels
-                let side = Int(Double(cells).squareRoot().rounded())
-                if side * side == cells { return .kerasDenseAfterFlatten(height: side, width: side, channels: channels) }
-            }
-            return .kerasDense
-        default: return .identity
+    /// The layout change for one weight: the layer class's, except for a dense layer right
+    /// after Keras's channels-last flatten of a spatial map (VGG's fc1), whose rows are reordered
+    /// into zoo's channel-major flatten.
+    private func transform(_ weight: KerasWeight, of layer: NamedLayer, source: [Int]) -> LayoutTransform {
+        guard weight.transform == .kerasDense, isAfterFlatten(layer) else { return weight.transform }
+        let channels = model.featureChannels
+        if source.count == 2, source[0] > channels, source[0] % channels == 0 {
+            let cells = source[0] / channels
+            let side = Int(Double(cells).squareRoot().rounded())
+            if side * side == cells { return .kerasDenseAfterFlatten(height: side, width: side, channels: channels) }
         }
+        return weight.transform
     }
 
     private func isAfterFlatten(_ layer: NamedLayer) -> Bool {
@@ -160,7 +163,7 @@ struct KerasWeightMap {
     /// they are matched in numeric order (a missing suffix counts as 0); shapes then confirm
     /// the match.
     private func renumberAutoNamedLayers(_ layers: inout [FileLayer]) {
-        for prefix in Self.autoNamePrefixes {
+        for prefix in autoNamePrefixes {
             let ours = model.layers.map(\.name).filter { autoNameNumber($0, prefix) != nil }
             let theirs = layers.indices.filter { autoNameNumber(layers[$0].name, prefix) != nil }
             guard !ours.isEmpty, ours.count == theirs.count, Set(ours) != Set(theirs.map { layers[$0].name }) else { continue }
@@ -183,10 +186,15 @@ struct KerasWeightMap {
         for (index, layer) in zip(unmatchedTheirs, unmatchedOurs) { layers[index].name = layer.name }
     }
 
-    static let autoNamePrefixes = ["conv2d", "batch_normalization", "dense", "depthwise_conv2d"]
+    /// The Keras 3 file keys of the model's layer classes that hold weights: the prefixes of
+    /// Keras's automatic names that weight files can carry.
+    private static func autoNamePrefixes(of model: ImageModel) -> [String] {
+        var seen = Set<String>()
+        return model.layers.filter { !$0.kerasWeightNames.isEmpty }.map(\.kind.kerasFileKey).filter { seen.insert($0).inserted }
+    }
 
     private func isAutoNamed(_ name: String) -> Bool {
-        Self.autoNamePrefixes.contains { autoNameNumber(name, $0) != nil }
+        autoNamePrefixes.contains { autoNameNumber(name, $0) != nil }
     }
 
     /// `prefix` → 0, `prefix_12` → 12, anything else → nil.

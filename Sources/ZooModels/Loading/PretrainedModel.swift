@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 import ZooNN
 import ZooWeights
 
@@ -35,13 +36,16 @@ extension Architecture {
             return (.features(pooling: nil), nil)
         }
         var inputSize: Int?
-        // Keras VGG16 flattens the last feature map into fc1: its width gives the input size.
-        if self == .vgg16, flavor == .keras, let first = probe.head?.denseLayers.first,
+        // A top that flattens the last feature map (Keras VGG16) fixes the input size: the first
+        // dense layer's width, against the probe's at the default size, gives it.
+        if probe.head?.steps.first?.step == .flatten, let first = probe.head?.denseLayers.first,
            let firstPath = probe.namedModules().first(where: { $0.module === first })?.name,
-           let fc1 = assignments.first(where: { $0.target == "\(firstPath).weight" }), let fc1Info = reader.info(fc1.source) {
-            let cells = (fc1Info.shape.first ?? 512) / 512
-            let side = Int(Double(cells).squareRoot().rounded())
-            inputSize = side * 32
+           let fc1 = assignments.first(where: { $0.target == "\(firstPath).weight" }), let fc1Info = reader.info(fc1.source),
+           let fileWidth = fc1.transform.shape(from: fc1Info.shape)?.last {
+            let channels = probe.featureChannels
+            let defaultSide = Int(Double(first.weight.value.shape[1] / channels).squareRoot().rounded())
+            let side = Int(Double(fileWidth / channels).squareRoot().rounded())
+            inputSize = defaultSide > 0 ? side * (defaultInputSize / defaultSide) : nil
         }
         return (.classifier(classes: shape[0]), inputSize)
     }

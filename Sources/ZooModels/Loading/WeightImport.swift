@@ -1,5 +1,5 @@
 import Foundation
-import ZooNN
+import ZooTensor
 import ZooWeights
 
 /// A user's renaming rule for checkpoints from elsewhere: every match of the regular expression
@@ -19,7 +19,8 @@ public struct RenameRule: Codable, Sendable, Equatable {
         do {
             return try JSONDecoder().decode([RenameRule].self, from: Data(contentsOf: url))
         } catch {
-            throw ModelError("\(url.path): expected a JSON list of {\"pattern\": ..., \"replacement\": ...} rules (\(error))")
+            throw ModelError.invalidRenameRules(source: url.path,
+                                                reason: "\(url.path): expected a JSON list of {\"pattern\": ..., \"replacement\": ...} rules (\(error))")
         }
     }
 
@@ -28,7 +29,7 @@ public struct RenameRule: Codable, Sendable, Equatable {
         do {
             expression = try NSRegularExpression(pattern: pattern)
         } catch {
-            throw ModelError("renaming rule '\(pattern)' is not a valid regular expression")
+            throw ModelError.invalidRenameRules(source: pattern, reason: "renaming rule '\(pattern)' is not a valid regular expression")
         }
         return expression.stringByReplacingMatches(in: name, range: NSRange(name.startIndex..., in: name), withTemplate: replacement)
     }
@@ -57,6 +58,9 @@ public struct LoadReport: Sendable, CustomStringConvertible {
     public var mismatched: [(source: String, target: String, expected: [Int], actual: [Int])] = []
     /// Tensors deliberately not loaded (`num_batches_tracked`, optimizer state).
     public var ignored: [String] = []
+    /// Optional parts of the model (``ImageModel/optionalParts``) the file does not hold, which
+    /// were removed from the model.
+    public var removedParts: [String] = []
 
     /// Whether every parameter came from the file and every tensor went somewhere.
     public var isComplete: Bool { missing.isEmpty && unexpected.isEmpty && mismatched.isEmpty }
@@ -64,6 +68,7 @@ public struct LoadReport: Sendable, CustomStringConvertible {
     public var description: String {
         var lines = ["\(file): loaded \(loaded.count) tensors"
             + (ignored.isEmpty ? "" : ", ignored \(ignored.count) (\(Set(ignored.map { $0.split(separator: ".").last.map(String.init) ?? $0 }).sorted().joined(separator: ", ")))")]
+        for part in removedParts { lines.append("  not in the file, removed from the model: \(part) (optional)") }
         for (name, shape) in missing { lines.append("  missing in the file: \(name) \(shape)") }
         for (name, shape) in unexpected { lines.append("  unexpected in the file: \(name) \(shape)") }
         for m in mismatched { lines.append("  shape mismatch: \(m.source) \(m.actual) -> \(m.target) expects \(m.expected)") }
@@ -100,6 +105,7 @@ public enum WeightImport {
     public static func load(_ reader: any WeightReader, into model: ImageModel, strict: Bool = true,
                             rules: [RenameRule] = []) throws -> LoadReport {
         var report = LoadReport(file: reader.url.path)
+        report.removedParts = try removeAbsentOptionalParts(of: model, reader: reader, rules: rules)
         let assignments = try mapping(for: reader, into: model, rules: rules, report: &report)
         let parameters = Dictionary(model.namedParameters().map { ($0.name, $0.parameter) }, uniquingKeysWith: { first, _ in first })
         var assigned = Set<String>()
@@ -117,7 +123,7 @@ public enum WeightImport {
         let mappedTargets = Set(assignments.map(\.target))
         report.missing = model.namedParameters().filter { !mappedTargets.contains($0.name) }.map { ($0.name, $0.parameter.shape) }
         if strict, !report.isComplete {
-            throw ModelError("\(reader.url.path) does not fit \(model.name) (\(model.flavor.rawValue) flavour):\n\(report)")
+            throw ModelError.weightsDoNotFit(file: reader.url.path, model: model.name, flavor: model.flavor, report: report.description)
         }
         return report
     }
@@ -136,8 +142,25 @@ public enum WeightImport {
         case .torchZip, .torchLegacy, .safetensors, .npz, .npy:
             return try stateDictionaryMapping(reader, model: model, rules: rules, report: &report)
         case .zooFeaturesH5:
-            throw ModelError("\(reader.url.path) is a zoo feature file (zoo extract wrote it), not weights")
+            throw ModelError.notWeights(file: reader.url.path, reason: "is a zoo feature file (zoo extract wrote it), not weights")
         }
+    }
+
+    /// Removes the model's optional parts of which a PyTorch-style file holds no tensor
+    /// (InceptionV3's `AuxLogits` in a state dict saved with `aux_logits=False`); returns their keys.
+    static func removeAbsentOptionalParts(of model: ImageModel, reader: any WeightReader, rules: [RenameRule]) throws -> [String] {
+        guard !model.optionalParts.isEmpty, [.torchZip, .torchLegacy, .safetensors, .npz, .npy].contains(reader.format) else { return [] }
+        let aliases = model.stateDictionaryAliases.map { RenameRule(pattern: $0.pattern, replacement: $0.replacement) }
+        let names = try reader.tensors.map { info in
+            var name = info.name
+            for rule in rules { name = try rule.apply(name) }
+            name = normalizedStateDictionaryName(name)
+            for alias in aliases { name = try alias.apply(name) }
+            return name
+        }
+        let absent = model.optionalParts.filter { part in !names.contains { $0.hasPrefix(part + ".") } }
+        absent.forEach(model.removeOptionalPart)
+        return absent
     }
 
     /// The map for PyTorch-style names.
@@ -167,7 +190,7 @@ public enum WeightImport {
                 continue
             }
             if let earlier = taken[name] {
-                throw ModelError("\(reader.url.path): tensors '\(earlier)' and '\(info.name)' both map to \(name)")
+                throw ModelError.duplicateTarget(file: reader.url.path, tensors: [earlier, info.name], target: name)
             }
             taken[name] = info.name
             assignments.append(WeightAssignment(source: info.name, target: name, transform: .identity))

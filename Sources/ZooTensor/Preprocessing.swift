@@ -1,5 +1,3 @@
-import ZooTensor
-
 /// How pixel values are prepared for a weight set, from RGB values in `[0, 255]`.
 ///
 /// The modes are Keras's `preprocess_input` modes; torchvision's ImageNet normalization is the
@@ -24,13 +22,14 @@ public enum Preprocessing: String, CaseIterable, Sendable, Codable {
         } else if let mode = Preprocessing(rawValue: value) {
             self = mode
         } else {
-            throw DataError("preprocessing", "unknown preprocessing mode '\(value)'; known: \(Preprocessing.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw TensorError.invalidArgument(operation: "preprocessing",
+                                              message: "unknown preprocessing mode '\(value)'; known: \(Preprocessing.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
     /// Per-channel `scale` and `offset` in zoo's channel order (the model's input channels):
     /// `output[c] = input[source(c)] * scale[c] + offset[c]`.
-    var channelAffine: (scale: [Float], offset: [Float], swapsRedAndBlue: Bool) {
+    public var channelAffine: (scale: [Float], offset: [Float], swapsRedAndBlue: Bool) {
         switch self {
         case .none: return ([1, 1, 1], [0, 0, 0], false)
         case .caffe: return ([1, 1, 1], [-103.939, -116.779, -123.68], true)

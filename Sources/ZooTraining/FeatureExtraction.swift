@@ -1,7 +1,9 @@
 import Foundation
+import ZooTensor
 import ZooNN
 import ZooWeights
 import ZooData
+import ZooModels
 
 /// Runs images through a model in inference mode and returns, or writes to disk, the outputs
 /// of named layers. Arrays and datasets go through the same steps: batches of preprocessed
@@ -35,7 +37,8 @@ public enum FeatureExtraction {
         /// An array of images, channels-last `[N, H, W, 3]`, used at the size it has
         /// (`name` identifies it in sample ids: `name#17`).
         case array(values: [Float], shape: [Int], name: String)
-        /// A dataset, each image resized to `size` (the evaluation transform, no augmentation).
+        /// A dataset, each image resized to `size`: by `transform`, or, when it is nil, by the
+        /// evaluation transform with torchvision's bilinear resizing (no augmentation).
         case dataset(any Dataset, size: Int, transform: DataLoader.SampleTransform?, workers: Int)
 
         var count: Int {
@@ -59,7 +62,7 @@ public enum FeatureExtraction {
                                header: FeatureFileHeader, preprocessing: Preprocessing,
                                progress: ((Int, Int) -> Void)? = nil) throws -> FeatureFileHeader {
         try check(layers, in: model)
-        guard batchSize > 0 else { throw ModelError("the batch size must be positive, got \(batchSize)") }
+        guard batchSize > 0 else { throw ModelError.invalidArgument("the batch size must be positive, got \(batchSize)") }
         var header = header
         header.count = source.count
         header.batchSize = batchSize
@@ -109,7 +112,7 @@ public enum FeatureExtraction {
             var options = DataLoader.Options(size: size, batchSize: batchSize)
             options.shuffle = false
             options.preprocessing = preprocessing
-            options.transform = transform
+            options.transform = transform ?? AugmentationSpecification.evaluationTransform(size: size, resize: .torchvision)
             options.workers = workers
             let loader = try DataLoader(remaining, options: options)
             let batches = loader.epoch(0)
@@ -127,16 +130,16 @@ public enum FeatureExtraction {
     // MARK: The shared steps
 
     private static func check(_ layers: [String], in model: ImageModel) throws {
-        guard !layers.isEmpty else { throw ModelError("name at least one layer to extract") }
+        guard !layers.isEmpty else { throw ModelError.invalidArgument("name at least one layer to extract") }
         for layer in layers where layer != outputName && !model.layers.contains(where: { $0.name == layer }) {
             let close = model.layers.map(\.name).filter { $0.hasPrefix(String(layer.prefix(4))) }.prefix(8)
-            throw ModelError("\(model.name) has no layer '\(layer)'" + (close.isEmpty ? "; `zoo summary \(model.name)` lists them" : "; similar: \(close.joined(separator: ", "))"))
+            throw ModelError.noSuchLayer(model: model.name, layer: layer, similar: Array(close))
         }
     }
 
     private static func checkArray(_ values: [Float], shape: [Int]) throws {
         guard shape.count == 4, shape[3] == 3, values.count == shape.reduce(1, *) else {
-            throw ModelError("expected images as a float32 array [N, H, W, 3], got shape \(shape)")
+            throw ModelError.invalidArgument("expected images as a float32 array [N, H, W, 3], got shape \(shape)")
         }
     }
 
@@ -164,7 +167,7 @@ public enum FeatureExtraction {
             if layer == outputName {
                 tensor = output
             } else {
-                guard let captured = context.captured[layer] else { throw ModelError("\(model.name): layer '\(layer)' produced no output") }
+                guard let captured = context.captured[layer] else { throw ModelError.noLayerOutput(model: model.name, layer: layer) }
                 tensor = captured
             }
             let rowShape = tensor.shape.count == 4 ? [tensor.shape[2], tensor.shape[3], tensor.shape[1]] : Array(tensor.shape.dropFirst())

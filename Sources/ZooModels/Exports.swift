@@ -1,2 +1,0 @@
-@_exported import ZooNN
-@_exported import ZooData

@@ -1,0 +1,160 @@
+import ZooTensor
+import ZooNN
+
+// The units families are built from. A unit holds its modules with their names stated once: the
+// Keras layer names (its entries in the layer list and the names its outputs are tapped under)
+// and the torchvision keys (its modules' names in the state dict, relative to the module that
+// owns the unit). The layer list, the forward pass and the parameter names all read them from
+// the unit, so a family never writes a name twice.
+
+/// A convolution, its batch norm and an optional activation (Keras `Conv2D` or
+/// `DepthwiseConv2D`, `BatchNormalization`, `Activation` or `ReLU`).
+///
+/// In inference, and when both modules are frozen, the three run as one convolution with the
+/// norm folded in (see ``Conv2D/callAsFunction(_:_:norm:activation:padding:)``), unless someone
+/// watches the convolution's or the norm's own output.
+final class ConvNorm {
+    /// Keras layer names; `activation` is nil when the activation is not a layer of its own
+    /// (no activation, or one that follows a residual add).
+    struct Names {
+        var conv: String
+        var norm: String
+        var activation: String?
+    }
+
+    let conv: Conv2D
+    let norm: BatchNorm
+    let activation: Activation?
+    var names: Names
+    /// torchvision keys of the convolution and the norm.
+    let keys: (conv: String, norm: String)
+    let convKind: LayerKind
+    let activationKind: LayerKind
+
+    init(_ conv: Conv2D, _ norm: BatchNorm, activation: Activation?, names: Names, keys: (conv: String, norm: String),
+         convKind: LayerKind = .conv2D, activationKind: LayerKind = .activation) {
+        self.conv = conv
+        self.norm = norm
+        self.activation = activation
+        self.names = names
+        self.keys = keys
+        self.convKind = convKind
+        self.activationKind = activationKind
+    }
+
+    /// Keras's usual names for a unit: `<prefix>_conv`, `<prefix>_bn`, `<prefix>_relu`
+    /// (without the last when the activation is not a layer of its own).
+    static func names(_ prefix: String, activationLayer: Bool = true) -> Names {
+        Names(conv: "\(prefix)_conv", norm: "\(prefix)_bn", activation: activationLayer ? "\(prefix)_relu" : nil)
+    }
+
+    /// The unit's entries of the layer list, in Keras's order.
+    var layers: [NamedLayer] {
+        [NamedLayer(names.conv, convKind, conv), NamedLayer(names.norm, .batchNormalization, norm)]
+            + (names.activation.map { [NamedLayer($0, activationKind)] } ?? [])
+    }
+
+    /// The unit's modules under their torchvision keys.
+    var children: [(name: String, module: Module)] { [(keys.conv, conv), (keys.norm, norm)] }
+
+    /// The name of the unit's last tapped output.
+    private var outputName: String { activation == nil ? names.norm : names.activation ?? names.norm }
+
+    /// Convolution, norm and the activation, with `padding` instead of the convolution's own
+    /// when given.
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext, padding: Padding? = nil) throws -> Tensor {
+        guard context.isWatching(names.conv) || context.isWatching(names.norm) else {
+            return context.tap(outputName, try conv(x, context, norm: norm, activation: activation, padding: padding))
+        }
+        let y = try convolutionAndNorm(x, context, padding: padding)
+        return try activation.map { context.tap(outputName, try ZooTensor.activation($0, y)) } ?? y
+    }
+
+    /// Convolution and norm without the activation: one fused convolution unless someone
+    /// watches either output.
+    private func convolutionAndNorm(_ x: Tensor, _ context: ForwardContext, padding: Padding? = nil) throws -> Tensor {
+        guard context.isWatching(names.conv) || context.isWatching(names.norm) else {
+            return context.tap(names.norm, try conv(x, context, norm: norm, activation: nil, padding: padding))
+        }
+        let y = try context.run(names.conv, conv, x, padding: padding)
+        return context.tap(names.norm, try norm(y, context))
+    }
+
+    /// The end of a residual block: convolution and norm, `residual` added under `addName`,
+    /// then the unit's activation tapped under `outputName` (one fused convolution unless
+    /// someone watches the convolution, the norm or the sum).
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor, addName: String,
+                        outputName: String? = nil) throws -> Tensor {
+        let last = activation == nil ? addName : outputName ?? addName
+        guard context.isWatching(names.conv) || context.isWatching(names.norm) || context.isWatching(addName) else {
+            return context.tap(last, try conv(x, context, norm: norm, residual: residual, activation: activation))
+        }
+        let sum = context.tap(addName, try add(residual, try convolutionAndNorm(x, context)))
+        return try activation.map { context.tap(last, try ZooTensor.activation($0, sum)) } ?? sum
+    }
+}
+
+/// A batch norm and a ReLU (Keras `BatchNormalization` and `Activation`): one pass when the norm
+/// uses fixed statistics.
+struct NormReLU {
+    let norm: BatchNorm
+    /// Keras layer names.
+    let names: (norm: String, relu: String)
+    /// The norm's torchvision key.
+    let key: String
+
+    /// Keras's usual names: `<prefix>_bn`, `<prefix>_relu`.
+    init(_ norm: BatchNorm, prefix: String, key: String) {
+        self.init(norm, names: ("\(prefix)_bn", "\(prefix)_relu"), key: key)
+    }
+
+    init(_ norm: BatchNorm, names: (norm: String, relu: String), key: String) {
+        self.norm = norm
+        self.names = names
+        self.key = key
+    }
+
+    var layers: [NamedLayer] { [NamedLayer(names.norm, .batchNormalization, norm), NamedLayer(names.relu, .activation)] }
+    var children: [(name: String, module: Module)] { [(key, norm)] }
+
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        guard context.isWatching(names.norm) else { return context.tap(names.relu, try norm(x, context, relu: true)) }
+        return context.tap(names.relu, try relu(context.tap(names.norm, try norm(x, context))))
+    }
+}
+
+/// A convolution on its own (Keras `Conv2D`), with its Keras name and torchvision key.
+struct NamedConv {
+    let conv: Conv2D
+    let name: String
+    let key: String
+
+    var layers: [NamedLayer] { [NamedLayer(name, .conv2D, conv)] }
+    var children: [(name: String, module: Module)] { [(key, conv)] }
+
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try context.run(name, conv, x)
+    }
+}
+
+extension ForwardContext {
+    /// Runs `layer` on `x` and taps the result under `name`.
+    func run(_ name: String, _ layer: any Layer, _ x: Tensor) throws -> Tensor {
+        tap(name, try layer(x, self))
+    }
+
+    /// Runs the convolution `layer`, with `padding` instead of its own when given, and taps the
+    /// result.
+    func run(_ name: String, _ layer: Conv2D, _ x: Tensor, padding: Padding?) throws -> Tensor {
+        guard let padding else { return try run(name, layer, x) }
+        var options = layer.options
+        options.padding = padding
+        return tap(name, try conv2d(x, weight: value(layer.weight), bias: layer.bias.map { value($0) }, options: options))
+    }
+
+    /// A Keras `ZeroPadding2D` layer that the next convolution or pooling absorbs as its own
+    /// padding: its output is computed only when someone watches it, and otherwise costs nothing.
+    func tapPadding(_ name: String, _ x: Tensor, top: Int, bottom: Int, left: Int, right: Int) throws {
+        if isWatching(name) { tap(name, try zeroPad2d(x, top: top, bottom: bottom, left: left, right: right)) }
+    }
+}

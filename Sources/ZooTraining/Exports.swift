@@ -1,3 +1,0 @@
-@_exported import ZooNN
-@_exported import ZooData
-@_exported import ZooModels
