@@ -1117,6 +1117,66 @@ def write_keras3():
     }
 
 
+def write_keras3_windows():
+    """11. emulated: keras3.weights.h5 as Keras 3 on Windows writes it.
+
+    Keras 3 joins group paths with os.path.join, so on Windows every saveable's group is one
+    top-level group named with backslashes (`layers\\conv2d`, `layers\\functional\\layers\\conv2d`),
+    each holding its `vars`. Built from keras3.weights.h5 with h5py (no Windows machine here),
+    plus optimizer and metrics state, which readers leave out of the listing. Written with
+    HDF5 v1.10 object formats (about 20 KB, under half the size of keras3.weights.h5).
+    """
+    fx = EXPECTED["fixtures"]
+    linux = fx["keras3.weights.h5"]
+    name = "keras3_windows.weights.h5"
+    with h5py.File(FIX / "keras3.weights.h5", "r") as src, \
+            h5py.File(FIX / name, "w", libver=("v110", "v110")) as dst:
+        def copy_group(group, into):
+            for k, v in group.attrs.items():
+                into.attrs[k] = v
+            for key, obj in group.items():
+                if isinstance(obj, h5py.Group):
+                    copy_group(obj, into.create_group(key))
+                else:
+                    d = into.create_dataset(key, data=obj[()])
+                    for k, v in obj.attrs.items():
+                        d.attrs[k] = v
+
+        def flatten(group, path):
+            for key, obj in group.items():
+                if not isinstance(obj, h5py.Group):
+                    continue
+                inner = f"{path}\\{key}" if path else key
+                if key == "vars":
+                    target = dst if not path else dst.require_group(path)
+                    copy_group(obj, target.create_group("vars"))
+                else:
+                    flatten(obj, inner)
+
+        flatten(src, "")
+        optimizer = dst.create_group("optimizer").create_group("vars")
+        optimizer.create_dataset("0", data=np.asarray(7, dtype=np.int64))
+        optimizer.create_dataset("1", data=fpattern((3, 3, 3, 4), 300).astype(np.float32))
+        metrics = dst.create_group("metrics\\loss").create_group("vars")
+        metrics.create_dataset("0", data=np.asarray(2.5, dtype=np.float32))
+        metrics.create_dataset("1", data=np.asarray(4.0, dtype=np.float32))
+    fx[name] = {
+        "format": "keras3-weights-h5",
+        "metadata": {
+            "written_by": "emulated: keras3.weights.h5 regrouped with h5py as Keras 3 on Windows "
+                          "writes it (os.path.join: top-level groups 'layers\\conv2d', ...), plus "
+                          "optimizer/vars and metrics\\loss/vars",
+            "emulated": True,
+            "keras_version": linux["metadata"]["keras_version"],
+            "path_separator": "\\",
+            "vars_groups": linux["metadata"]["vars_groups"],
+            "optimizer_datasets": ["optimizer/vars/0", "optimizer/vars/1"],
+            "metrics_datasets": ["metrics/loss/vars/0", "metrics/loss/vars/1"],
+        },
+        "tensors": linux["tensors"],
+    }
+
+
 def copy_without_name(src, dst):
     for k, v in src.attrs.items():
         if k != "name":
@@ -1306,22 +1366,27 @@ def verify_keras_h5(path, fe):
 
 
 def verify_keras3_weights(f, fe, where):
+    """Checks a Keras 3 weights file against fe. Names are compared with '/' for the '\\' that
+    Windows writes (metadata.path_separator); `real` maps them back to the file's paths."""
     md = fe["metadata"]
-    found = []
-    f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) else None)
-    model_ds = sorted(n for n in found if not n.startswith("optimizer/"))
+    real = {}
+    f.visit(lambda n: real.update({n.replace("\\", "/"): n}))
+    assert ("\\" in "".join(real.values())) == (md.get("path_separator") == "\\"), where
+    found = [n for n, r in real.items() if isinstance(f[r], h5py.Dataset)]
+    state = ("optimizer/", "metrics/")
+    model_ds = sorted(n for n in found if not n.startswith(state))
     assert model_ds == sorted(t["name"] for t in fe["tensors"]), (where, model_ds)
-    assert sorted(n for n in found if n.startswith("optimizer/")) == sorted(md["optimizer_datasets"])
+    assert sorted(n for n in found if n.startswith(state)) == \
+        sorted(md["optimizer_datasets"] + md.get("metrics_datasets", []))
     for t in fe["tensors"]:
-        ds = f[t["name"]]
+        ds = f[real[t["name"]]]
         assert dtype_name(ds.dtype) == t["dtype"]
         check_values(t, ds[()], f"{where}:{t['name']}")
-    groups = []
-    f.visititems(lambda n, o: groups.append(n) if isinstance(o, h5py.Group) and n.split("/")[-1] == "vars"
-                 and not n.startswith("optimizer") else None)
+    groups = [n for n, r in real.items() if isinstance(f[r], h5py.Group) and n.split("/")[-1] == "vars"
+              and not n.startswith(state)]
     assert sorted(groups) == sorted(g["vars_group"] for g in md["vars_groups"]), (where, groups)
     for g in md["vars_groups"]:
-        grp = f[g["vars_group"]]
+        grp = f[real[g["vars_group"]]]
         if g["name_attr"] is None:
             assert "name" not in grp.attrs
         else:
@@ -1660,6 +1725,7 @@ def main():
     write_emulated_h5()
     write_keras2()
     write_keras3()
+    write_keras3_windows()
     EXPECTED["fixtures"] = dict(sorted(EXPECTED["fixtures"].items()))
     (FIX / "expected.json").write_text(dump_json(EXPECTED), encoding="utf-8")
     print("verifying:")

@@ -10,8 +10,13 @@ final class HDF5Reader: WeightReader {
     let tensors: [TensorInfo]
     private let bytes: Bytes
     private let entries: [String: HDF5Listing.Tensor]
+    /// Runs before every tensor read: the CRC-32 check of the zip entry that holds the HDF5
+    /// (once; later calls repeat its outcome). Nil for a plain HDF5 file, which has no checksum.
+    private let checkBeforeReading: (@Sendable () throws -> Void)?
 
-    init(listing: HDF5Listing, bytes: Bytes, url: URL) throws {
+    init(
+        listing: HDF5Listing, bytes: Bytes, url: URL, checkBeforeReading: (@Sendable () throws -> Void)? = nil
+    ) throws {
         var entries: [String: HDF5Listing.Tensor] = [:]
         for tensor in listing.tensors {
             guard entries.updateValue(tensor, forKey: tensor.info.name) == nil else {
@@ -24,6 +29,7 @@ final class HDF5Reader: WeightReader {
         self.tensors = listing.tensors.map(\.info)
         self.bytes = bytes
         self.entries = entries
+        self.checkBeforeReading = checkBeforeReading
     }
 
     func info(_ name: String) -> TensorInfo? { entries[name]?.info }
@@ -33,7 +39,8 @@ final class HDF5Reader: WeightReader {
             throw WeightFileError(path: url.path, kind: .missingTensor, message: "no tensor named \(quoted(name))")
         }
         return try locatingErrors(at: url.path) {
-            try withContext("dataset \(quoted(tensor.datasetPath))") {
+            try checkBeforeReading?()
+            return try withContext("dataset \(quoted(tensor.datasetPath))") {
                 let count = tensor.info.elementCount
                 guard let byteCount = Checked.multiply(count, tensor.info.dtype.byteSize) else {
                     throw ParseError.malformed("shape \(tensor.info.shape) is impossibly large")
@@ -56,7 +63,8 @@ final class HDF5Reader: WeightReader {
 enum KerasHDF5 {
     /// Opens the HDF5 weights in `bytes` (the file at `path`, or an in-memory image when nil).
     static func open(
-        path: String?, bytes: Bytes, url: URL, archiveMetadata: WeightMetadata? = nil
+        path: String?, bytes: Bytes, url: URL, archiveMetadata: WeightMetadata? = nil,
+        checkBeforeReading: (@Sendable () throws -> Void)? = nil
     ) throws -> any WeightReader {
         let listing = try HDF5Sandbox.list(path: path, bytes: bytes) { file in
             if let archiveMetadata {
@@ -75,6 +83,6 @@ enum KerasHDF5 {
                 .unrecognizedFormat,
                 "HDF5 file is not Keras weights: no layer_names attribute (legacy Keras) and no layers or vars group (Keras 3)")
         }
-        return try HDF5Reader(listing: listing, bytes: bytes, url: url)
+        return try HDF5Reader(listing: listing, bytes: bytes, url: url, checkBeforeReading: checkBeforeReading)
     }
 }

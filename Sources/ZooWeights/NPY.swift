@@ -183,6 +183,46 @@ public enum NPYFile {
         let data = try encode(values, shape: shape, path: url.path)
         try AtomicFile.write(to: url) { sink in try sink.write(data) }
     }
+
+    // MARK: Reading
+
+    /// Reads the `.npy` array at `url` into memory, converted to `Float` in row-major (C) order.
+    ///
+    /// Reads what ``write(_:shape:to:)`` writes and what `np.save` writes for numeric arrays:
+    /// format versions 1 to 3; float16, float32 and float64 (converted with IEEE
+    /// round-to-nearest), signed and unsigned integers of 8 to 64 bits (to the nearest `Float`)
+    /// and bool (0 or 1); either byte order; C or Fortran order (Fortran arrays are reordered).
+    /// A zero-dimensional array has shape `[]` and one value.
+    ///
+    /// Throws ``WeightFileError`` naming the file: `.unsupported` for object arrays (pickled
+    /// Python objects, never loaded), structured and other dtypes; `.truncated` or `.malformed`
+    /// when the data does not match the header's shape.
+    public static func read(from url: URL) throws -> NPYArray {
+        try locatingErrors(at: url.path) {
+            let bytes = Bytes(try ByteStorage.map(fileAt: url.path))
+            guard bytes.count > 0 else { throw ParseError.truncated("truncated: the file is empty") }
+            let header = try parseHeader(bytes)
+            try checkSize(header, total: bytes.count)
+            return NPYArray(values: try floats(bytes, header: header), shape: header.shape, storedType: header.dtype)
+        }
+    }
+}
+
+/// A NumPy array read by ``NPYFile/read(from:)``.
+public struct NPYArray: Sendable, Equatable {
+    /// The elements as `Float`, in row-major (C) order whatever the file's order.
+    public var values: [Float]
+    /// The dimensions, outermost first; `[]` for a zero-dimensional array.
+    public var shape: [Int]
+    /// The element type the file stores, before conversion to `Float`.
+    public var storedType: DType
+
+    /// Creates an array; `values` must hold as many elements as `shape` describes.
+    public init(values: [Float], shape: [Int], storedType: DType = .f32) {
+        self.values = values
+        self.shape = shape
+        self.storedType = storedType
+    }
 }
 
 /// A single `.npy` array opened for reading. NumPy arrays carry no name, so its one tensor is

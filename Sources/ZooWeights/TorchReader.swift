@@ -82,7 +82,8 @@ final class TorchReader: WeightReader {
         let strides: [Int]
     }
 
-    /// A storage's bytes, still compressed for a deflated zip entry.
+    /// A storage's bytes: in place for the legacy format; a zip entry, read (and checked
+    /// against its CRC-32 the first time) when a tensor on it is read.
     enum StorageData {
         case bytes(Bytes)
         case zipEntry(ZipArchive, ZipEntry)
@@ -151,7 +152,7 @@ final class TorchReader: WeightReader {
 
         var bigEndian = false
         if let entry = archive.entry(named: prefix + "byteorder") {
-            let text = String(decoding: try archive.contents(of: entry, verifyChecksum: true).array, as: UTF8.self)
+            let text = String(decoding: try archive.contents(of: entry).array, as: UTF8.self)
             switch text.trimmingCharacters(in: .whitespacesAndNewlines) {
             case "little": bigEndian = false
             case "big": bigEndian = true
@@ -161,14 +162,14 @@ final class TorchReader: WeightReader {
         var versions: [String: String] = [:]
         for name in ["version", ".data/version"] {
             if let entry = archive.entry(named: prefix + name) {
-                let text = String(decoding: try archive.contents(of: entry, verifyChecksum: true).array, as: UTF8.self)
+                let text = String(decoding: try archive.contents(of: entry).array, as: UTF8.self)
                 versions["pytorch format version"] = text.trimmingCharacters(in: .whitespacesAndNewlines)
                 break
             }
         }
 
         let records = StorageTable()
-        let pickle = try archive.contents(of: pickleEntry, verifyChecksum: true)
+        let pickle = try archive.contents(of: pickleEntry)
         let root = try withContext("data.pkl") {
             try unpickler(records: records, legacy: false).load(pickle, at: 0).value
         }
@@ -181,9 +182,7 @@ final class TorchReader: WeightReader {
                 throw ParseError.truncated(
                     "truncated: storage \(quoted(record.key)) should hold \(record.byteCount) bytes but its record has \(entry.uncompressedSize)")
             }
-            storages[record.key] = entry.isStored
-                ? .bytes(try archive.bytes.slice(entry.dataOffset, entry.compressedSize, "storage \(record.key)"))
-                : .zipEntry(archive, entry)
+            storages[record.key] = .zipEntry(archive, entry)
         }
         let metadata = WeightMetadata(writerVersions: versions, extra: ["byteorder": bigEndian ? "big" : "little"])
         return try assemble(

@@ -12,6 +12,9 @@ public struct WeightFileError: Error, CustomStringConvertible, Sendable, Equatab
         case truncated
         /// A structure is inconsistent: bad magic, impossible sizes, offsets past the end, bad syntax.
         case malformed
+        /// The bytes differ from the checksum the file records for them (a zip entry's CRC-32):
+        /// damaged on disk or in transfer. Fetching the file again is the cure.
+        case checksumMismatch
         /// Well-formed, but uses something zoo does not read (a dtype, a compression method, ...).
         case unsupported
         /// A pickle names a global that is not on the allow-list.

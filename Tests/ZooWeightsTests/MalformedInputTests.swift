@@ -149,13 +149,15 @@ import ZooWeights
         try rejected(patched(bytes, at: central + 10, with: le16(12)), name: "bzip2.npz", kind: .unsupported, mentions: ["compression method 12"])
         try rejected(patched(bytes, at: central + 8, with: le16(1)), name: "encrypted.npz", kind: .unsupported, mentions: ["encrypted"])
         try rejected(Array(bytes[0..<(end - 1)]), name: "noend.npz", kind: .truncated, mentions: ["end-of-central-directory"])
+        // Stored entries are checked too, when their bytes are first read.
+        try rejected(patched(bytes, at: central + 16, with: le32(0x1234_5678)), name: "crc.npz", kind: .checksumMismatch, mentions: ["CRC-32 mismatch", "'a.npy'"])
     }
 
     @Test func deflatedEntries() throws {
         let (bytes, central, _) = try npz(compressed: true)
         // The array header's size check catches a wrong uncompressed size first.
         try rejected(patched(bytes, at: central + 24, with: le32(0xffff_fff0)), name: "big.npz", kind: .malformed, mentions: ["follow the data"])
-        try rejected(patched(bytes, at: central + 16, with: le32(0x1234_5678)), name: "crc.npz", kind: .malformed, mentions: ["CRC-32 mismatch"])
+        try rejected(patched(bytes, at: central + 16, with: le32(0x1234_5678)), name: "crc.npz", kind: .checksumMismatch, mentions: ["CRC-32 mismatch", "'a.npy'"])
         try rejected(patched(bytes, at: central + 24, with: le32(4096)), name: "shorter.npz", kind: .truncated)
         // A deflated data.pkl that claims 4 GB from a few bytes is rejected before anything is allocated.
         let pickle = Self.statePickle([("w", "0", "FloatStorage", 6, 0, [6], [1])])
