@@ -69,10 +69,17 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Builds the head for a model's features. Layers get Keras's automatic names (`dense`,
-    /// `dense_1`, ...) and parameters the key `head.<name>`.
+    /// `dense_1`, ...) and parameters the key `head.<name>` (see ``namedSteps``).
     public func head(inputFeatures: Int, featureSize: (height: Int, width: Int) = (1, 1)) -> ClassificationHead {
+        let flattened = steps.first == .flatten ? inputFeatures * featureSize.height * featureSize.width : inputFeatures
+        return ClassificationHead(namedSteps, inputFeatures: flattened)
+    }
+
+    /// The steps with the names ``head(inputFeatures:featureSize:)`` gives them, known without
+    /// building the layers (to compare a built head with a specification).
+    public var namedSteps: [ClassificationHead.NamedStep] {
         var graph = KerasGraph()
-        let named = steps.map { step -> ClassificationHead.NamedStep in
+        return steps.map { step -> ClassificationHead.NamedStep in
             let kind: LayerKind
             switch step {
             case let .globalPool(pooling): kind = pooling == .average ? .globalAveragePooling2D : .globalMaxPooling2D
@@ -84,7 +91,5 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             let name = graph.autoName(kind)
             return ClassificationHead.NamedStep(step, name: name, key: kind == .dense ? "head.\(name)" : nil)
         }
-        let flattened = steps.first == .flatten ? inputFeatures * featureSize.height * featureSize.width : inputFeatures
-        return ClassificationHead(named, inputFeatures: flattened)
     }
 }

@@ -86,25 +86,35 @@ public struct Checkpoint {
         try AtomicFile.write(Data(encoder.encode(info)) + Data("\n".utf8), to: url.deletingPathExtension().appendingPathExtension("json"))
     }
 
-    /// Reads a checkpoint, rebuilding its model and loading every parameter by name.
-    public static func load(_ url: URL) throws -> Checkpoint {
-        let reader = try WeightFiles.open(url)
+    /// The ``CheckpointInfo`` of the checkpoint at `url`, without loading its tensors.
+    public static func info(of url: URL) throws -> CheckpointInfo {
+        try info(in: try WeightFiles.open(url), url: url)
+    }
+
+    private static func info(in reader: any WeightReader, url: URL) throws -> CheckpointInfo {
         guard reader.format == .safetensors, let text = reader.metadata.extra["zoo.checkpoint"] else {
-            throw TrainingError("\(url.path): not a zoo checkpoint (a safetensors file with zoo.checkpoint metadata)")
+            throw TrainingError.notACheckpoint(file: url)
         }
         let info: CheckpointInfo
         do {
             info = try JSONDecoder().decode(CheckpointInfo.self, from: Data(text.utf8))
         } catch {
-            throw TrainingError("\(url.path): the checkpoint's metadata does not read (\(error))")
+            throw TrainingError.unreadableCheckpoint(file: url, reason: "\(error)")
         }
+        return info
+    }
+
+    /// Reads a checkpoint, rebuilding its model and loading every parameter by name.
+    public static func load(_ url: URL) throws -> Checkpoint {
+        let reader = try WeightFiles.open(url)
+        let info = try info(in: reader, url: url)
         let model = try makeModel(info)
         for (name, parameter) in model.namedParameters() {
             guard let tensor = reader.info("model." + name) else {
-                throw TrainingError("\(url.path): the checkpoint lacks model.\(name) (\(info.architecture), head \(info.head))")
+                throw TrainingError.checkpointLacksTensor(file: url, tensor: "model." + name, architecture: info.architecture, head: info.head)
             }
             guard tensor.shape == parameter.shape else {
-                throw TrainingError("\(url.path): model.\(name) has shape \(tensor.shape), the model needs \(parameter.shape)")
+                throw TrainingError.checkpointShapeMismatch(file: url, tensor: "model." + name, shape: tensor.shape, expected: parameter.shape)
             }
             parameter.value = try Tensor(shape: tensor.shape, values: try reader.floats(tensor.name))
         }

@@ -27,7 +27,7 @@ public enum Evaluation {
         while let batch = try plain.next() {
             let logits = try model(batch.images, .inference())
             guard logits.shape == [batch.labels.count, classes] else {
-                throw TrainingError("the model gives \(logits.shape.last ?? 0) outputs per image, the data has \(classes) classes")
+                throw TrainingError.outputsDoNotMatchClasses(file: nil, outputs: logits.shape.last ?? 0, classes: classes)
             }
             let loss = try softmaxCrossEntropy(logits: logits, labels: batch.labels).scalar()
             var probabilities = try softmax(logits).array()

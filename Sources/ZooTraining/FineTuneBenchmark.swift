@@ -58,7 +58,7 @@ public struct FineTuneBenchmark: Codable, Sendable {
         // The first uncached epoch creates the primitives every later run reuses: it is warm-up.
         let uncached = try epochSeconds(cache: .off, epochs: 2)
         let cached = try epochSeconds(cache: .automatic, epochs: 4)
-        return FineTuneBenchmark(architecture: settings.architecture, imageSize: settings.imageSize, unfreeze: settings.unfreeze,
+        return FineTuneBenchmark(architecture: settings.architecture, imageSize: settings.imageSize, unfreeze: settings.unfreeze.text,
                                  images: data.training.count, batchSize: settings.batchSize, threads: Threads.count,
                                  epochSecondsUncached: uncached.seconds[1], epochSecondsCachedFirst: cached.seconds[0],
                                  epochSecondsCachedLater: cached.seconds.dropFirst().sorted()[1], cachedStages: cached.cachedStages)

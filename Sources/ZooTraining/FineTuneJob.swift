@@ -10,21 +10,25 @@ import ZooModels
 public enum FineTuneJob {
     /// Starts a run in `folder`. The settings' class names and preprocessing are filled in
     /// from the data and the weights when left empty.
+    ///
+    /// Random weights (no ``FineTuneSettings/weights``) with part of the base frozen are
+    /// refused (``TrainingError/frozenRandomWeights(architecture:plan:weightSets:)``) unless
+    /// ``FineTuneSettings/allowRandomFrozenLayers`` is set: frozen random layers never learn.
     @discardableResult
     public static func start(_ settings: FineTuneSettings, folder: URL, observer: TrainingObserver? = nil) throws -> FineTuneResult {
         var settings = settings
-        let (data, featureFile) = try openAnyData(settings)
+        let (opened, featureFile, testFeatureFile) = try openAnyData(settings, loadingFeatures: false)
+        var data = opened
         if settings.classNames.isEmpty { settings.classNames = data.training.classNames }
+        if featureFile != nil, let plan = settings.firstPlanTrainingBase { throw TrainingError.featuresNeedFrozenBase(plan: plan.text) }
         let (model, preprocessing, fixedRows) = try buildModel(&settings, observer: observer)
+        try checkRandomWeights(settings, model: model)
         if let featureFile {
-            guard settings.unfreeze == "none", settings.unfreezeSchedule.isEmpty else {
-                throw TrainingError("training on saved features keeps the whole base frozen: leave out --unfreeze")
-            }
             try checkFeaturesFit(featureFile, model: model)
+            try loadFeatures(into: &data, from: featureFile, test: testFeatureFile)
         }
         if settings.preprocessing == nil {
-            let architecture = try Architecture(named: settings.architecture)
-            settings.preprocessing = preprocessing ?? architecture.defaultPreprocessing(settings.flavor)
+            settings.preprocessing = try preprocessing ?? Architecture(named: settings.architecture).defaultPreprocessing(settings.flavor)
         }
         let tuner = try FineTuner(settings: settings, model: model, data: data, folder: folder)
         if settings.freezeOldRows, !fixedRows.isEmpty { try tuner.fixClassifierRows(fixedRows) }
@@ -37,9 +41,9 @@ public enum FineTuneJob {
     public static func resume(_ folder: URL, observer: TrainingObserver? = nil) throws -> FineTuneResult {
         guard let text = try? Data(contentsOf: folder.appendingPathComponent("config.json")),
               let settings = try? JSONDecoder().decode(FineTuneSettings.self, from: text) else {
-            throw TrainingError("\(folder.path) holds no run to resume (no readable config.json)")
+            throw TrainingError.noRunToResume(folder: folder, readable: false)
         }
-        let (data, _) = try openAnyData(settings)
+        let (data, _, _) = try openAnyData(settings)
         let tuner = try FineTuner(resuming: folder, data: data)
         if settings.freezeOldRows, let extendFrom = settings.extendFrom {
             let old = try Checkpoint.load(try Catalog.localFile(extendFrom).0).info.classNames
@@ -49,13 +53,33 @@ public enum FineTuneJob {
         return try tuner.run(observer: observer)
     }
 
-    /// The run's data: images, or saved features (then with their file).
-    static func openAnyData(_ settings: FineTuneSettings) throws -> (TrainingData, FeatureFile?) {
+    /// The run's data: images, or saved features (then with their files, training and test).
+    static func openAnyData(_ settings: FineTuneSettings, loadingFeatures: Bool = true) throws -> (TrainingData, FeatureFile?, FeatureFile?) {
         if settings.features != nil {
-            let (data, file) = try openFeatureData(settings)
-            return (data, file)
+            return try openFeatureData(settings, loadingFeatures: loadingFeatures)
         }
-        return (try openData(settings.data, seed: settings.seed, imageSize: settings.imageSize), nil)
+        return (try openData(settings.data, seed: settings.seed, imageSize: settings.imageSize), nil, nil)
+    }
+
+    /// Refuses random weights with part of the base frozen, unless the settings allow it.
+    static func checkRandomWeights(_ settings: FineTuneSettings, model: ImageModel) throws {
+        guard settings.weights == nil, !settings.allowRandomFrozenLayers else { return }
+        let layers = model.baseLayers
+        for plan in [settings.unfreeze] + settings.unfreezeSchedule.map(\.plan) where try plan.trainableLayerCount(in: layers) < layers.count {
+            throw TrainingError.frozenRandomWeights(architecture: settings.architecture, plan: plan.text,
+                                                    weightSets: Catalog.weightSets.filter { $0.architecture == settings.architecture }.map(\.name))
+        }
+    }
+
+    /// The preprocessing a run without one takes: its weights' own (their weight set's
+    /// manifest, or the zoo checkpoint's), else the architecture's usual one for its flavour.
+    public static func defaultPreprocessing(_ settings: FineTuneSettings) throws -> Preprocessing {
+        if let weights = settings.weights {
+            if let set = Catalog.weightSets.first(where: { $0.name == weights }) { return try Preprocessing(manifest: set.preprocessing) }
+            let url = URL(fileURLWithPath: (weights as NSString).expandingTildeInPath)
+            if FileManager.default.fileExists(atPath: url.path), let info = try? Checkpoint.info(of: url) { return info.preprocessing }
+        }
+        return try Architecture(named: settings.architecture).defaultPreprocessing(settings.flavor)
     }
 
     /// Training (with its validation share held out) and test data, with their transforms.
@@ -71,7 +95,7 @@ public enum FineTuneJob {
             test = try test?.classes(names)
         }
         if let test, test.classNames != training.classNames {
-            throw TrainingError("the test data's classes \(test.classNames) differ from the training data's \(training.classNames)")
+            throw TrainingError.classesDiffer(what: "the test data's", classes: test.classNames, other: "the training data's", otherClasses: training.classNames)
         }
         if let limit = options.limitPerClass {
             training = training.limitPerClass(limit)
@@ -106,7 +130,8 @@ public enum FineTuneJob {
             let (file, set) = try Catalog.localFile(weights)
             if let checkpoint = try? Checkpoint.load(file) {
                 guard checkpoint.info.architecture == architecture.name, checkpoint.info.flavor == settings.flavor else {
-                    throw TrainingError("\(weights) holds a \(checkpoint.info.architecture) (\(checkpoint.info.flavor.rawValue)), not a \(architecture.name) (\(settings.flavor.rawValue))")
+                    throw TrainingError.weightsDoNotFit(weights: weights, holds: "\(checkpoint.info.architecture) (\(checkpoint.info.flavor.rawValue))",
+                                                        expected: "\(architecture.name) (\(settings.flavor.rawValue))")
                 }
                 model = checkpoint.model
                 preprocessing = checkpoint.info.preprocessing
@@ -122,11 +147,12 @@ public enum FineTuneJob {
         }
         Initialization.seed(settings.seed)
         let cells = max(1, settings.imageSize / 32)
-        let head = try HeadSpecification(parsing: settings.head, classes: classes)
+        let head = try settings.head.specification(classes: classes)
             .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
         if let extendFrom = settings.extendFrom {
             let old = try Checkpoint.load(try Catalog.localFile(extendFrom).0)
-            keptRows = try copyClassifierRows(from: old, into: head, classNames: settings.classNames)
+            keptRows = try copyClassifierRows(from: old, into: head, classNames: settings.classNames,
+                                          source: extendFrom, newHead: settings.head)
             observer?.note("classifier extended from \(old.info.classNames.count) to \(classes) classes: \(keptRows.count) rows kept from \(extendFrom)")
         }
         model.head = head
@@ -135,10 +161,11 @@ public enum FineTuneJob {
 
     /// Copies the old classifier's rows into the new head for the classes both know (by name);
     /// returns the new head's indices of those rows.
-    static func copyClassifierRows(from checkpoint: Checkpoint, into head: ClassificationHead, classNames: [String]) throws -> [Int] {
+    static func copyClassifierRows(from checkpoint: Checkpoint, into head: ClassificationHead, classNames: [String],
+                                   source: String, newHead: HeadSpecification.Template) throws -> [Int] {
         guard let old = checkpoint.model.head?.denseLayers.last, let new = head.denseLayers.last,
               old.weight.shape[1] == new.weight.shape[1] else {
-            throw TrainingError("the checkpoint's classifier does not fit the new head (\(checkpoint.info.head) vs the run's head)")
+            throw TrainingError.classifierDoesNotFit(checkpoint: source, head: checkpoint.info.head, newHead: newHead.text)
         }
         let width = new.weight.shape[1]
         let oldWeights = try old.weight.value.array(), oldBias = try old.bias?.value.array()

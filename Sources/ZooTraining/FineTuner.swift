@@ -82,12 +82,36 @@ public final class FineTuner {
 
     /// Starts a new run in `folder` (which must not hold one) with `model` already built and
     /// loaded.
+    ///
+    /// The head is the settings' ``FineTuneSettings/head``: a model without a head gets it (its
+    /// weights drawn from ``FineTuneSettings/seed``), and a model with one must have exactly
+    /// that head, since checkpoints are rebuilt from the settings; otherwise this throws
+    /// ``TrainingError/headMismatch(model:settings:)``. Settings without
+    /// ``FineTuneSettings/preprocessing`` take the weights' own (their weight set's or
+    /// checkpoint's, from ``FineTuneSettings/weights``), else the architecture's usual one for
+    /// its flavour, as ``FineTuneJob`` does. Saved features in `data` must be the base's output
+    /// at the settings' image size, with the whole base frozen.
     public init(settings: FineTuneSettings, model: ImageModel, data: TrainingData, folder: URL) throws {
         if FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) {
-            throw TrainingError("\(folder.path) already holds a run; resume it with --resume or choose another folder")
+            throw TrainingError.runExists(folder: folder)
         }
         guard data.training.classNames == settings.classNames else {
-            throw TrainingError("the training data's classes \(data.training.classNames) differ from the settings' \(settings.classNames)")
+            throw TrainingError.classesDiffer(what: "the training data's", classes: data.training.classNames,
+                                              other: "the settings'", otherClasses: settings.classNames)
+        }
+        var settings = settings
+        if settings.preprocessing == nil { settings.preprocessing = try FineTuneJob.defaultPreprocessing(settings) }
+        if let head = model.head {
+            try settings.head.check(head, classes: settings.classNames.count, featureChannels: model.featureChannels, imageSize: settings.imageSize)
+        } else {
+            Initialization.seed(settings.seed)
+            let cells = max(1, settings.imageSize / 32)
+            model.head = try settings.head.specification(classes: settings.classNames.count)
+                .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
+        }
+        if let features = data.savedFeatures {
+            if let plan = settings.firstPlanTrainingBase { throw TrainingError.featuresNeedFrozenBase(plan: plan.text) }
+            try Self.checkFeaturesFit(features, model: model, imageSize: settings.imageSize)
         }
         self.settings = settings
         self.model = model
@@ -107,21 +131,21 @@ public final class FineTuner {
     public init(resuming folder: URL, data: TrainingData) throws {
         let configuration = folder.appendingPathComponent("config.json")
         guard let text = try? Data(contentsOf: configuration) else {
-            throw TrainingError("\(folder.path) holds no run to resume (no config.json)")
+            throw TrainingError.noRunToResume(folder: folder, readable: true)
         }
         settings = try JSONDecoder().decode(FineTuneSettings.self, from: text)
         self.folder = folder
         self.data = data
         let last = folder.appendingPathComponent("checkpoints/last.safetensors")
         guard FileManager.default.fileExists(atPath: last.path) else {
-            throw TrainingError("\(folder.path) has no checkpoint yet; start the run again (it stopped before its first epoch ended)")
+            throw TrainingError.noCheckpointYet(folder: folder)
         }
         let checkpoint = try Checkpoint.load(last)
         model = checkpoint.model
         optimizer = try settings.optimizer.make()
         try optimizer.restore(checkpoint.optimizerState)
         guard let saved = checkpoint.trainingState, let decoded = try? JSONDecoder().decode(TrainingState.self, from: Data(saved.utf8)) else {
-            throw TrainingError("\(last.path): the checkpoint has no training state to resume from")
+            throw TrainingError.noTrainingState(file: last)
         }
         state = decoded
     }
@@ -131,7 +155,7 @@ public final class FineTuner {
 
     /// Keeps the given classifier rows (old classes) fixed during training.
     public func fixClassifierRows(_ rows: [Int]) throws {
-        guard let classifier = model.head?.denseLayers.last else { throw TrainingError("the model has no classifier to fix rows of") }
+        guard let classifier = model.head?.denseLayers.last else { throw TrainingError.noClassifier(file: nil) }
         let inputs = classifier.weight.shape[1]
         let weights = try classifier.weight.value.array()
         fixedRows = [(classifier.weight, rows, rows.flatMap { Array(weights[$0 * inputs..<($0 + 1) * inputs]) })]
@@ -150,7 +174,7 @@ public final class FineTuner {
         let firstEpoch = completedEpochs
         var previousPlan: FreezePlan?
         for epoch in completedEpochs..<settings.epochs where !stopped {
-            let plan = try settings.plan(forEpoch: epoch)
+            let plan = settings.plan(forEpoch: epoch)
             let (trainableLayers, _) = try plan.apply(to: model)
             trainable = model.namedParameters().filter { $0.parameter.isTrainable }
             let trainableCount = trainable.reduce(0) { $0 + $1.parameter.value.elementCount }
@@ -249,14 +273,14 @@ public final class FineTuner {
     /// every batch comes from them.
     private func fillCaches(from features: SavedFeatures, observer: TrainingObserver?) throws {
         guard model.frozenStageCount == model.stages.count else {
-            throw TrainingError("training on saved features needs the whole base frozen (--unfreeze none)")
+            throw TrainingError.featuresNeedFrozenBase(plan: settings.plan(forEpoch: completedEpochs).text)
         }
         let budgets = TrunkCache.defaultBudgets()
         func cache(_ samples: [TensorSample], _ name: String) throws -> TrunkCache {
             let cache = TrunkCache(stage: model.stages.count, file: checkpoints.appendingPathComponent("\(name)-features.cache"), memoryBudget: budgets.memory, diskBudget: budgets.disk)
             try cache.store(samples, indices: Array(samples.indices), copy: 0)
             guard cache.count == samples.count else {
-                throw TrainingError("the saved features (\(samples.count) samples) exceed the cache's memory and disk budgets (ZOO_CACHE_MEMORY_MB, ZOO_CACHE_DISK_MB)")
+                throw TrainingError.featuresExceedCache(samples: samples.count)
             }
             return cache
         }
@@ -274,7 +298,7 @@ public final class FineTuner {
         let copy = epoch % cacheCopies
         if let cache, batches.allSatisfy({ cache.contains($0, copy: copy) }) {
             for indices in batches {
-                guard let input = try cache.batch(indices, copy: copy) else { throw TrainingError("the trunk cache lost samples") }
+                guard let input = try cache.batch(indices, copy: copy) else { throw TrainingError.trunkCacheLostSamples }
                 try body(input, indices.map { loader.dataset.label(at: $0) })
             }
             return
@@ -362,7 +386,7 @@ public final class FineTuner {
             state.bestEpoch = epoch
             improved = true
         }
-        let info = CheckpointInfo(architecture: settings.architecture, flavor: settings.flavor, head: settings.head,
+        let info = CheckpointInfo(architecture: settings.architecture, flavor: settings.flavor, head: settings.head.text,
                                   classNames: settings.classNames, imageSize: settings.imageSize, preprocessing: settings.preprocessing ?? .none,
                                   epoch: epoch + 1, unfreeze: plan.description)
         let encoded = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)

@@ -15,11 +15,24 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     /// With ``extendFrom``: keep the old classes' classifier rows fixed.
     public var freezeOldRows = false
     public var imageSize: Int
-    public var head = "gap,dropout=0.5,dense"
-    /// Layers of the base that train: `20%`, `12`, `all`, `none`.
-    public var unfreeze = "none"
+    /// The head put on the base (its classifier gets one unit per class). A ``FineTuner``
+    /// given a model with a head checks that it is this one, since checkpoints are rebuilt
+    /// from it.
+    public var head = HeadSpecification.Template.standard
+    /// Layers of the base that train (written `20%`, `12`, `all`, `none` in `config.json`).
+    public var unfreeze = FreezePlan.headOnly
     /// Later stages: from `epoch` (0-based) on, `unfreeze` becomes `plan`.
     public var unfreezeSchedule: [UnfreezeStage] = []
+    /// Start with random weights (no ``weights``) although the freeze plan keeps part of the
+    /// base frozen, layers that then never learn. Off by default: ``FineTuneJob/start(_:folder:observer:)``
+    /// refuses such a run with ``TrainingError/frozenRandomWeights(architecture:plan:weightSets:)``.
+    public var allowRandomFrozenLayers: Bool {
+        get { randomFrozenLayersAllowed ?? false }
+        set { randomFrozenLayersAllowed = newValue ? true : nil }
+    }
+    /// ``allowRandomFrozenLayers`` as `config.json` holds it: only when set, so files of runs
+    /// without it are those older versions wrote.
+    private var randomFrozenLayersAllowed: Bool?
     public var optimizer = OptimizerSettings()
     public var schedule = ScheduleSettings()
     public var epochs = 10
@@ -55,18 +68,30 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     /// A change of the freeze plan during training.
     public struct UnfreezeStage: Codable, Sendable, Equatable {
         public var epoch: Int
-        public var plan: String
+        public var plan: FreezePlan
 
-        public init(epoch: Int, plan: String) {
+        public init(epoch: Int, plan: FreezePlan) {
             self.epoch = epoch
             self.plan = plan
         }
     }
 
     /// The freeze plan in effect during `epoch`.
-    public func plan(forEpoch epoch: Int) throws -> FreezePlan {
-        let text = unfreezeSchedule.filter { $0.epoch <= epoch }.max { $0.epoch < $1.epoch }?.plan ?? unfreeze
-        return try FreezePlan(parsing: text)
+    public func plan(forEpoch epoch: Int) -> FreezePlan {
+        unfreezeSchedule.filter { $0.epoch <= epoch }.max { $0.epoch < $1.epoch }?.plan ?? unfreeze
+    }
+
+    /// The first plan (``unfreeze``, then the stages') that trains part of the base; `nil`
+    /// when every plan keeps the whole base frozen.
+    var firstPlanTrainingBase: FreezePlan? {
+        ([unfreeze] + unfreezeSchedule.map(\.plan)).first { ![.headOnly, .layers(0), .fraction(0)].contains($0) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case architecture, flavor, weights, extendFrom, freezeOldRows, imageSize, head, unfreeze, unfreezeSchedule
+        case randomFrozenLayersAllowed = "allowRandomFrozenLayers"
+        case optimizer, schedule, epochs, batchSize, labelSmoothing, earlyStoppingPatience, seed, classNames, preprocessing, data
+        case testTimeAugmentation, trunkCache, features, testFeatures
     }
 }
 
@@ -101,6 +126,7 @@ extension FineTuneSettings {
         trunkCache = try value(.trunkCache, trunkCache)
         features = try container.decodeIfPresent(String.self, forKey: .features)
         testFeatures = try container.decodeIfPresent(String.self, forKey: .testFeatures)
+        randomFrozenLayersAllowed = try container.decodeIfPresent(Bool.self, forKey: .randomFrozenLayersAllowed)
     }
 }
 
@@ -154,7 +180,7 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
         case "rmsprop": kind = .rmsprop(momentum: 0)
         case "adam", "adamw": kind = .adam()
         case "adamax": kind = .adamax()
-        default: throw TrainingError("unknown optimizer '\(name)': sgd, nesterov, rmsprop, adam, adamw or adamax")
+        default: throw TrainingError.unknownOptimizer(name)
         }
         let decay: WeightDecay = weightDecay == 0 ? .none : ((decoupled || name == "adamw") ? .decoupled(weightDecay) : .l2(weightDecay))
         return GradientDescent(kind, learningRate: learningRate, weightDecay: decay, clipping: clipNorm.map { .globalNorm($0) } ?? .none)
@@ -163,29 +189,79 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
 
 /// The learning-rate schedule as users write it.
 public struct ScheduleSettings: Codable, Sendable, Equatable {
-    /// `constant`, `cosine`, or `step:81,122` (epochs) with ``factors``.
-    public var name = "constant"
+    /// The shape of the schedule, written `constant`, `cosine` or `step:81,122` (in
+    /// `config.json` under `name`).
+    public enum Kind: Sendable, Equatable, Codable, CustomStringConvertible {
+        case constant
+        case cosine
+        /// Multiply the rate by ``ScheduleSettings/factors``, one per milestone, from these
+        /// epochs (counted from 0) on.
+        case step(milestones: [Int])
+
+        /// Reads `constant`, `cosine` or `step:EPOCH,EPOCH...`.
+        public init(parsing text: String) throws {
+            if text == "constant" {
+                self = .constant
+            } else if text == "cosine" {
+                self = .cosine
+            } else if text.hasPrefix("step:") {
+                let milestones = text.dropFirst(5).split(separator: ",").compactMap { Int($0) }
+                guard !milestones.isEmpty else {
+                    throw TrainingError.invalidSchedule(text, reason: "give milestones as step:81,122 and one factor per milestone")
+                }
+                self = .step(milestones: milestones)
+            } else {
+                throw TrainingError.invalidSchedule(text, reason: "unknown: constant, cosine or step:EPOCH,EPOCH...")
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .constant: return "constant"
+            case .cosine: return "cosine"
+            case let .step(milestones): return "step:" + milestones.map(String.init).joined(separator: ",")
+            }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            do {
+                try self.init(parsing: text)
+            } catch {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(description)
+        }
+    }
+
+    public var kind = Kind.constant
     public var factors: [Float] = [0.1, 0.01]
     public var warmupEpochs: Double = 0
     /// Reduce the rate by `factor` after `patience` epochs without a better validation loss.
     public var plateau: ReduceOnPlateau?
 
+    enum CodingKeys: String, CodingKey {
+        case kind = "name"
+        case factors, warmupEpochs, plateau
+    }
+
     public init() {}
 
     public func make() throws -> LearningRateSchedule {
         var schedule: LearningRateSchedule
-        if name == "constant" {
-            schedule = .constant
-        } else if name == "cosine" {
-            schedule = .cosine(minimum: 0)
-        } else if name.hasPrefix("step:") {
-            let milestones = name.dropFirst(5).split(separator: ",").compactMap { Int($0) }
-            guard !milestones.isEmpty, milestones.count <= factors.count else {
-                throw TrainingError("schedule '\(name)': give milestones as step:81,122 and one factor per milestone")
+        switch kind {
+        case .constant: schedule = .constant
+        case .cosine: schedule = .cosine(minimum: 0)
+        case let .step(milestones):
+            guard milestones.count <= factors.count else {
+                throw TrainingError.invalidSchedule(kind.description, reason: "give milestones as step:81,122 and one factor per milestone")
             }
             schedule = .step(milestones: milestones, factors: Array(factors.prefix(milestones.count)))
-        } else {
-            throw TrainingError("unknown schedule '\(name)': constant, cosine or step:EPOCH,EPOCH...")
         }
         if warmupEpochs > 0 { schedule = .warmup(epochs: warmupEpochs, startFactor: 0.1, then: schedule) }
         return schedule

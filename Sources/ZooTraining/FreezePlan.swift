@@ -36,8 +36,21 @@ public enum FreezePlan: Sendable, Equatable, CustomStringConvertible {
             } else if let count = Int(trimmed), count >= 0 {
                 self = .layers(count)
             } else {
-                throw TrainingError("cannot read '\(text)' as layers to unfreeze: give a percentage (20%), a count (12), all or none")
+                throw TrainingError.invalidFreezePlan(text)
             }
+        }
+    }
+
+    /// The plan as settings and `config.json` write it, and as ``init(parsing:)`` reads it:
+    /// `20%`, `12`, `all`, `none` or `from:LAYER`. (``description`` is the form notes and
+    /// checkpoints show, `20.0%`.)
+    public var text: String {
+        switch self {
+        case let .fraction(value):
+            // 0.2 * 100 is 20.000000000000004 in binary: round to the decimals people type.
+            let percent = (value * 100 * 1e9).rounded() / 1e9
+            return percent == percent.rounded() && abs(percent) < 1e15 ? "\(Int(percent))%" : "\(percent)%"
+        default: return description
         }
     }
 
@@ -63,7 +76,7 @@ public enum FreezePlan: Sendable, Equatable, CustomStringConvertible {
         case let .layers(count): return min(count, layers.count)
         case let .from(name):
             guard let index = layers.firstIndex(where: { $0.name == name }) else {
-                throw TrainingError("no layer '\(name)' in the model's layer list (zoo summary lists them)")
+                throw TrainingError.unknownLayer(name)
             }
             return layers.count - index
         }
@@ -79,5 +92,24 @@ public enum FreezePlan: Sendable, Equatable, CustomStringConvertible {
         }
         model.head?.unfreeze()
         return (trainable, layers.count - trainable)
+    }
+}
+
+/// Written as its ``FreezePlan/text`` (`"20%"`, `"all"`), the string settings held before they
+/// were typed, so `config.json` files of either version read in both.
+extension FreezePlan: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            try self.init(parsing: text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(text)
     }
 }

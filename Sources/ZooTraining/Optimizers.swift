@@ -84,7 +84,7 @@ public final class GradientDescent: Optimizer {
             // Taken out of the dictionary so the updates below write in place instead of copying.
             var state = buffers.removeValue(forKey: name) ?? [[Float]](repeating: [Float](repeating: 0, count: count), count: bufferCount)
             guard state.count == bufferCount, state[0].count == count else {
-                throw TrainingError("optimizer state for \(name) has \(state.first?.count ?? 0) values, the parameter \(count)")
+                throw TrainingError.invalidOptimizerState(parameter: name, reason: "has \(state.first?.count ?? 0) values, the parameter \(count)")
             }
             var first = state[0]
             // A checkpoint of a kind with one buffer may hold the second empty.
@@ -190,13 +190,13 @@ public final class GradientDescent: Optimizer {
     }
 
     public func restore(_ state: [String: [Float]]) throws {
-        guard let step = state["step"]?.first else { throw TrainingError("optimizer state has no step count") }
+        guard let step = state["step"]?.first else { throw TrainingError.invalidOptimizerState(parameter: nil, reason: "has no step count") }
         stepCount = Int(step)
         if let rate = state["learning_rate"]?.first { learningRate = rate }
         var restored: [String: [[Float]]] = [:]
         for (key, values) in state where key != "step" && key != "learning_rate" {
             guard let dot = key.lastIndex(of: "."), let index = Int(key[key.index(after: dot)...]), index < bufferCount else {
-                throw TrainingError("optimizer state key '\(key)' is not '<parameter>.<buffer>'")
+                throw TrainingError.invalidOptimizerState(parameter: nil, reason: "key '\(key)' is not '<parameter>.<buffer>'")
             }
             let name = String(key[..<dot])
             var buffers = restored[name] ?? [[Float]](repeating: [], count: bufferCount)
@@ -204,16 +204,8 @@ public final class GradientDescent: Optimizer {
             restored[name] = buffers
         }
         for (name, buffers) in restored where buffers.contains(where: { $0.count != buffers[0].count }) {
-            throw TrainingError("optimizer state for \(name) has buffers of different sizes")
+            throw TrainingError.invalidOptimizerState(parameter: name, reason: "has buffers of different sizes")
         }
         buffers = restored
     }
-}
-
-/// An error in training: bad settings, a checkpoint that does not fit, a run folder in an
-/// unexpected state.
-public struct TrainingError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

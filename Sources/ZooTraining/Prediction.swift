@@ -31,10 +31,10 @@ public struct Classifier {
                 preprocessing: Preprocessing) throws {
         let (model, _) = try architecture.load(flavor: flavor, weights: url)
         guard let outputs = model.head?.outputFeatures else {
-            throw TrainingError("\(url.path) has no classifier: it gives features, not classes")
+            throw TrainingError.noClassifier(file: url)
         }
         guard outputs == classNames.count else {
-            throw TrainingError("\(url.path)'s classifier has \(outputs) outputs, the data has \(classNames.count) classes")
+            throw TrainingError.outputsDoNotMatchClasses(file: url, outputs: outputs, classes: classNames.count)
         }
         self.init(model: model, classNames: classNames, imageSize: imageSize, preprocessing: preprocessing)
     }
@@ -47,7 +47,7 @@ public struct Classifier {
         if data.classNames != classNames {
             let unknown = data.classNames.filter { !classNames.contains($0) }
             guard unknown.isEmpty else {
-                throw TrainingError("the data has classes the classifier does not know: \(unknown.joined(separator: ", "))")
+                throw TrainingError.unknownClasses(unknown)
             }
             data = Union([EmptyDataset(classNames: classNames), data])
         }

@@ -79,11 +79,11 @@ struct RunReport {
         var lines = [
             "# Fine-tuning report", "",
             "\(settings.architecture) (\(settings.flavor.rawValue) flavour) at \(settings.imageSize)x\(settings.imageSize), "
-                + "head `\(settings.head)`, base layers unfrozen: `\(settings.unfreeze)`"
-                + (settings.unfreezeSchedule.isEmpty ? "" : ", then " + settings.unfreezeSchedule.map { "`\($0.plan)` from epoch \($0.epoch + 1)" }.joined(separator: ", "))
+                + "head `\(settings.head)`, base layers unfrozen: `\(settings.unfreeze.text)`"
+                + (settings.unfreezeSchedule.isEmpty ? "" : ", then " + settings.unfreezeSchedule.map { "`\($0.plan.text)` from epoch \($0.epoch + 1)" }.joined(separator: ", "))
                 + ".",
             "Weights: \(settings.weights ?? "random initialization")" + (settings.extendFrom.map { "; classifier extended from `\($0)`" } ?? "") + ".",
-            "Optimizer \(settings.optimizer.name), learning rate \(settings.optimizer.learningRate), schedule \(settings.schedule.name), "
+            "Optimizer \(settings.optimizer.name), learning rate \(settings.optimizer.learningRate), schedule \(settings.schedule.kind), "
                 + "batch \(settings.batchSize), \(epochs.count) of \(settings.epochs) epochs, seed \(settings.seed).", "",
             "## Training", "",
             "| epoch | seconds | learning rate | train loss | train accuracy | val loss | val accuracy |", "|---:|---:|---:|---:|---:|---:|---:|",

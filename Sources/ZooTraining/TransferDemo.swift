@@ -13,7 +13,7 @@ public enum TransferDemo {
     /// 15 classes (see `scripts/make-demo-sample`).
     public static func embeddedSample() throws -> URL {
         guard let folder = Catalog.folder else {
-            throw TrainingError("the demo's sample images live in zoo's catalog folder, which was not found; set ZOO_CATALOG to the zoo/ folder of zoo's repository")
+            throw TrainingError.catalogFolderNotFound
         }
         return folder.appendingPathComponent("samples/cifar15")
     }
@@ -39,13 +39,13 @@ public enum TransferDemo {
         settings.weights = weightSet
         settings.extendFrom = classifier == .new ? nil : weightSet
         settings.freezeOldRows = classifier == .extendFrozen
-        settings.head = "gap,dense"
-        settings.unfreeze = "none"
+        settings.head = try HeadSpecification.Template(parsing: "gap,dense")
+        settings.unfreeze = .headOnly
         settings.optimizer.name = "sgd"
         settings.optimizer.learningRate = 0.05
         settings.optimizer.momentum = 0.9
         settings.optimizer.weightDecay = 5e-4
-        settings.schedule.name = "cosine"
+        settings.schedule.kind = .cosine
         settings.epochs = epochs
         settings.batchSize = 64
         settings.seed = seed

@@ -114,9 +114,8 @@ extension ZooCommand.Bench {
             try benchmarking("finetune", engine) {
                 var settings = FineTuneSettings(architecture: try Architecture(named: model).name, flavor: flavor, imageSize: size)
                 settings.weights = weights
-                settings.unfreeze = unfreeze
-                _ = try FreezePlan(parsing: unfreeze)
-                settings.head = head
+                settings.unfreeze = try FreezePlan(parsing: unfreeze)
+                settings.head = try HeadSpecification.Template(parsing: head)
                 settings.batchSize = batch
                 settings.optimizer.name = "adam"
                 settings.optimizer.learningRate = 1e-4

@@ -47,6 +47,8 @@ extension ZooCommand {
         @Option(help: "Input height and width images are resized to.") var size = 224
         @Option(help: "The head: gap|gmp|flatten, dropout=RATE, dense=UNITS[:relu], dense (classes).") var head = "gap,dropout=0.5,dense"
         @Option(help: "Base layers that train: 20%, 12, all or none.") var unfreeze = "none"
+        @Flag(help: "Without --weights, freeze random layers anyway (by default refused unless --unfreeze all: frozen random layers never learn).")
+        var allowRandomFrozen = false
         @Option(help: "Train the base from this layer (a name zoo summary lists) to its top; replaces --unfreeze.") var unfreezeFrom: String?
         @Option(parsing: .upToNextOption, help: "Unfreeze more later: EPOCH:PLAN pairs, e.g. 5:20% 10:50% (epochs count from 1).")
         var unfreezeAt: [String] = []
@@ -130,15 +132,15 @@ extension ZooCommand {
             }
             settings.extendFrom = extendClasses
             settings.freezeOldRows = freezeOldRows
-            settings.head = head
-            settings.unfreeze = unfreezeFrom.map { "from:\($0)" } ?? unfreeze
-            _ = try FreezePlan(parsing: settings.unfreeze)
+            settings.head = try HeadSpecification.Template(parsing: head)
+            settings.unfreeze = try FreezePlan(parsing: unfreezeFrom.map { "from:\($0)" } ?? unfreeze)
+            settings.allowRandomFrozenLayers = allowRandomFrozen
             settings.unfreezeSchedule = try unfreezeAt.map { stage in
                 let parts = stage.split(separator: ":", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let epoch = Int(parts[0]), epoch >= 1, (try? FreezePlan(parsing: parts[1])) != nil else {
+                guard parts.count == 2, let epoch = Int(parts[0]), epoch >= 1, let plan = try? FreezePlan(parsing: parts[1]) else {
                     throw ValidationError("--unfreeze-at takes EPOCH:PLAN, as in 5:20%, got '\(stage)'")
                 }
-                return .init(epoch: epoch - 1, plan: parts[1])
+                return .init(epoch: epoch - 1, plan: plan)
             }
             settings.optimizer.name = optimizer
             settings.optimizer.learningRate = lr
@@ -147,7 +149,7 @@ extension ZooCommand {
             settings.optimizer.decoupled = decoupledWeightDecay
             settings.optimizer.clipNorm = clipNorm
             _ = try settings.optimizer.make()
-            settings.schedule.name = schedule
+            settings.schedule.kind = try ScheduleSettings.Kind(parsing: schedule)
             settings.schedule.factors = stepFactors.split(separator: ",").compactMap { Float($0) }
             settings.schedule.warmupEpochs = warmup
             settings.schedule.plateau = plateauPatience.map { ReduceOnPlateau(factor: 0.1, patience: $0) }
@@ -171,6 +173,35 @@ extension ZooCommand {
             settings.data.skipDamaged = data.skipDamaged
             settings.trunkCache = cacheAugmented.map { .augmentedCopies($0) } ?? (cacheTrunk == .off ? .off : .automatic)
             return settings
+        }
+    }
+}
+
+extension TrainingError {
+    /// The message in the command line's terms: the flags that set what the library calls
+    /// settings, and the commands that do what it calls calls.
+    var commandLineDescription: String {
+        switch self {
+        case let .runExists(folder):
+            return "\(folder.path) already holds a run; resume it (`zoo finetune --resume \(folder.path)`) or choose another --out"
+        case .featuresNeedFrozenBase:
+            return "training on saved features keeps the whole base frozen: leave out --unfreeze and --unfreeze-at"
+        case let .frozenRandomWeights(architecture, plan, weightSets):
+            let pull = weightSets.isEmpty ? "the catalog has no weight set for \(architecture) (zoo models lists them)"
+                : "`zoo pull \(weightSets[0])`, then --weights \(weightSets[0]); weight sets for \(architecture): " + weightSets.joined(separator: ", ")
+            return "\(architecture) has random weights (no --weights), yet --unfreeze \(plan) keeps part of its base frozen: those layers would never learn. "
+                + "Give --weights (\(pull)), use --unfreeze all, or pass --allow-random-frozen"
+        case let .featureFileIncomplete(file, missing):
+            return "\(file.path) records no \(missing); extract from --data with --size"
+        case let .featureFileUnlabelled(file):
+            return "\(file.path) has no labels (it was extracted from an array); extract from --data to train on it"
+        case let .featuresDoNotFit(source, layer, shape, expected, baseOutput, architecture, imageSize):
+            return "\(source) holds layer \(layer) \(shape), not the output of \(architecture)'s base (\(baseOutput), \(expected) at \(imageSize)); "
+                + "extract with --layer \(baseOutput) from weights without a classifier so that the trained head fits the model"
+        case let .headMismatch(model, settings):
+            return "the model's head (\(model)) differs from --head (\(settings))"
+        default:
+            return description
         }
     }
 }

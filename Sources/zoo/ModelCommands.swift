@@ -15,7 +15,10 @@ func printJSON<T: Encodable>(_ value: T) throws {
 /// Writes `message` to standard error and fails the command, so errors read as
 /// `zoo <command>: <message>` without a stack of Swift types.
 func fail(_ command: String, _ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("zoo \(command): \(error)\n".utf8))
+    // What print left buffered belongs before the error in a log of both streams.
+    fflush(nil)
+    let message = (error as? TrainingError)?.commandLineDescription ?? "\(error)"
+    FileHandle.standardError.write(Data("zoo \(command): \(message)\n".utf8))
     return ExitCode.failure
 }
 

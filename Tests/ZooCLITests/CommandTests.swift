@@ -263,6 +263,27 @@ struct TrainingCommandTests {
         #expect(data["total"] as? Int == 72)
         #expect((data["classes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["diagonal", "horizontal", "vertical"])
     }
+
+    @Test("without --weights, freezing random layers is refused with the weight sets to pull, unless --allow-random-frozen")
+    func randomFrozen() throws {
+        try makeImageFolder(folder.appendingPathComponent("images"), perClass: 4)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func run(_ extra: [String], _ out: String) throws -> (status: Int32, output: String, error: String) {
+            try Zoo.run(["finetune", "cifar-resnet20", "--flavor", "torchvision", "--data", folder.appendingPathComponent("images").path, "--size", "32",
+                         "--epochs", "1", "--batch", "4", "--validation", "0", "--threads", "1", "--workers", "1",
+                         "--out", folder.appendingPathComponent(out).path] + extra)
+        }
+        let refused = try run(["--unfreeze", "20%"], "refused")
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("--unfreeze 20% keeps part of its base frozen"), "\(refused.error)")
+        #expect(refused.error.contains("zoo pull cifar-resnet20.") && refused.error.contains("--allow-random-frozen"), "\(refused.error)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("refused").path))
+        let allowed = try run(["--unfreeze", "20%", "--allow-random-frozen"], "allowed")
+        #expect(allowed.status == 0, "\(allowed.error)")
+        let again = try run(["--unfreeze", "all"], "allowed")
+        #expect(again.status != 0)
+        #expect(again.error.contains("zoo finetune --resume \(folder.appendingPathComponent("allowed").path)"), "\(again.error)")
+    }
 }
 
 @Suite("zoo extract and training on saved features", .serialized)

@@ -35,7 +35,7 @@ struct FineTunerTests {
         settings.classNames = SyntheticDemo.classNames
         settings.epochs = 3
         settings.batchSize = 16
-        settings.unfreeze = "30%"
+        settings.unfreeze = .fraction(0.3)
         settings.optimizer.learningRate = 0.05
         settings.preprocessing = .torch
         settings.seed = 3
@@ -64,7 +64,7 @@ struct FineTunerTests {
     func model(_ settings: FineTuneSettings) throws -> ImageModel {
         Initialization.seed(21)
         let model = try Architecture.mobilenetv2.make(flavor: .torchvision, top: .features(pooling: nil))
-        model.head = try HeadSpecification(parsing: settings.head, classes: settings.classNames.count).head(inputFeatures: model.featureChannels)
+        model.head = try settings.head.specification(classes: settings.classNames.count).head(inputFeatures: model.featureChannels)
         return model
     }
 
@@ -97,7 +97,7 @@ struct FineTunerTests {
         for ((name, a), (_, b)) in zip(whole.model.namedParameters(), resumed.model.namedParameters()) {
             #expect(try a.value.array() == b.value.array(), "\(name)")
         }
-        #expect(throws: TrainingError.self) { try FineTuner(settings: settings(), model: model(settings()), data: data, folder: straight) }
+        #expect(throws: TrainingError.runExists(folder: straight)) { try FineTuner(settings: settings(), model: model(settings()), data: data, folder: straight) }
     }
 
     @Test("training with the frozen trunk cached gives the weights of training without it")
@@ -126,7 +126,7 @@ struct FineTunerTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let original = try model(settings())
-        let info = CheckpointInfo(architecture: "mobilenetv2", flavor: .torchvision, head: settings().head, classNames: SyntheticDemo.classNames,
+        let info = CheckpointInfo(architecture: "mobilenetv2", flavor: .torchvision, head: settings().head.text, classNames: SyntheticDemo.classNames,
                                   imageSize: 32, preprocessing: .torch, epoch: 0, unfreeze: "none")
         let url = folder.appendingPathComponent("model.safetensors")
         try Checkpoint.save(original, info: info, optimizerState: ["step": [4]], to: url)
@@ -137,7 +137,7 @@ struct FineTunerTests {
         #expect(try loaded.model(x, .inference()).array() == original(x, .inference()).array())
         let plain = folder.appendingPathComponent("plain.safetensors")
         try WeightExport.safetensors(original, to: plain)
-        #expect(throws: TrainingError.self) { try Checkpoint.load(plain) }
+        #expect(throws: TrainingError.notACheckpoint(file: plain)) { try Checkpoint.load(plain) }
     }
 }
 

@@ -31,10 +31,10 @@ struct FreezePlanTests {
         #expect(try FreezePlan(parsing: "12") == .layers(12))
         #expect(try FreezePlan(parsing: "all") == .all)
         #expect(try FreezePlan(parsing: "none") == .headOnly)
-        #expect(throws: TrainingError.self) { try FreezePlan(parsing: "twenty") }
+        #expect(throws: TrainingError.invalidFreezePlan("twenty")) { try FreezePlan(parsing: "twenty") }
         let model = try model(.keras)
         let fromLayer = try FreezePlan.from("conv5_block32_concat").apply(to: model)
         #expect(fromLayer.trainableLayers == 3)
-        #expect(throws: TrainingError.self) { try FreezePlan.from("nonsense").apply(to: model) }
+        #expect(throws: TrainingError.unknownLayer("nonsense")) { try FreezePlan.from("nonsense").apply(to: model) }
     }
 }

@@ -33,13 +33,13 @@ struct RealDataTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-real-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         var settings = FineTuneSettings(architecture: "cifar-resnet20", flavor: .torchvision, imageSize: 32)
-        settings.head = "gap,dense"
-        settings.unfreeze = "all"
+        settings.head = try HeadSpecification.Template(parsing: "gap,dense")
+        settings.unfreeze = .all
         settings.epochs = 6
         settings.batchSize = 64
         settings.optimizer.learningRate = 0.1
         settings.optimizer.weightDecay = 1e-4
-        settings.schedule.name = "cosine"
+        settings.schedule.kind = .cosine
         settings.seed = 1
         settings.data.sources = [data.path]
         settings.data.classes = ["airplane", "automobile", "frog"]

@@ -1,5 +1,6 @@
 // Fine-tunes MobileNetV2 on a tiny made-up task through zoo's public API: build the base,
 // give it a new head, freeze the bottom 80% of its Keras layer list, and train a few steps.
+import Foundation
 import ZooKit
 
 let classes = ["stripes", "squares"]
@@ -40,3 +41,32 @@ guard let first = losses.first, let last = losses.last, last < first * 0.8 else 
     fatalError("the loss did not fall: \(losses)")
 }
 print("ok: the loss fell from \(first) to \(last)")
+
+// The same task through FineTuner, with values instead of flags: the base without a head (the
+// tuner puts the settings' head on, so its checkpoints reload), a typed freeze plan, and no
+// preprocessing setting (the tuner takes the architecture's own for its flavour and records it).
+let pictures = (0..<16).map { index -> Image in
+    var bytes = [UInt8](repeating: 0, count: 32 * 32 * 3)
+    for position in 0..<(32 * 32 * 3) {
+        bytes[position] = UInt8(min(max((pixels[index * 32 * 32 * 3 + position] + 1) * 127.5, 0), 255))
+    }
+    return Image(width: 32, height: 32, pixels: bytes)
+}
+let dataset = try ArrayDataset(images: pictures, labels: labels, classNames: classes)
+var settings = FineTuneSettings(architecture: "mobilenetv2", flavor: .torchvision, imageSize: 32)
+settings.classNames = classes
+settings.head = try HeadSpecification.Template(parsing: "gap,dropout=0.2,dense")
+settings.unfreeze = .fraction(0.2)
+settings.epochs = 2
+settings.batchSize = 8
+settings.optimizer.learningRate = 0.05
+settings.seed = 7
+Initialization.seed(7)
+let base = try Architecture.mobilenetv2.make(flavor: .torchvision, top: .features(pooling: nil))
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("library-client-\(ProcessInfo.processInfo.processIdentifier)")
+let tuner = try FineTuner(settings: settings, model: base, data: TrainingData(training: dataset), folder: folder)
+let result = try tuner.run(observer: ConsoleObserver())
+let reloaded = try Checkpoint.load(folder.appendingPathComponent("checkpoints/last.safetensors"))
+print("FineTuner: \(result.history.epochs.count) epochs, preprocessing \(tuner.settings.preprocessing?.rawValue ?? "none"), "
+    + "checkpoint reloads with head \(reloaded.info.head)")
+try? FileManager.default.removeItem(at: folder)
