@@ -1,3 +1,4 @@
+import ZooTensor
 import ZooModels
 
 extension HeadSpecification {

@@ -14,6 +14,22 @@ public struct EpochRecord: Codable, Sendable, Equatable {
     public var validationAccuracy: Float?
     public var validationTop5: Float?
 
+    /// A record, for observers and tests that make their own.
+    public init(epoch: Int, seconds: Double, learningRate: Float, trainableParameters: Int, trainingLoss: Float,
+                trainingAccuracy: Float, trainingTop5: Float, validationLoss: Float? = nil, validationAccuracy: Float? = nil,
+                validationTop5: Float? = nil) {
+        self.epoch = epoch
+        self.seconds = seconds
+        self.learningRate = learningRate
+        self.trainableParameters = trainableParameters
+        self.trainingLoss = trainingLoss
+        self.trainingAccuracy = trainingAccuracy
+        self.trainingTop5 = trainingTop5
+        self.validationLoss = validationLoss
+        self.validationAccuracy = validationAccuracy
+        self.validationTop5 = validationTop5
+    }
+
     enum CodingKeys: String, CodingKey {
         case epoch, seconds
         case learningRate = "learning_rate"

@@ -1,7 +1,6 @@
 import Foundation
 import Testing
-// EpochRecord's initializer is internal: the observer is tested on the records the tuner makes.
-@testable import ZooTraining
+import ZooTraining
 
 @Suite("Console output")
 struct ConsoleObserverTests {

@@ -1,7 +1,11 @@
 import Foundation
 import Testing
-import ZooTraining
+import ZooTensor
+import ZooNN
 import ZooWeights
+import ZooData
+import ZooModels
+import ZooTraining
 
 /// The library used the way a program does: values for the model, its head, its preprocessing
 /// and its features, no command-line flags.

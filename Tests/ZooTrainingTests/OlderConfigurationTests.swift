@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooModels
 import ZooTraining
 
 /// `config.json` files as zoo wrote them before its settings were typed (commit c22c032), kept

@@ -2,7 +2,6 @@ import Foundation
 import Testing
 import ZooTensor
 import ZooNN
-import ZooWeights
 import ZooModels
 import ZooTraining
 
@@ -85,10 +84,10 @@ struct RegistryTests {
         settings.classNames = SyntheticDemo.classNames
         settings.epochs = 1
         settings.batchSize = 16
-        settings.unfreeze = "all"
+        settings.unfreeze = .all
         settings.preprocessing = .torch
+        // The fine-tuner puts the settings' head on a bare base.
         let base = try architecture.make(flavor: .torchvision, top: .features(pooling: nil))
-        base.head = try HeadSpecification(parsing: settings.head, classes: settings.classNames.count).head(inputFeatures: base.featureChannels)
         let data = TrainingData(training: try patternDataset(count: 32, size: 16, seed: 1), validation: nil,
                                 test: try patternDataset(count: 16, size: 16, seed: 2))
         let run = folder.appendingPathComponent("run")
