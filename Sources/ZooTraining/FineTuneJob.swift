@@ -1,4 +1,5 @@
 import Foundation
+import ZooCatalog
 import ZooModels
 import ZooWeights
 
@@ -110,7 +111,7 @@ public enum FineTuneJob {
             } else {
                 let loaded = try architecture.load(flavor: settings.flavor, weights: file)
                 model = loaded.model
-                preprocessing = try set.map { try Preprocessing(manifest: $0.preprocessing) }
+                preprocessing = try set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) }
                 observer?.note("loaded \(loaded.report.loaded.count) tensors from \(file.lastPathComponent)")
             }
         } else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZooCatalog
 import ZooKit
 
 extension ZooCommand {
@@ -36,7 +37,7 @@ extension ZooCommand {
                     let architecture = try Architecture(named: target)
                     let (file, set) = try Catalog.localFile(weights)
                     let flavor = flavor ?? (architecture.isCIFAR ? .torchvision : .keras)
-                    let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing) } ?? architecture.defaultPreprocessing(flavor)
+                    let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) } ?? architecture.defaultPreprocessing(flavor)
                     classifier = try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: dataset.classNames,
                                                 imageSize: size ?? architecture.defaultInputSize, preprocessing: mode)
                 } else {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZooCatalog
 import ZooTraining
 
 /// The real CIFAR-10 images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), unpacked once
