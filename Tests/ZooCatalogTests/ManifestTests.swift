@@ -113,9 +113,10 @@ struct ManifestTests {
 struct BuiltInFileTests {
     @Test("the built-in files are exactly those of zoo/ that scripts/embed-catalog lists, byte for byte")
     func matchesFolder() throws {
-        let expected = try catalogFilesToBuildIn()
-        #expect(Catalog.builtInPaths == expected, "run scripts/embed-catalog")
-        for path in expected {
+        let expected = try catalogFilesToBuildIn(), builtIn = Catalog.builtInPaths
+        let missing = expected.filter { !Set(builtIn).contains($0) }, extra = builtIn.filter { !Set(expected).contains($0) }
+        #expect(missing.isEmpty && extra.isEmpty, "run scripts/embed-catalog; not built in: \(missing); built in but not in zoo/: \(extra)")
+        for path in expected where Set(builtIn).contains(path) {
             #expect(Catalog.builtInContents(of: path) == (try Data(contentsOf: catalogFolder.appendingPathComponent(path))), "\(path)")
         }
     }
