@@ -5,6 +5,8 @@
 //   ZooTensor (tensors, oneDNN operations, autograd)
 //     <- ZooNN (modules with hierarchical parameter names, layers)
 //     <- ZooModels (the model families, their weight maps, the registry)
+//     <- ZooCatalog (the weight-set manifests, downloads and checksums, and the files zoo
+//        ships, built into the binary through CZooCatalogFiles)
 //     <- ZooTraining (optimizers, training loops)
 //   ZooWeights (weight-file readers and writers) stands beside them, and ZooData (datasets,
 //   image decoding, transforms, the loader) builds on ZooTensor and ZooWeights.
@@ -21,12 +23,15 @@ let package = Package(
         .library(name: "ZooWeights", targets: ["ZooWeights"]),
         .library(name: "ZooData", targets: ["ZooData"]),
         .library(name: "ZooModels", targets: ["ZooModels"]),
+        .library(name: "ZooCatalog", targets: ["ZooCatalog"]),
         .library(name: "ZooPlots", targets: ["ZooPlots"]),
         .library(name: "ZooTraining", targets: ["ZooTraining"]),
         .executable(name: "zoo", targets: ["zoo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 and MD5 for checking weight files.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries from Debian packages (installed by scripts/bootstrap).
@@ -43,12 +48,16 @@ let package = Package(
         .target(name: "ZooWeights", dependencies: ["CHDF5", "CZlib"]),
         .target(name: "ZooData", dependencies: ["ZooTensor", "ZooWeights", "CImageIO"]),
         .target(name: "ZooModels", dependencies: ["ZooTensor", "ZooNN", "ZooWeights"]),
+        // The files of zoo/ that a binary needs (manifests, class lists, bundled weights, the demo
+        // sample), compiled in with C23 #embed; scripts/embed-catalog lists them.
+        .target(name: "CZooCatalogFiles"),
+        .target(name: "ZooCatalog", dependencies: ["ZooModels", "CZooCatalogFiles", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ZooPlots", dependencies: ["CCairo"]),
-        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooWeights", "ZooPlots"]),
-        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooPlots", "ZooTraining"]),
+        .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooCatalog", "ZooWeights", "ZooPlots"]),
+        .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooCatalog", "ZooPlots", "ZooTraining"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["ZooKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ZooKit", "ZooCatalog", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // What two test targets share: the converters' parity formula.
@@ -57,6 +66,7 @@ let package = Package(
         .testTarget(name: "ZooNNTests", dependencies: ["ZooNN"]),
         .testTarget(name: "ZooTrainingTests", dependencies: ["ZooTraining", "ZooTestSupport"], resources: [.copy("StepReferences")]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooModels", "ZooTestSupport"], resources: [.copy("References")]),
+        .testTarget(name: "ZooCatalogTests", dependencies: ["ZooCatalog"]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooData"], resources: [.copy("ResizeReferences")]),
         .testTarget(name: "ZooPlotsTests", dependencies: ["ZooPlots"]),
         .testTarget(
@@ -64,7 +74,7 @@ let package = Package(
             dependencies: ["ZooWeights"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "ZooCLITests", dependencies: ["ZooKit"]),
+        .testTarget(name: "ZooCLITests", dependencies: ["ZooKit", "ZooCatalog"]),
     ],
     swiftLanguageModes: [.v6]
 )

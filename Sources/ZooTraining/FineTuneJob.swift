@@ -4,6 +4,7 @@ import ZooNN
 import ZooWeights
 import ZooData
 import ZooModels
+import ZooCatalog
 
 /// A whole fine-tuning job from its settings: opens the data, builds and loads the model, puts
 /// the head on, and runs (or resumes) a ``FineTuner``. What `zoo finetune` calls.
@@ -138,7 +139,7 @@ public enum FineTuneJob {
             } else {
                 let loaded = try architecture.load(flavor: settings.flavor, weights: file)
                 model = loaded.model
-                preprocessing = try set.map { try Preprocessing(manifest: $0.preprocessing) }
+                preprocessing = try set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) }
                 observer?.note("loaded \(loaded.report.loaded.count) tensors from \(file.lastPathComponent)")
             }
         } else {

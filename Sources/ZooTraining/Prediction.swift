@@ -2,6 +2,7 @@ import Foundation
 import ZooTensor
 import ZooData
 import ZooModels
+import ZooCatalog
 
 /// A trained classifier ready to use: a model, its class names, input size and preprocessing.
 public struct Classifier {
@@ -39,6 +40,19 @@ public struct Classifier {
         self.init(model: model, classNames: classNames, imageSize: imageSize, preprocessing: preprocessing)
     }
 
+    /// The classifier of a published weight set's file (`file`, e.g. pulled with `zoo pull`):
+    /// the manifest's architecture, flavour, input size and preprocessing, and the class names
+    /// of its class list (ImageNet-1k for every ImageNet classifier in the catalog).
+    public init(weightSet set: WeightSet, file: URL) throws {
+        guard let classNames = set.classNames else {
+            throw TrainingError("\(set.name) names no class list (\(set.includeTop ? "its classes are in its checkpoint" : "it has no classifier"))")
+        }
+        try self.init(architecture: try set.resolvedArchitecture(), flavor: set.flavor, weights: file, classNames: classNames,
+                      imageSize: set.inputSize, preprocessing: try Preprocessing(manifest: set.preprocessing.rawValue))
+        // torchvision's InceptionV3 weights expect its input transform, which torchvision turns on for them.
+        if let inception = model as? InceptionV3, set.flavor == .torchvision { inception.transformInput = true }
+    }
+
     /// Metrics on `dataset` (its classes matched to the classifier's by name); with `mirrored`,
     /// predictions are averaged with those of the mirrored images.
     public func evaluate(_ dataset: any Dataset, batchSize: Int = 32, workers: Int = 2, skipDamaged: Bool = false,
@@ -57,8 +71,10 @@ public struct Classifier {
         return MetricsSummary(metrics, classNames: classNames)
     }
 
-    /// The `top` most probable classes of each image, with their probabilities.
-    public func predict(_ images: [Image], top: Int = 5) throws -> [[(className: String, probability: Float)]] {
+    /// The `top` most probable classes of each image, most probable first, with their index in
+    /// the classifier's outputs and their probabilities (a softmax over all outputs), as Keras's
+    /// `decode_predictions` gives them.
+    public func predict(_ images: [Image], top: Int = 5) throws -> [[(index: Int, className: String, probability: Float)]] {
         guard !images.isEmpty else { return [] }
         let resize = Resize(size: imageSize, method: resize)
         var generator = SeededGenerator(seed: 0)
@@ -74,7 +90,7 @@ public struct Classifier {
         let classes = classNames.count
         return (0..<images.count).map { row in
             let scores = Array(probabilities[row * classes..<(row + 1) * classes])
-            return scores.indices.sorted { scores[$0] > scores[$1] }.prefix(top).map { (classNames[$0], scores[$0]) }
+            return scores.indices.sorted { scores[$0] > scores[$1] }.prefix(top).map { ($0, classNames[$0], scores[$0]) }
         }
     }
 }

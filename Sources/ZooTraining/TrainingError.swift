@@ -86,8 +86,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case noFeatureFile
     /// The trunk cache lost samples it had stored.
     case trunkCacheLostSamples
-    /// The catalog folder (for the demo's sample) was not found.
-    case catalogFolderNotFound
 
     public var description: String {
         switch self {
@@ -164,8 +162,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "no feature file given (the features setting)"
         case .trunkCacheLostSamples:
             return "the trunk cache lost samples"
-        case .catalogFolderNotFound:
-            return "the demo's sample images live in zoo's catalog folder, which was not found; set ZOO_CATALOG to the zoo/ folder of zoo's repository"
         }
     }
 

@@ -1,21 +1,19 @@
 import Foundation
 import ZooModels
+import ZooCatalog
 
 /// zoo's main job: the shipped CIFAR-10 ResNet-20 extended to the five CIFAR-100 reptiles
 /// (crocodile, dinosaur, lizard, snake, turtle) with its trunk frozen, the classic
 /// "CIFAR-10 + reptiles" transfer exercise. The classifier keeps its ten CIFAR-10 rows and
 /// gains five new ones; only the classifier trains.
 public enum TransferDemo {
-    /// The base model: zoo's own CIFAR-10 weights, shipped in the catalog folder.
+    /// The base model: zoo's own CIFAR-10 weights, built into zoo.
     public static let weightSet = "cifar-resnet20.zoo_cifar10"
 
-    /// The small real sample embedded in the repository: `train/` and `test/` folders of the
-    /// 15 classes (see `scripts/make-demo-sample`).
+    /// The small real sample built into zoo: `train/` and `test/` folders of the 15 classes
+    /// (see `scripts/make-demo-sample`), written out once into the cache (or in `$ZOO_CATALOG`).
     public static func embeddedSample() throws -> URL {
-        guard let folder = Catalog.folder else {
-            throw TrainingError.catalogFolderNotFound
-        }
-        return folder.appendingPathComponent("samples/cifar15")
+        try Catalog.sampleFolder("cifar15")
     }
 
     /// Where the 15-class classifier starts.

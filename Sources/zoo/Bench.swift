@@ -158,7 +158,7 @@ extension ZooCommand.Bench {
         func run() throws {
             try benchmarking("models", engine) {
                 let architectures = try models.map { try $0.split(separator: ",").map { try Architecture(named: String($0)) } }
-                    ?? Architecture.allCases.filter { !$0.isCIFAR }
+                    ?? Architecture.imagenet
                 let chosen = try cases.map { try $0.split(separator: ",").map { name in
                     guard let value = ModelBenchmark.Case(rawValue: String(name)) else {
                         throw ValidationError("unknown case '\(name)': infer, train or train_frozen80")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZooCatalog
 import ZooKit
 
 extension TransferDemo.Classifier: ExpressibleByArgument {}
@@ -9,8 +10,8 @@ extension ZooCommand {
         static let configuration = CommandConfiguration(
             abstract: "The main job: extend zoo's CIFAR-10 ResNet-20 to the five CIFAR-100 reptiles, trunk frozen, and evaluate it.",
             discussion: """
-                Without --data it trains on the small real sample in zoo/samples/cifar15 (30 training and 20 test \
-                images per class) in a few seconds. With the full data it runs the full experiment:
+                Without --data it trains on the small real sample built into zoo (zoo/samples/cifar15 of its repository: \
+                30 training and 20 test images per class, written out once into the cache) in a few seconds. With the full data it runs the full experiment:
                   zoo demo --data ~/data/cifar10 --data ~/data/reptiles
                 (folders with train/ and test/ class folders). With the official files:
                   zoo demo --data cifar10:~/cifar-10-batches-bin --data cifar100:~/cifar-100-binary \\
@@ -37,7 +38,7 @@ extension ZooCommand {
                 let folder = URL(fileURLWithPath: out ?? "runs/demo-" + Self.timestamp())
                 // Written straight through, like the run's own lines, so it comes first in a log.
                 FileHandle.standardOutput.write(Data(("zoo demo: \(TransferDemo.weightSet) (trained by zoo on CIFAR-10) extended to the CIFAR-100 reptiles "
-                    + "(classifier: \(classifier.rawValue)), trunk frozen, on \(settings.data.sources.joined(separator: " + ")), \(Threads.count) threads\n").utf8))
+                    + "(classifier: \(classifier.rawValue)), trunk frozen, on \(data.isEmpty ? "zoo's built-in sample cifar15 (\(settings.data.sources.joined()))" : settings.data.sources.joined(separator: " + ")), \(Threads.count) threads\n").utf8))
                 let observer = ConsoleObserver()
                 let result = try FineTuneJob.start(settings, folder: folder, observer: observer)
                 guard let test = result.test else {

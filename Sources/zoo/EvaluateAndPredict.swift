@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZooCatalog
 import ZooKit
 
 extension ZooCommand {
@@ -36,7 +37,7 @@ extension ZooCommand {
                     let architecture = try Architecture(named: target)
                     let (file, set) = try Catalog.localFile(weights)
                     let flavor = flavor ?? (architecture.isCIFAR ? .torchvision : .keras)
-                    let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing) } ?? architecture.defaultPreprocessing(flavor)
+                    let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) } ?? architecture.defaultPreprocessing(flavor)
                     classifier = try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: dataset.classNames,
                                                 imageSize: size ?? architecture.defaultInputSize, preprocessing: mode)
                 } else {
@@ -60,34 +61,71 @@ extension ZooCommand {
     }
 
     struct Predict: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Classify images with a checkpoint: the most probable classes and their probabilities.")
+        static let configuration = CommandConfiguration(
+            abstract: "Classify images: per image the most probable classes and their probabilities, as Keras's decode_predictions gives them.",
+            discussion: """
+                zoo predict runs/d201/checkpoints/best.safetensors cat.jpg
+                zoo predict resnet50.tv_in1k cat.jpg dog.png --top 3 --json     (a weight set pulled with zoo pull, or one zoo ships)
+                zoo predict resnet50 --weights resnet50-0676ba61.pth --flavor torchvision cat.jpg
+                The catalog's ImageNet weight sets name their outputs from the ImageNet-1k class list zoo ships; so does any \
+                other weight file whose classifier has 1000 outputs.
+                """)
 
-        @Argument(help: "A zoo checkpoint (a file, or a weight set zoo ships).") var checkpoint: String
+        @Argument(help: "A zoo checkpoint (a file, or a weight set zoo ships), a weight set of the catalog pulled into the cache, or an architecture used with --weights.")
+        var target: String
         @Argument(help: "JPEG or PNG images.") var images: [String]
+        @Option(help: "A weight file (or weight set) for the architecture; a classifier with 1000 outputs is taken to be ImageNet-1k's.") var weights: String?
+        @Option(help: "keras or torchvision (with --weights; default: the weight set's, else keras, torchvision for the CIFAR ResNets).") var flavor: Flavor?
+        @Option(help: "Input size (with --weights; default: the weight set's, else the architecture's).") var size: Int?
+        @Option(help: "Preprocessing (with --weights; default: the weight set's, else the architecture's usual one for the flavour).") var preprocess: Preprocessing?
         @Option(help: "Classes to show per image.") var top = 5
-        @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Print JSON: per image {image, top: [{rank, index, class, probability}]}.") var json = false
         @OptionGroup var engine: EngineOptions
+
+        func validate() throws {
+            if top < 1 { throw ValidationError("--top must be at least 1") }
+            if images.isEmpty { throw ValidationError("give at least one image") }
+        }
 
         func run() throws {
             engine.apply()
             do {
-                let classifier = try Classifier(checkpoint: try Catalog.localFile(checkpoint).0)
+                let classifier = try makeClassifier()
                 let decoded = try images.map { try ImageCodec.decode(contentsOf: URL(fileURLWithPath: $0)) }
                 let predictions = try classifier.predict(decoded, top: top)
                 if json {
-                    let rows = zip(images, predictions).map { path, ranked in
-                        ["image": path, "top": ranked.map { ["class": $0.className, "probability": $0.probability] as [String: Any] }] as [String: Any]
-                    }
-                    print(String(decoding: try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                    struct Ranked: Encodable { var rank: Int, index: Int, `class`: String, probability: Float }
+                    struct Row: Encodable { var image: String, top: [Ranked] }
+                    try printJSON(zip(images, predictions).map { path, ranked in
+                        Row(image: path, top: ranked.enumerated().map { Ranked(rank: $0 + 1, index: $1.index, class: $1.className, probability: $1.probability) })
+                    })
                 } else {
                     for (path, ranked) in zip(images, predictions) {
                         print(path)
-                        for (name, probability) in ranked { print(String(format: "  %6.2f%%  %@", 100 * probability, name)) }
+                        for (rank, prediction) in ranked.enumerated() {
+                            print(String(format: "  %2d  %6.2f%%  ", rank + 1, 100 * prediction.probability) + "\(prediction.className)  (\(prediction.index))")
+                        }
                     }
                 }
             } catch {
                 throw fail("predict", error)
             }
+        }
+
+        /// A checkpoint as it is; a published weight set through its manifest; an architecture
+        /// with a weight file through the options, named by ImageNet-1k's classes.
+        private func makeClassifier() throws -> Classifier {
+            guard let weights else {
+                let (file, set) = try Catalog.localFile(target)
+                if let set, set.format != .zooCheckpoint { return try Classifier(weightSet: set, file: file) }
+                return try Classifier(checkpoint: file)
+            }
+            let architecture = try Architecture(named: target)
+            let (file, set) = try Catalog.localFile(weights)
+            let flavor = flavor ?? set?.flavor ?? (architecture.isCIFAR ? .torchvision : .keras)
+            let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) } ?? architecture.defaultPreprocessing(flavor)
+            return try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: set?.classNames ?? ClassList.imagenet1k.names,
+                                  imageSize: size ?? set?.inputSize ?? architecture.defaultInputSize, preprocessing: mode)
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ZooCatalog
 import ZooKit
 
 extension Flavor: ExpressibleByArgument {}
@@ -53,7 +54,7 @@ extension ZooCommand {
                 let accuracy = set.metrics?.top1.map { String(format: "top-1 %.1f%%", $0) } ?? ""
                 print("  " + set.name.padding(toLength: 44, withPad: " ", startingAt: 0)
                     + "\(set.flavor.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))"
-                    + "\(set.preprocessing.padding(toLength: 12, withPad: " ", startingAt: 0))\(set.inputSize)  \(accuracy)")
+                    + "\(set.preprocessing.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))\(set.inputSize)  \(accuracy)")
             }
         }
     }
@@ -188,7 +189,7 @@ extension ZooCommand {
                     let (loaded, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict, rules: rules)
                     if !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
                     built = loaded
-                    mode = try set.map { try Preprocessing(manifest: $0.preprocessing) }
+                    mode = try set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) }
                     if let inception = built as? InceptionV3, chosenFlavor == .torchvision, set != nil {
                         inception.transformInput = true
                     }

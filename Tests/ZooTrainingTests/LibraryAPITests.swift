@@ -6,6 +6,7 @@ import ZooWeights
 import ZooData
 import ZooModels
 import ZooTraining
+import ZooCatalog
 
 /// The library used the way a program does: values for the model, its head, its preprocessing
 /// and its features, no command-line flags.

@@ -3,6 +3,7 @@ import Testing
 import ZooData
 import ZooModels
 import ZooTraining
+import ZooCatalog
 
 /// The real CIFAR-10 images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), unpacked once
 /// per test run into a temporary folder; nil where the archive is absent.

@@ -1,13 +1,13 @@
 import Foundation
 import Testing
-import ZooModels
+import ZooCatalog
 
 @Suite("Digests")
 struct DigestTests {
     @Test("SHA-256 and MD5 match the standard test vectors")
     func vectors() {
-        func hex(_ algorithm: Digest.Algorithm, _ text: String) -> String {
-            var digest = Digest(algorithm)
+        func hex(_ algorithm: FileDigest.Algorithm, _ text: String) -> String {
+            var digest = FileDigest(algorithm)
             digest.update(Array(text.utf8))
             return digest.hexadecimal()
         }
@@ -18,7 +18,7 @@ struct DigestTests {
         #expect(hex(.md5, "") == "d41d8cd98f00b204e9800998ecf8427e")
         #expect(hex(.md5, "The quick brown fox jumps over the lazy dog") == "9e107d9d372bb6826bd81d3542a419d6")
         // Fed in uneven pieces, a million 'a's.
-        var digest = Digest(.sha256)
+        var digest = FileDigest(.sha256)
         var remaining = 1_000_000
         var piece = 1
         while remaining > 0 {
@@ -29,25 +29,36 @@ struct DigestTests {
         }
         #expect(digest.hexadecimal() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
+
+    @Test("a file is digested in pieces to the digest of its whole bytes")
+    func fileInPieces() throws {
+        // Three million 'a's: three pieces of a megabyte (digests from Python's hashlib).
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-digest-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(repeating: 0x61, count: 3_000_000).write(to: file)
+        #expect(try FileDigest.hexadecimal(.sha256, of: file) == "2a152c894398719c0570f83fac34ac03a0f6e8e474b995c2403aa5434f7b9dd4")
+        #expect(try FileDigest.hexadecimal(.md5, of: file) == "99ddc9a3a46ea62c95652bdf937a1fb8")
+        #expect(throws: CatalogError.self) { try FileDigest.hexadecimal(.sha256, of: file.appendingPathExtension("missing")) }
+    }
 }
 
 @Suite("Downloads from a loopback server", .serialized)
 struct DownloadTests {
     /// A weight set pointing at the server, with the body's real checksum in `algorithm`.
-    func weightSet(_ server: LoopbackServer, algorithm: String = "sha256", file: String = "weights.bin") -> WeightSet {
+    func weightSet(_ server: LoopbackServer, algorithm: WeightSet.Checksum.Algorithm = .sha256, file: String = "weights.bin") -> WeightSet {
         let body = server.body
-        var sha = Digest(.sha256), md5 = Digest(.md5)
+        var sha = FileDigest(.sha256), md5 = FileDigest(.md5)
         sha.update(body)
         md5.update(body)
         let value: String
         switch algorithm {
-        case "md5": value = md5.hexadecimal()
-        case "sha256-prefix": value = String(sha.hexadecimal().prefix(8))
-        default: value = sha.hexadecimal()
+        case .md5: value = md5.hexadecimal()
+        case .sha256Prefix: value = String(sha.hexadecimal().prefix(8))
+        case .sha256: value = sha.hexadecimal()
         }
-        return WeightSet(name: "test.loopback", architecture: "resnet50", flavor: .keras, publisher: "test", format: "keras-h5",
+        return WeightSet(name: "test.loopback", architecture: "resnet50", flavor: .keras, publisher: "test", format: .kerasH5,
                          file: file, url: server.url, checksum: .init(algorithm: algorithm, value: value), includeTop: true,
-                         classes: 1000, inputSize: 224, preprocessing: "caffe")
+                         classes: 1000, inputSize: 224, preprocessing: .caffe)
     }
 
     func temporaryCache() -> WeightCache {
@@ -56,8 +67,8 @@ struct DownloadTests {
 
     let body: [UInt8] = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
 
-    @Test("a pull downloads, verifies and caches; a second pull reuses the file", arguments: ["sha256", "md5", "sha256-prefix"])
-    func pullAndReuse(algorithm: String) throws {
+    @Test("a pull downloads, verifies and caches; a second pull reuses the file", arguments: WeightSet.Checksum.Algorithm.allCases)
+    func pullAndReuse(algorithm: WeightSet.Checksum.Algorithm) throws {
         let server = try LoopbackServer(body: body)
         defer { server.stop() }
         let cache = temporaryCache()
@@ -74,7 +85,7 @@ struct DownloadTests {
         defer { server.stop() }
         let cache = temporaryCache()
         let set = weightSet(server)
-        #expect(throws: ModelError.self) { try WeightDownload.pull(set, cache: cache) }
+        #expect(throws: CatalogError.self) { try WeightDownload.pull(set, cache: cache) }
         let partial = cache.file(for: set).appendingPathExtension("part")
         #expect((try Data(contentsOf: partial)).count == 100_000)
         let file = try WeightDownload.pull(set, cache: cache)
@@ -89,7 +100,7 @@ struct DownloadTests {
         defer { server.stop() }
         let cache = temporaryCache()
         let set = weightSet(server)
-        #expect(throws: ModelError.self) { try WeightDownload.pull(set, cache: cache) }
+        #expect(throws: CatalogError.self) { try WeightDownload.pull(set, cache: cache) }
         let file = try WeightDownload.pull(set, cache: cache)
         #expect(try Data(contentsOf: file) == Data(body))
     }
@@ -100,7 +111,7 @@ struct DownloadTests {
         defer { server.stop() }
         let cache = temporaryCache()
         var set = weightSet(server)
-        set.checksum = .init(algorithm: "sha256", value: String(repeating: "0", count: 64))
+        set.checksum = .init(algorithm: .sha256, value: String(repeating: "0", count: 64))
         do {
             try WeightDownload.pull(set, cache: cache)
             Issue.record("a damaged file was accepted")
@@ -115,13 +126,28 @@ struct DownloadTests {
 
 @Suite("Weights that ship with zoo")
 struct BundledWeightTests {
+    func temporaryCache() -> WeightCache {
+        WeightCache(root: FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cache-\(UUID().uuidString)"))
+    }
+
     @Test("zoo's CIFAR-10 ResNet-20 is in the catalog folder and matches its manifest's checksum")
     func shipped() throws {
         let set = try Catalog.weightSet(named: "cifar-resnet20.zoo_cifar10")
-        #expect(set.url == nil && set.bundled != nil && set.checksum?.algorithm == "sha256")
-        let file = try Catalog.bundledFile(set)
-        #expect(try WeightDownload.pull(set) == file)
-        #expect(try Catalog.localFile(set.name).0 == file)
+        #expect(set.url == nil && set.bundled != nil && set.checksum?.algorithm == .sha256)
+        let cache = temporaryCache()
+        defer { try? FileManager.default.removeItem(at: cache.root) }
+        // The built-in copy, written out into the cache, and zoo/'s own file are the same.
+        let file = try Catalog.bundledFile(set, in: nil, cache: cache)
+        #expect(file.path.hasPrefix(cache.root.path))
+        #expect(try Data(contentsOf: file) == Data(contentsOf: catalogFolder.appendingPathComponent(try #require(set.bundled))))
+        #expect(try WeightDownload.pull(set, cache: cache) == file)
+        #expect(try Catalog.localFile(set.name, cache: cache).0 == file)
+        // A damaged copy in the cache is replaced by the built-in one.
+        try Data("damaged".utf8).write(to: file)
+        #expect(try Catalog.bundledFile(set, in: nil, cache: cache) == file)
+        try set.verify(file)
+        // ZOO_CATALOG's folder, when given, is used as it is.
+        #expect(try Catalog.bundledFile(set, in: catalogFolder, cache: cache) == catalogFolder.appendingPathComponent(try #require(set.bundled)))
     }
 
     @Test("a damaged bundled file is refused with both digests; a missing one is named")
@@ -130,12 +156,12 @@ struct BundledWeightTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("weights"), withIntermediateDirectories: true)
         let bytes: [UInt8] = Array("weights".utf8)
-        var digest = Digest(.sha256)
+        var digest = FileDigest(.sha256)
         digest.update(bytes)
         let set = WeightSet(name: "test.bundled", architecture: "cifar-resnet20", flavor: .torchvision, publisher: "zoo",
-                            format: "zoo-checkpoint", file: "w.safetensors", url: nil, bundled: "weights/w.safetensors",
-                            checksum: .init(algorithm: "sha256", value: digest.hexadecimal()), includeTop: true, classes: 10,
-                            inputSize: 32, preprocessing: "torch")
+                            format: .zooCheckpoint, file: "w.safetensors", url: nil, bundled: "weights/w.safetensors",
+                            checksum: .init(algorithm: .sha256, value: digest.hexadecimal()), includeTop: true, classes: 10,
+                            inputSize: 32, preprocessing: .torch)
         #expect { try Catalog.bundledFile(set, in: folder) } throws: { "\($0)".contains("weights/w.safetensors is missing") }
         let file = folder.appendingPathComponent("weights/w.safetensors")
         try Data(bytes).write(to: file)
@@ -147,18 +173,5 @@ struct BundledWeightTests {
         } catch {
             #expect("\(error)".contains("w.safetensors") && "\(error)".contains(digest.hexadecimal()), "\(error)")
         }
-    }
-}
-
-@Suite("The catalog")
-struct CatalogManifestTests {
-    @Test("the manifests built into the library are exactly those of zoo/ (scripts/embed-catalog)")
-    func embeddedMatchesFolder() throws {
-        let folder = try #require(Catalog.folder)
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-            .filter { $0.hasSuffix(".json") && $0 != "schema.json" }.sorted()
-        let fromFiles = try files.map { try JSONDecoder().decode(WeightSet.self, from: Data(contentsOf: folder.appendingPathComponent($0))) }
-        #expect(files.map { String($0.dropLast(5)) } == fromFiles.map(\.name), "a manifest's name differs from its file name")
-        #expect(Catalog.weightSets == fromFiles.sorted { $0.name < $1.name }, "run scripts/embed-catalog")
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 import FoundationNetworking
 #endif
 
-/// Where downloaded weights live: `$ZOO_HOME`, or `$XDG_CACHE_HOME/zoo`, or `~/.cache/zoo`.
+/// Where downloaded weights live: `$ZOO_HOME`, or `$XDG_CACHE_HOME/zoo`, or `~/.cache/zoo`
+/// (`weights/`), with the built-in files zoo writes out for use (`catalog/`).
 public struct WeightCache: Sendable {
     public let root: URL
 
@@ -42,7 +43,7 @@ public enum WeightDownload {
     @discardableResult
     public static func pull(_ set: WeightSet, cache: WeightCache = WeightCache(), timeout: TimeInterval = 60,
                             progress: Progress? = nil) throws -> URL {
-        if set.bundled != nil { return try Catalog.bundledFile(set) }
+        if set.bundled != nil { return try Catalog.bundledFile(set, cache: cache) }
         let destination = cache.file(for: set)
         let manager = FileManager.default
         if manager.fileExists(atPath: destination.path) {
@@ -50,9 +51,13 @@ public enum WeightDownload {
             return destination
         }
         guard let url = set.url.flatMap(URL.init(string:)), ["http", "https"].contains(url.scheme?.lowercased() ?? "") else {
-            throw ModelError.invalidArgument("\(set.name): the manifest's URL '\(set.url ?? "none")' is not an http(s) URL")
+            throw CatalogError.notHTTP(weightSet: set.name, url: set.url)
         }
-        try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do {
+            try manager.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            throw CatalogError.unwritable(path: destination.deletingLastPathComponent().path, reason: "\(error.localizedDescription)")
+        }
         let partial = destination.appendingPathExtension("part")
         try Transfer(url: url, file: partial, timeout: timeout, progress: progress).run()
         do {
@@ -62,8 +67,10 @@ public enum WeightDownload {
             try? manager.removeItem(at: partial)
             throw error
         }
-        if manager.fileExists(atPath: destination.path) { try manager.removeItem(at: destination) }
-        try manager.moveItem(at: partial, to: destination)
+        // rename(2) replaces a file already there in one step: the name never points at nothing.
+        guard rename(partial.path, destination.path) == 0 else {
+            throw CatalogError.unwritable(path: destination.path, reason: String(cString: strerror(errno)))
+        }
         return destination
     }
 
@@ -104,7 +111,7 @@ public enum WeightDownload {
         func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
                         completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
             guard let http = response as? HTTPURLResponse else {
-                fail(ModelError.invalidArgument("\(url): not an HTTP response"))
+                fail(CatalogError.download(url: url.absoluteString, reason: "not an HTTP response"))
                 return completionHandler(.cancel)
             }
             do {
@@ -121,7 +128,7 @@ public enum WeightDownload {
                     // Everything was already received; verification decides.
                     return completionHandler(.cancel)
                 default:
-                    throw ModelError.invalidArgument("\(url): the server answered HTTP \(http.statusCode)")
+                    throw CatalogError.download(url: url.absoluteString, reason: "the server answered HTTP \(http.statusCode)")
                 }
                 let length = http.expectedContentLength
                 total = length >= 0 ? received + length : nil
@@ -139,17 +146,17 @@ public enum WeightDownload {
                 received += Int64(data.count)
                 progress?(received, total)
             } catch {
-                fail(ModelError.invalidArgument("\(file.path): could not write the download: \(error)"))
+                fail(CatalogError.unwritable(path: file.path, reason: "\(error.localizedDescription)"))
                 dataTask.cancel()
             }
         }
 
         func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
             if let error, failure == nil, !(handle == nil && received > 0 && (error as NSError).code == NSURLErrorCancelled) {
-                failure = ModelError.invalidArgument("\(url): download interrupted after \(received) bytes (\(error.localizedDescription)); run the pull again to resume")
+                failure = CatalogError.download(url: url.absoluteString, reason: "download interrupted after \(received) bytes (\(error.localizedDescription)); run the pull again to resume")
             }
             if failure == nil, let total, received < total {
-                failure = ModelError.invalidArgument("\(url): the connection closed after \(received) of \(total) bytes; run the pull again to resume")
+                failure = CatalogError.download(url: url.absoluteString, reason: "the connection closed after \(received) of \(total) bytes; run the pull again to resume")
             }
             done.signal()
         }
@@ -157,23 +164,5 @@ public enum WeightDownload {
         private func fail(_ error: Error) {
             if failure == nil { failure = error }
         }
-    }
-}
-
-extension Catalog {
-    /// A weight file named by its path, or by a weight set already pulled into `cache`, with
-    /// that weight set.
-    public static func localFile(_ argument: String, cache: WeightCache = WeightCache()) throws -> (URL, WeightSet?) {
-        let path = (argument as NSString).expandingTildeInPath
-        if FileManager.default.fileExists(atPath: path) { return (URL(fileURLWithPath: path), nil) }
-        if let set = weightSets.first(where: { $0.name == argument }) {
-            if set.bundled != nil { return (try bundledFile(set), set) }
-            let file = cache.file(for: set)
-            guard FileManager.default.fileExists(atPath: file.path) else {
-                throw ModelError.invalidArgument("weight set \(set.name) is not in the cache (\(file.path)); run `zoo pull \(set.name)` first")
-            }
-            return (file, set)
-        }
-        throw ModelError.invalidArgument("\(argument): no such file, and no weight set of that name (zoo models lists them)")
     }
 }
