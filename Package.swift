@@ -51,13 +51,13 @@ let package = Package(
         // The files of zoo/ that a binary needs (manifests, class lists, bundled weights, the demo
         // sample), compiled in with C23 #embed; scripts/embed-catalog lists them.
         .target(name: "CZooCatalogFiles"),
-        .target(name: "ZooCatalog", dependencies: ["ZooModels", "CZooCatalogFiles", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ZooCatalog", dependencies: ["ZooTensor", "ZooModels", "CZooCatalogFiles", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ZooPlots", dependencies: ["CCairo"]),
         .target(name: "ZooTraining", dependencies: ["ZooTensor", "ZooNN", "ZooData", "ZooModels", "ZooCatalog", "ZooWeights", "ZooPlots"]),
         .target(name: "ZooKit", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooData", "ZooModels", "ZooCatalog", "ZooPlots", "ZooTraining"]),
         .executableTarget(
             name: "zoo",
-            dependencies: ["ZooKit", "ZooCatalog", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ZooKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // What two test targets share: the converters' parity formula.

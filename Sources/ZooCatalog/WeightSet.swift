@@ -1,5 +1,6 @@
 import Foundation
 import ZooModels
+import ZooTensor
 
 /// A published weight set, as its manifest in the catalog (`zoo/<architecture>.<tag>.json`)
 /// describes it: where the file is, how to verify it, and what the weights expect.
@@ -82,11 +83,24 @@ public struct WeightSet: Codable, Sendable, Equatable {
 
     /// The preprocessing the weights expect, as the manifest names it: Keras's `preprocess_input`
     /// modes `caffe`, `tf` and `torch`, `torchvision` (the `torch` normalization, after the
-    /// resize and crop of ``transforms``), or `none`. `Preprocessing(manifest: mode.rawValue)`
+    /// resize and crop of ``transforms``), or `none`. ``inputPreprocessing``
     /// gives the transform that applies it.
     public enum PreprocessingMode: String, Codable, Sendable, CaseIterable {
         case caffe, tf, torch, torchvision, none
+
+        /// The pixel preprocessing of the mode (`torchvision` normalizes as `torch` does).
+        public var preprocessing: Preprocessing {
+            switch self {
+            case .caffe: return .caffe
+            case .tf: return .tf
+            case .torch, .torchvision: return .torch
+            case .none: return .none
+            }
+        }
     }
+
+    /// The pixel preprocessing the weights expect.
+    public var inputPreprocessing: Preprocessing { preprocessing.preprocessing }
 
     /// A checksum as a publisher states it.
     public struct Checksum: Codable, Sendable, Equatable {

@@ -1,3 +1,4 @@
+@_exported import ZooCatalog
 @_exported import ZooData
 @_exported import ZooModels
 @_exported import ZooNN

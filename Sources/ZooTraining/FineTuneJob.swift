@@ -76,7 +76,7 @@ public enum FineTuneJob {
     /// manifest, or the zoo checkpoint's), else the architecture's usual one for its flavour.
     public static func defaultPreprocessing(_ settings: FineTuneSettings) throws -> Preprocessing {
         if let weights = settings.weights {
-            if let set = Catalog.weightSets.first(where: { $0.name == weights }) { return try Preprocessing(manifest: set.preprocessing) }
+            if let set = Catalog.weightSets.first(where: { $0.name == weights }) { return set.inputPreprocessing }
             let url = URL(fileURLWithPath: (weights as NSString).expandingTildeInPath)
             if FileManager.default.fileExists(atPath: url.path), let info = try? Checkpoint.info(of: url) { return info.preprocessing }
         }
@@ -139,7 +139,7 @@ public enum FineTuneJob {
             } else {
                 let loaded = try architecture.load(flavor: settings.flavor, weights: file)
                 model = loaded.model
-                preprocessing = try set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) }
+                preprocessing = set.map { $0.inputPreprocessing }
                 observer?.note("loaded \(loaded.report.loaded.count) tensors from \(file.lastPathComponent)")
             }
         } else {

@@ -45,10 +45,10 @@ public struct Classifier {
     /// of its class list (ImageNet-1k for every ImageNet classifier in the catalog).
     public init(weightSet set: WeightSet, file: URL) throws {
         guard let classNames = set.classNames else {
-            throw TrainingError("\(set.name) names no class list (\(set.includeTop ? "its classes are in its checkpoint" : "it has no classifier"))")
+            throw TrainingError.noClassList(weightSet: set.name, hasClassifier: set.includeTop)
         }
         try self.init(architecture: try set.resolvedArchitecture(), flavor: set.flavor, weights: file, classNames: classNames,
-                      imageSize: set.inputSize, preprocessing: try Preprocessing(manifest: set.preprocessing.rawValue))
+                      imageSize: set.inputSize, preprocessing: set.inputPreprocessing)
         // torchvision's InceptionV3 weights expect its input transform, which torchvision turns on for them.
         if let inception = model as? InceptionV3, set.flavor == .torchvision { inception.transformInput = true }
     }

@@ -46,6 +46,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case outputsDoNotMatchClasses(file: URL?, outputs: Int, classes: Int)
     /// The model (`file`: its file, when it came from one) has no classifier.
     case noClassifier(file: URL?)
+    /// A weight set whose manifest names no class list.
+    case noClassList(weightSet: String, hasClassifier: Bool)
 
     // Weights and checkpoints.
     /// `weights` holds a different architecture or flavour than the settings name.
@@ -123,6 +125,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .outputsDoNotMatchClasses(file, outputs, classes):
             if let file { return "\(file.path)'s classifier has \(outputs) outputs, the data has \(classes) classes" }
             return "the model gives \(outputs) outputs per image, the data has \(classes) classes"
+        case let .noClassList(set, hasClassifier):
+            return "\(set) names no class list (\(hasClassifier ? "its classes are in its checkpoint" : "it has no classifier"))"
         case let .noClassifier(file):
             if let file { return "\(file.path) has no classifier: it gives features, not classes" }
             return "the model has no classifier to fix rows of"

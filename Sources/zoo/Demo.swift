@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import ZooCatalog
 import ZooKit
 
 extension TransferDemo.Classifier: ExpressibleByArgument {}

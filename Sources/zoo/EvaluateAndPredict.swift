@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import ZooCatalog
 import ZooKit
 
 extension ZooCommand {
@@ -36,8 +35,8 @@ extension ZooCommand {
                 if let weights {
                     let architecture = try Architecture(named: target)
                     let (file, set) = try Catalog.localFile(weights)
-                    let flavor = flavor ?? (architecture.isCIFAR ? .torchvision : .keras)
-                    let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) } ?? architecture.defaultPreprocessing(flavor)
+                    let flavor = flavor ?? architecture.defaultFlavor
+                    let mode = preprocess ?? set.map { $0.inputPreprocessing } ?? architecture.defaultPreprocessing(flavor)
                     classifier = try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: dataset.classNames,
                                                 imageSize: size ?? architecture.defaultInputSize, preprocessing: mode)
                 } else {
@@ -122,8 +121,8 @@ extension ZooCommand {
             }
             let architecture = try Architecture(named: target)
             let (file, set) = try Catalog.localFile(weights)
-            let flavor = flavor ?? set?.flavor ?? (architecture.isCIFAR ? .torchvision : .keras)
-            let mode = try preprocess ?? set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) } ?? architecture.defaultPreprocessing(flavor)
+            let flavor = flavor ?? set?.flavor ?? architecture.defaultFlavor
+            let mode = preprocess ?? set.map { $0.inputPreprocessing } ?? architecture.defaultPreprocessing(flavor)
             return try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: set?.classNames ?? ClassList.imagenet1k.names,
                                   imageSize: size ?? set?.inputSize ?? architecture.defaultInputSize, preprocessing: mode)
         }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import ZooCatalog
 import ZooKit
 
 extension Flavor: ExpressibleByArgument {}
@@ -39,7 +38,7 @@ extension ZooCommand {
                 }
                 let architectures = Architecture.allCases.map {
                     ["name": $0.name, "description": $0.summary, "default_input_size": String($0.defaultInputSize),
-                     "flavors": ($0.isCIFAR ? [Flavor.torchvision] : Flavor.allCases).map(\.rawValue).joined(separator: ",")]
+                     "flavors": $0.flavors.map(\.rawValue).joined(separator: ",")]
                 }
                 try printJSON(Listing(architectures: architectures, weightSets: Catalog.weightSets))
                 return
@@ -189,7 +188,7 @@ extension ZooCommand {
                     let (loaded, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict, rules: rules)
                     if !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
                     built = loaded
-                    mode = try set.map { try Preprocessing(manifest: $0.preprocessing.rawValue) }
+                    mode = set.map { $0.inputPreprocessing }
                     if let inception = built as? InceptionV3, chosenFlavor == .torchvision, set != nil {
                         inception.transformInput = true
                     }
