@@ -1,6 +1,6 @@
 import Foundation
-import ZooModels
 import ZooTensor
+import ZooModels
 
 /// A published weight set, as its manifest in the catalog (`zoo/<architecture>.<tag>.json`)
 /// describes it: where the file is, how to verify it, and what the weights expect.

@@ -1,4 +1,5 @@
 @_exported import ZooCatalog
+@_exported import ZooCommands
 @_exported import ZooData
 @_exported import ZooModels
 @_exported import ZooNN

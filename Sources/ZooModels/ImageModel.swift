@@ -51,6 +51,11 @@ open class ImageModel: Module, Layer {
     /// replacement template.
     open var stateDictionaryAliases: [(pattern: String, replacement: String)] { [] }
 
+    /// Sets what the framework sets when it loads its own published weights into this model
+    /// (torchvision's InceptionV3 turns on `transform_input`); called when weights come from a
+    /// published weight set.
+    open func adoptPublishedWeightSettings() {}
+
     /// Parts of the model that weight files may leave out, by their key in the state dict
     /// (InceptionV3's auxiliary classifier, `AuxLogits`): loading a file that holds none of a
     /// part's tensors removes the part instead of failing.

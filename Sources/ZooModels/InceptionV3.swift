@@ -69,6 +69,11 @@ public final class InceptionV3: ImageModel {
         return result + (head?.children ?? [])
     }
 
+    /// torchvision loads its published weights with `transform_input=True`.
+    public override func adoptPublishedWeightSettings() {
+        if flavor == .torchvision { transformInput = true }
+    }
+
     public override var optionalParts: [String] { auxLogits == nil ? [] : ["AuxLogits"] }
 
     public override func removeOptionalPart(_ key: String) {

@@ -128,20 +128,15 @@ public enum FineTuneJob {
         var preprocessing: Preprocessing?
         var keptRows: [Int] = []
         if let weights = settings.weights {
-            let (file, set) = try Catalog.localFile(weights)
-            if let checkpoint = try? Checkpoint.load(file) {
-                guard checkpoint.info.architecture == architecture.name, checkpoint.info.flavor == settings.flavor else {
-                    throw TrainingError.weightsDoNotFit(weights: weights, holds: "\(checkpoint.info.architecture) (\(checkpoint.info.flavor.rawValue))",
-                                                        expected: "\(architecture.name) (\(settings.flavor.rawValue))")
-                }
-                model = checkpoint.model
-                preprocessing = checkpoint.info.preprocessing
-            } else {
-                let loaded = try architecture.load(flavor: settings.flavor, weights: file)
-                model = loaded.model
-                preprocessing = set.map { $0.inputPreprocessing }
-                observer?.note("loaded \(loaded.report.loaded.count) tensors from \(file.lastPathComponent)")
+            let loaded = try LoadedWeights.load(weights, architecture: architecture, flavor: settings.flavor, asPublished: false)
+            if let checkpoint = loaded.checkpoint, checkpoint.flavor != settings.flavor {
+                throw TrainingError.weightsDoNotFit(weights: weights, holds: "\(checkpoint.architecture) (\(checkpoint.flavor.rawValue))",
+                                                    expected: "\(architecture.name) (\(settings.flavor.rawValue))")
             }
+            model = loaded.model
+            // A plain weight file states no preprocessing: the run takes the architecture's usual one.
+            preprocessing = loaded.statedPreprocessing
+            if let report = loaded.report { observer?.note("loaded \(report.loaded.count) tensors from \(loaded.file.lastPathComponent)") }
         } else {
             Initialization.seed(settings.seed)
             model = try architecture.make(flavor: settings.flavor, top: .features(pooling: nil), inputSize: settings.imageSize)

@@ -2,7 +2,6 @@ import Foundation
 import ZooTensor
 import ZooData
 import ZooModels
-import ZooCatalog
 
 /// A trained classifier ready to use: a model, its class names, input size and preprocessing.
 public struct Classifier {
@@ -40,17 +39,18 @@ public struct Classifier {
         self.init(model: model, classNames: classNames, imageSize: imageSize, preprocessing: preprocessing)
     }
 
-    /// The classifier of a published weight set's file (`file`, e.g. pulled with `zoo pull`):
-    /// the manifest's architecture, flavour, input size and preprocessing, and the class names
-    /// of its class list (ImageNet-1k for every ImageNet classifier in the catalog).
-    public init(weightSet set: WeightSet, file: URL) throws {
-        guard let classNames = set.classNames else {
-            throw TrainingError.noClassList(weightSet: set.name, hasClassifier: set.includeTop)
+    /// The classifier of loaded weights (a checkpoint, a weight set, a framework file): its
+    /// outputs named by `classNames`, or by the classes the weights name (a checkpoint's, a
+    /// weight set's class list, ImageNet-1k's for a 1000-output framework classifier).
+    public init(_ loaded: LoadedWeights, classNames: [String]? = nil) throws {
+        guard let outputs = loaded.model.head?.outputFeatures else { throw TrainingError.noClassifier(file: loaded.file) }
+        guard let classNames = classNames ?? loaded.classNames else {
+            throw TrainingError.noClassList(weightSet: loaded.weightSet?.name ?? loaded.file.path, hasClassifier: true)
         }
-        try self.init(architecture: try set.resolvedArchitecture(), flavor: set.flavor, weights: file, classNames: classNames,
-                      imageSize: set.inputSize, preprocessing: set.inputPreprocessing)
-        // torchvision's InceptionV3 weights expect its input transform, which torchvision turns on for them.
-        if let inception = model as? InceptionV3, set.flavor == .torchvision { inception.transformInput = true }
+        guard outputs == classNames.count else {
+            throw TrainingError.outputsDoNotMatchClasses(file: loaded.file, outputs: outputs, classes: classNames.count)
+        }
+        self.init(model: loaded.model, classNames: classNames, imageSize: loaded.inputSize, preprocessing: loaded.preprocessing)
     }
 
     /// Metrics on `dataset` (its classes matched to the classifier's by name); with `mirrored`,

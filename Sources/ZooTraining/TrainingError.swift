@@ -46,6 +46,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case outputsDoNotMatchClasses(file: URL?, outputs: Int, classes: Int)
     /// The model (`file`: its file, when it came from one) has no classifier.
     case noClassifier(file: URL?)
+    /// Weights that are not a zoo checkpoint, given without the architecture they are for.
+    case architectureNeeded(weights: String)
     /// A weight set whose manifest names no class list.
     case noClassList(weightSet: String, hasClassifier: Bool)
 
@@ -125,6 +127,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .outputsDoNotMatchClasses(file, outputs, classes):
             if let file { return "\(file.path)'s classifier has \(outputs) outputs, the data has \(classes) classes" }
             return "the model gives \(outputs) outputs per image, the data has \(classes) classes"
+        case let .architectureNeeded(weights):
+            return "\(weights) is not a zoo checkpoint: name the architecture its weights are for"
         case let .noClassList(set, hasClassifier):
             return "\(set) names no class list (\(hasClassifier ? "its classes are in its checkpoint" : "it has no classifier"))"
         case let .noClassifier(file):

@@ -33,14 +33,11 @@ extension ZooCommand {
                 if let limit = data.limitPerClass { dataset = dataset.limitPerClass(limit) }
                 let classifier: Classifier
                 if let weights {
-                    let architecture = try Architecture(named: target)
-                    let (file, set) = try Catalog.localFile(weights)
-                    let flavor = flavor ?? architecture.defaultFlavor
-                    let mode = preprocess ?? set.map { $0.inputPreprocessing } ?? architecture.defaultPreprocessing(flavor)
-                    classifier = try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: dataset.classNames,
-                                                imageSize: size ?? architecture.defaultInputSize, preprocessing: mode)
+                    let loaded = try LoadedWeights.load(weights, architecture: try Architecture(named: target), flavor: flavor,
+                                                        preprocessing: preprocess, inputSize: size)
+                    classifier = try Classifier(loaded, classNames: dataset.classNames)
                 } else {
-                    classifier = try Classifier(checkpoint: try Catalog.localFile(target).0)
+                    classifier = try Classifier(try LoadedWeights.load(target))
                 }
                 let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, mirrored: mirrored)
                 if json {
@@ -114,17 +111,10 @@ extension ZooCommand {
         /// A checkpoint as it is; a published weight set through its manifest; an architecture
         /// with a weight file through the options, named by ImageNet-1k's classes.
         private func makeClassifier() throws -> Classifier {
-            guard let weights else {
-                let (file, set) = try Catalog.localFile(target)
-                if let set, set.format != .zooCheckpoint { return try Classifier(weightSet: set, file: file) }
-                return try Classifier(checkpoint: file)
-            }
-            let architecture = try Architecture(named: target)
-            let (file, set) = try Catalog.localFile(weights)
-            let flavor = flavor ?? set?.flavor ?? architecture.defaultFlavor
-            let mode = preprocess ?? set.map { $0.inputPreprocessing } ?? architecture.defaultPreprocessing(flavor)
-            return try Classifier(architecture: architecture, flavor: flavor, weights: file, classNames: set?.classNames ?? ClassList.imagenet1k.names,
-                                  imageSize: size ?? set?.inputSize ?? architecture.defaultInputSize, preprocessing: mode)
+            guard let weights else { return try Classifier(try LoadedWeights.load(target)) }
+            let loaded = try LoadedWeights.load(weights, architecture: try Architecture(named: target), flavor: flavor,
+                                                preprocessing: preprocess, inputSize: size)
+            return try Classifier(loaded)
         }
     }
 }

@@ -171,73 +171,35 @@ extension ZooCommand {
         func run() throws {
             engine.apply()
             do {
-                let architecture = try Architecture(named: model)
-                let (file, set) = try Catalog.localFile(weights)
-                let built: ImageModel
-                var chosenFlavor: Flavor
-                var mode: Preprocessing?
-                if let checkpoint = try? Checkpoint.load(file) {
-                    guard checkpoint.info.architecture == architecture.name else {
-                        throw ModelError.invalidArgument("\(weights) holds a \(checkpoint.info.architecture), not a \(architecture.name)")
-                    }
-                    (built, chosenFlavor, mode) = (checkpoint.model, checkpoint.info.flavor, checkpoint.info.preprocessing)
-                } else {
-                    let format = try WeightFiles.format(of: file)
-                    chosenFlavor = flavor ?? set?.flavor ?? ([.kerasH5, .kerasWeightsH5, .kerasArchive].contains(format) ? .keras : .torchvision)
-                    let rules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
-                    let (loaded, report) = try architecture.load(flavor: chosenFlavor, weights: file, strict: !nonStrict, rules: rules)
-                    if !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
-                    built = loaded
-                    mode = set.map { $0.inputPreprocessing }
-                    if let inception = built as? InceptionV3, chosenFlavor == .torchvision, set != nil {
-                        inception.transformInput = true
-                    }
-                }
-                let source: FeatureExtraction.Source
-                let description: String
-                let imageSize: Int?
-                if let input {
-                    let images = try WeightFiles.open(URL(fileURLWithPath: input))
-                    guard let array = images.tensors.first, images.format == .npy else {
-                        throw ModelError.invalidArgument("\(input): expected a .npy array")
-                    }
-                    source = .array(values: try images.floats(array.name), shape: array.shape, name: URL(fileURLWithPath: input).lastPathComponent)
-                    description = input
-                    imageSize = array.shape.count == 4 && array.shape[1] == array.shape[2] ? array.shape[1] : nil
-                    mode = preprocess ?? mode ?? Preprocessing.none
-                } else {
-                    let sources = try DataSource(data.sources)
-                    var dataset: any Dataset = sources.training
-                    if split == "test" {
-                        guard let test = sources.test else { throw ModelError.invalidArgument("\(data.sources.joined(separator: " ")) has no test split") }
-                        dataset = test
-                    }
-                    if let classes = data.classes { dataset = try dataset.classes(classes.split(separator: ",").map(String.init)) }
-                    if let first = data.firstClasses { dataset = try dataset.firstClasses(first) }
-                    if let limit = data.limitPerClass { dataset = dataset.limitPerClass(limit) }
-                    let size = size ?? architecture.defaultInputSize
-                    source = .dataset(dataset, size: size, transform: AugmentationSpecification.evaluationTransform(size: size, resize: .bilinear(resizeConvention)),
-                                      workers: workers)
-                    description = data.sources.joined(separator: " ") + " (\(split), \(resizeConvention.rawValue) resizing)"
-                    imageSize = size
-                    mode = preprocess ?? mode ?? architecture.defaultPreprocessing(chosenFlavor)
-                }
-                let layers = layer?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? [FeatureExtraction.outputName]
-                let header = FeatureFileHeader(architecture: architecture.name, flavor: chosenFlavor.rawValue, weights: weights, imageSize: imageSize,
-                                               preprocessing: mode!.rawValue, source: description, batchSize: batch, layers: [], classNames: [], count: 0)
+                var options = DataOptions()
+                options.sources = data.sources
+                options.classes = data.classes.map { $0.split(separator: ",").map(String.init) }
+                options.firstClasses = data.firstClasses
+                options.limitPerClass = data.limitPerClass
+                let images: ExtractionJob.Images = input.map { .array(URL(fileURLWithPath: $0)) }
+                    ?? .dataset(options, testSplit: split == "test", size: size, resize: resizeConvention)
+                var job = ExtractionJob(architecture: try Architecture(named: model), weights: weights, images: images)
+                job.layers = layer?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []
+                job.flavor = flavor
+                job.preprocessing = preprocess
+                job.batchSize = batch
+                job.workers = workers
+                job.strict = !nonStrict
+                job.renameRules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
                 let isTerminal = isatty(STDERR_FILENO) != 0
-                var resumedFrom: Int?
-                let written = try FeatureExtraction.extract(built, from: source, layers: layers, to: URL(fileURLWithPath: out), batchSize: batch,
-                                                            header: header, preprocessing: mode!) { done, total in
-                    if resumedFrom == nil {
-                        resumedFrom = done
+                var announced = false
+                let result = try job.run(to: URL(fileURLWithPath: out)) { done, total in
+                    if !announced {
+                        announced = true
                         if done > 0 { FileHandle.standardError.write(Data("continuing an unfinished extraction after \(done) of \(total) samples\n".utf8)) }
                     }
                     if isTerminal { FileHandle.standardError.write(Data("\r\(done)/\(total)".utf8)) }
                 }
                 if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                if let report = result.weights.report, !report.isComplete { FileHandle.standardError.write(Data("\(report)\n".utf8)) }
+                let written = result.header
                 let shapes = written.layers.map { "\($0.name) \([written.count] + $0.shape)" }.joined(separator: ", ")
-                print("\(out): \(shapes) of \(built.name) (\(chosenFlavor.rawValue)), preprocessing \(mode!.rawValue), \(written.classNames.count) classes")
+                print("\(out): \(shapes) of \(result.weights.model.name) (\(result.weights.flavor.rawValue)), preprocessing \(result.weights.preprocessing.rawValue), \(written.classNames.count) classes")
             } catch {
                 throw fail("extract", error)
             }

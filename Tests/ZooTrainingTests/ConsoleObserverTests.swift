@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZooTraining
+import ZooCommands
 
 @Suite("Console output")
 struct ConsoleObserverTests {

@@ -5,6 +5,7 @@ import ZooNN
 import ZooData
 import ZooModels
 import ZooTraining
+import ZooCommands
 
 /// Striped and square patterns as 8-bit images (the demo's task), in memory.
 func patternDataset(count: Int, size: Int = 32, seed: UInt64) throws -> ArrayDataset {

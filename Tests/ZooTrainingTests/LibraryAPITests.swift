@@ -7,6 +7,7 @@ import ZooData
 import ZooModels
 import ZooTraining
 import ZooCatalog
+import ZooCommands
 
 /// The library used the way a program does: values for the model, its head, its preprocessing
 /// and its features, no command-line flags.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZooModels
 import ZooTraining
+import ZooCommands
 
 /// `config.json` files as zoo wrote them before its settings were typed (commit c22c032), kept
 /// byte for byte: a run folder of that version must still read, write back the same text and

@@ -4,6 +4,7 @@ import ZooTensor
 import ZooNN
 import ZooModels
 import ZooTraining
+import ZooCommands
 
 /// A family as another package would write one, through the public API only: a convolution, its
 /// batch norm and a ReLU, then the standard top.

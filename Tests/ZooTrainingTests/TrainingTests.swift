@@ -2,6 +2,7 @@ import Testing
 import ZooTensor
 import ZooNN
 import ZooTraining
+import ZooCommands
 
 @Suite("Training", .serialized)
 struct TrainingTests {

@@ -70,3 +70,19 @@ let reloaded = try Checkpoint.load(folder.appendingPathComponent("checkpoints/la
 print("FineTuner: \(result.history.epochs.count) epochs, preprocessing \(tuner.settings.preprocessing?.rawValue ?? "none"), "
     + "checkpoint reloads with head \(reloaded.info.head)")
 try? FileManager.default.removeItem(at: folder)
+
+// An architecture of this package's own, registered, then used by name like zoo's families:
+// summary, fine-tuning through the same FineTuner, and its checkpoint reloaded by name.
+try ModelRegistry.register(TinyNet.architecture)
+let tiny = try Architecture(named: "tinynet")
+print("registered: \(tiny.summary), \(try ModelSummary(try tiny.make(flavor: .torchvision, top: .classifier(classes: 2)), inputSize: 32).total) parameters")
+var tinySettings = settings
+tinySettings.architecture = "tinynet"
+tinySettings.unfreeze = .all
+tinySettings.preprocessing = nil
+let tinyFolder = folder.appendingPathExtension("tinynet")
+let tinyResult = try FineTuner(settings: tinySettings, model: try tiny.make(flavor: .torchvision, top: .features(pooling: nil)),
+                               data: TrainingData(training: dataset), folder: tinyFolder).run()
+let tinyCheckpoint = try Checkpoint.load(tinyFolder.appendingPathComponent("checkpoints/last.safetensors"))
+print("TinyNet: \(tinyResult.history.epochs.count) epochs; checkpoint reloads as \(tinyCheckpoint.model.name) with \(tinyCheckpoint.info.classNames)")
+try? FileManager.default.removeItem(at: tinyFolder)

@@ -1,5 +1,6 @@
 import Foundation
 import ZooModels
+import ZooTraining
 import ZooCatalog
 
 /// zoo's main job: the shipped CIFAR-10 ResNet-20 extended to the five CIFAR-100 reptiles

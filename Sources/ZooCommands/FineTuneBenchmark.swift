@@ -1,6 +1,7 @@
 import Foundation
 import ZooTensor
 import ZooModels
+import ZooTraining
 
 /// Epoch times of a fine-tuning setup with and without the frozen-trunk cache: what
 /// `zoo bench finetune` prints.

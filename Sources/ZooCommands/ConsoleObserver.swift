@@ -1,4 +1,5 @@
 import Foundation
+import ZooTraining
 
 /// Reports a training run on the console: one line per epoch (time, training loss and
 /// accuracy, validation loss and accuracy) on standard output, and on a terminal a progress bar

@@ -1,6 +1,7 @@
 import Foundation
 import ZooTensor
 import ZooNN
+import ZooTraining
 
 /// A small end-to-end training run on generated images: the engine, autograd, layers and
 /// optimizer working together, on any machine, in seconds.

@@ -2,6 +2,7 @@ import Foundation
 import ZooTensor
 import ZooNN
 import ZooModels
+import ZooTraining
 
 /// Images per second of whole models, for inference and for training steps, with each case's
 /// peak memory: the figures issue 8 compares with PyTorch and Keras
