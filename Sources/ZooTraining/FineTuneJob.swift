@@ -120,7 +120,7 @@ public enum FineTuneJob {
     /// The model with its new head: from a weight file or set (the framework's weights), from a
     /// zoo checkpoint, or randomly initialized. Returns the weights' preprocessing when they name
     /// one, and the classifier rows that came from `extendFrom`.
-    static func buildModel(_ settings: inout FineTuneSettings, observer: TrainingObserver?) throws
+    public static func buildModel(_ settings: inout FineTuneSettings, observer: TrainingObserver?) throws
         -> (ImageModel, Preprocessing?, [Int]) {
         let architecture = try Architecture(named: settings.architecture)
         let classes = settings.classNames.count
