@@ -81,6 +81,15 @@ open class ImageModel: Module, Layer {
         return try head.map { try $0(base, context) } ?? base
     }
 
+    /// The base's last feature map pooled globally to one vector per image, `[N, featureChannels]`,
+    /// whatever the top: what a new head, a linear probe or a nearest-neighbour search takes
+    /// (timm's `forward_features` then pooling).
+    public func pooledFeatures(_ x: Tensor, _ context: ForwardContext, pooling: GlobalPooling = .average) throws -> Tensor {
+        try checkInput(x)
+        let base = try features(x, context)
+        return pooling == .average ? try globalAvgPool2d(base) : try globalMaxPool2d(base)
+    }
+
     /// The stages before `stage` (the trunk up to a cut): images to the tensor that enters `stage`.
     public func trunk(before stage: Int, _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         try checkInput(x)

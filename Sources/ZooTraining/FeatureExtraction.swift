@@ -13,6 +13,19 @@ public enum FeatureExtraction {
     /// it has no classifier) is extracted when no layer is named.
     public static let outputName = "output"
 
+    /// The name under which the base's last feature map, averaged globally to one vector per
+    /// image, is extracted from any model, whatever its top (``ZooModels/ImageModel/pooledFeatures(_:_:pooling:)``).
+    /// The frameworks' names for that layer (Keras's `avg_pool` and `global_average_pooling2d`,
+    /// torchvision's `avgpool`) mean the same where the model has no layer of that name.
+    public static let pooledName = "pooled"
+    static let pooledAliases: Set<String> = [pooledName, "avg_pool", "avgpool", "global_average_pooling2d"]
+
+    /// Whether `layer` names the pooled base output in `model`: `pooled`, or an alias that is
+    /// not one of the model's own layers.
+    static func isPooled(_ layer: String, in model: ImageModel) -> Bool {
+        pooledAliases.contains(layer) && !model.layers.contains { $0.name == layer }
+    }
+
     /// The output of `layer` (the model's output when nil: logits, before any softmax) for
     /// images given channels-last, `[N, H, W, 3]`, after `preprocessing`.
     ///
@@ -131,7 +144,7 @@ public enum FeatureExtraction {
 
     private static func check(_ layers: [String], in model: ImageModel) throws {
         guard !layers.isEmpty else { throw ModelError.invalidArgument("name at least one layer to extract") }
-        for layer in layers where layer != outputName && !model.layers.contains(where: { $0.name == layer }) {
+        for layer in layers where layer != outputName && !isPooled(layer, in: model) && !model.layers.contains(where: { $0.name == layer }) {
             let close = model.layers.map(\.name).filter { $0.hasPrefix(String(layer.prefix(4))) }.prefix(8)
             throw ModelError.noSuchLayer(model: model.name, layer: layer, similar: Array(close))
         }
@@ -160,12 +173,18 @@ public enum FeatureExtraction {
     /// one sample's part.
     private static func outputs(of model: ImageModel, for batch: Tensor, layers: [String]) throws -> [(values: [Float], rowShape: [Int])] {
         let context = ForwardContext.inference()
-        context.capturing = Set(layers.filter { $0 != outputName })
-        let output = try model(batch, context)
+        context.capturing = Set(layers.filter { $0 != outputName && !isPooled($0, in: model) })
+        // The model's own call, in its parts, so that the base's output is at hand for `pooled`.
+        try model.checkInput(batch)
+        let base = try model.features(batch, context)
+        let output = try model.head.map { try $0(base, context) } ?? base
+        let pooled = try layers.contains { isPooled($0, in: model) } ? globalAvgPool2d(base) : nil
         return try layers.map { layer in
             let tensor: Tensor
             if layer == outputName {
                 tensor = output
+            } else if isPooled(layer, in: model), let pooled {
+                tensor = pooled
             } else {
                 guard let captured = context.captured[layer] else { throw ModelError.noLayerOutput(model: model.name, layer: layer) }
                 tensor = captured

@@ -81,18 +81,43 @@ struct RegistryTests {
         let features = try FeatureExtraction.run(loaded, nhwc: images, shape: [2, 16, 16, 3], layer: "bn", preprocessing: .torch)
         #expect(features.shape == [2, 8, 8, 8])
 
+        // The pooled base output, under zoo's name and the frameworks' (on a base without a top,
+        // where no such layer exists), is the global average of the last feature map.
+        let base = try architecture.make(flavor: .torchvision, top: .features(pooling: nil))
+        let lastMap = try FeatureExtraction.run(base, nhwc: images, shape: [2, 16, 16, 3], layer: "relu", preprocessing: .torch)
+        for name in [FeatureExtraction.pooledName, "avgpool", "avg_pool", "global_average_pooling2d"] {
+            let pooled = try FeatureExtraction.run(base, nhwc: images, shape: [2, 16, 16, 3], layer: name, preprocessing: .torch)
+            #expect(pooled.shape == [2, 8])
+            for (index, value) in pooled.values.enumerated() {
+                let (image, channel) = (index / 8, index % 8)
+                let cells = (0..<64).map { lastMap.values[(image * 64 + $0) * 8 + channel] }
+                #expect(abs(value - cells.reduce(0, +) / 64) < 1e-5)
+            }
+        }
+        let context = ForwardContext.inference()
+        #expect(try base.pooledFeatures(try Tensor(nhwc: images, shape: [2, 16, 16, 3]), context).shape == [2, 8])
+
+        // A dataset source without a transform is resized by the evaluation transform.
+        let featureFile = folder.appendingPathComponent("pooled.h5")
+        let header = FeatureFileHeader(architecture: "tinynet-test", flavor: .torchvision, weights: "random", imageSize: 16, preprocessing: .torch)
+        let written = try FeatureExtraction.extract(base, from: .dataset(try patternDataset(count: 8, size: 32, seed: 4), size: 16, transform: nil, workers: 1),
+                                                    layers: [FeatureExtraction.pooledName], to: featureFile, batchSize: 4, header: header,
+                                                    preprocessing: .torch)
+        #expect(written.count == 8 && written.layers.map(\.shape) == [[8]])
+        #expect(!FileManager.default.fileExists(atPath: featureFile.path + ".partial"))
+
         var settings = FineTuneSettings(architecture: "tinynet-test", flavor: .torchvision, imageSize: 16)
         settings.classNames = SyntheticDemo.classNames
         settings.epochs = 1
         settings.batchSize = 16
         settings.unfreeze = .all
         settings.preprocessing = .torch
-        // The fine-tuner puts the settings' head on a bare base.
-        let base = try architecture.make(flavor: .torchvision, top: .features(pooling: nil))
         let data = TrainingData(training: try patternDataset(count: 32, size: 16, seed: 1), validation: nil,
                                 test: try patternDataset(count: 16, size: 16, seed: 2))
         let run = folder.appendingPathComponent("run")
-        let result = try FineTuner(settings: settings, model: base, data: data, folder: run).run()
+        // The fine-tuner puts the settings' head on a bare base.
+        let result = try FineTuner(settings: settings, model: try architecture.make(flavor: .torchvision, top: .features(pooling: nil)),
+                                   data: data, folder: run).run()
         #expect(result.history.epochs.count == 1)
         let classifier = try Classifier(checkpoint: run.appendingPathComponent("checkpoints/last.safetensors"))
         #expect(classifier.model.name == "tinynet-test" && classifier.classNames == SyntheticDemo.classNames)
