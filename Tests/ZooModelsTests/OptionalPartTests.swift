@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZooTensor
+import ZooNN
 import ZooWeights
 import ZooModels
 

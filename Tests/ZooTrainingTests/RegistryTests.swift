@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZooTensor
 import ZooNN
+import ZooWeights
 import ZooModels
 import ZooTraining
 import ZooCommands
