@@ -184,6 +184,7 @@ public final class FineTuner {
             }
             previousPlan = plan
             let start = Date()
+            let cpu = CPUMonitor()
             let batches = loader.batches(epoch: epoch)
             observer?.epochStarted(epoch, of: settings.epochs, batches: batches.count)
             var metrics = ClassificationMetrics(classes: settings.classNames.count)
@@ -214,6 +215,7 @@ public final class FineTuner {
             try saveCheckpoints(after: epoch, record: record, plan: plan)
             try state.history.write(to: folder)
             observer?.epochFinished(record, of: settings.epochs)
+            if let warning = Threads.sharingWarning(othersCores: cpu.othersCores()) { observer?.note(warning) }
         }
         trainingCache = nil
         validationCache = nil

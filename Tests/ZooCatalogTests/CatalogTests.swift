@@ -72,6 +72,7 @@ struct DownloadTests {
         let server = try LoopbackServer(body: body)
         defer { server.stop() }
         let cache = temporaryCache()
+        defer { try? FileManager.default.removeItem(at: cache.root) }
         let set = weightSet(server, algorithm: algorithm)
         let file = try WeightDownload.pull(set, cache: cache)
         #expect(try Data(contentsOf: file) == Data(body))
@@ -84,6 +85,7 @@ struct DownloadTests {
         let server = try LoopbackServer(body: body, cutFirstResponseAt: 100_000)
         defer { server.stop() }
         let cache = temporaryCache()
+        defer { try? FileManager.default.removeItem(at: cache.root) }
         let set = weightSet(server)
         #expect(throws: CatalogError.self) { try WeightDownload.pull(set, cache: cache) }
         let partial = cache.file(for: set).appendingPathExtension("part")
@@ -99,6 +101,7 @@ struct DownloadTests {
         let server = try LoopbackServer(body: body, cutFirstResponseAt: 50_000, honourRange: false)
         defer { server.stop() }
         let cache = temporaryCache()
+        defer { try? FileManager.default.removeItem(at: cache.root) }
         let set = weightSet(server)
         #expect(throws: CatalogError.self) { try WeightDownload.pull(set, cache: cache) }
         let file = try WeightDownload.pull(set, cache: cache)
@@ -110,6 +113,7 @@ struct DownloadTests {
         let server = try LoopbackServer(body: body)
         defer { server.stop() }
         let cache = temporaryCache()
+        defer { try? FileManager.default.removeItem(at: cache.root) }
         var set = weightSet(server)
         set.checksum = .init(algorithm: .sha256, value: String(repeating: "0", count: 64))
         do {
