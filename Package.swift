@@ -1,16 +1,18 @@
 // swift-tools-version: 6.0
 // zoo: ImageNet-class CNNs in Swift on Linux, with weight import and transfer learning.
 //
-// The dependency direction is strictly downward:
-//   ZooTensor (tensors, oneDNN operations, autograd)
+// The dependency direction is strictly downward (docs/ARCHITECTURE.md has the rules):
+//   ZooTensor (tensors, oneDNN operations, autograd, pixel preprocessing)
 //     <- ZooNN (modules with hierarchical parameter names, layers)
-//     <- ZooModels (the model families, their weight maps, the registry)
+//     <- ZooModels (the model families, the registry, Keras layer classes, weight maps; no data)
 //     <- ZooCatalog (the weight-set manifests, downloads and checksums, and the files zoo
 //        ships, built into the binary through CZooCatalogFiles)
-//     <- ZooTraining (optimizers, training loops)
+//     <- ZooTraining (optimizers, the fine-tuning loop, checkpoints, extraction, evaluation)
+//     <- ZooCommands (what the `zoo` command does: jobs, console progress, demos, benchmarks)
 //   ZooWeights (weight-file readers and writers) stands beside them, and ZooData (datasets,
 //   image decoding, transforms, the loader) builds on ZooTensor and ZooWeights.
-//   ZooKit re-exports everything; `zoo` is a thin command line over ZooKit.
+//   ZooKit re-exports everything (the only @_exported imports); `zoo` is a thin command line
+//   over ZooKit.
 import PackageDescription
 
 let package = Package(

@@ -52,7 +52,8 @@ struct TrainingState: Codable, Equatable {
 }
 
 /// Fine-tunes a model: trains the head and the unfrozen top of the base, evaluates, and keeps a
-/// run folder with the configuration, the history, checkpoints and a report.
+/// run folder with the configuration, the history, checkpoints and a report, or, without a
+/// folder, trains in memory and leaves the result in the model and the returned history.
 ///
 /// Run folder: `config.json`, `history.csv`, `history.json`, `checkpoints/last.safetensors`
 /// (written atomically after every epoch, with the optimizer's and the loop's state) and
@@ -63,7 +64,8 @@ struct TrainingState: Codable, Equatable {
 public final class FineTuner {
     public let settings: FineTuneSettings
     public let model: ImageModel
-    public let folder: URL
+    /// The run folder; nil for a run in memory.
+    public let folder: URL?
     let data: TrainingData
     let optimizer: GradientDescent
     private var state: TrainingState
@@ -78,10 +80,19 @@ public final class FineTuner {
     /// parameter and its rows' values.
     private var fixedRows: [(parameter: Parameter, rows: [Int], values: [Float])] = []
 
-    var checkpoints: URL { folder.appendingPathComponent("checkpoints") }
+    /// Where checkpoints and the trunk cache's spill files go: the run folder's `checkpoints/`,
+    /// or a temporary folder (removed with the tuner) for a run in memory.
+    let checkpoints: URL
+    /// A run in memory: the parameter values of the best epoch so far, to restore at the end.
+    private var bestValues: [Tensor]?
+
+    deinit {
+        if folder == nil { try? FileManager.default.removeItem(at: checkpoints) }
+    }
 
     /// Starts a new run in `folder` (which must not hold one) with `model` already built and
-    /// loaded.
+    /// loaded; without a folder the run writes no files (nothing to resume, no report): the
+    /// trained model is `model`, and ``run(observer:)`` returns the history and test metrics.
     ///
     /// The head is the settings' ``FineTuneSettings/head``: a model without a head gets it (its
     /// weights drawn from ``FineTuneSettings/seed``), and a model with one must have exactly
@@ -91,8 +102,8 @@ public final class FineTuner {
     /// checkpoint's, from ``FineTuneSettings/weights``), else the architecture's usual one for
     /// its flavour, as ``FineTuneJob`` does. Saved features in `data` must be the base's output
     /// at the settings' image size, with the whole base frozen.
-    public init(settings: FineTuneSettings, model: ImageModel, data: TrainingData, folder: URL) throws {
-        if FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) {
+    public init(settings: FineTuneSettings, model: ImageModel, data: TrainingData, folder: URL? = nil) throws {
+        if let folder, FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) {
             throw TrainingError.runExists(folder: folder)
         }
         guard data.training.classNames == settings.classNames else {
@@ -117,11 +128,14 @@ public final class FineTuner {
         self.model = model
         self.data = data
         self.folder = folder
+        checkpoints = folder?.appendingPathComponent("checkpoints")
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("zoo-fit-\(UUID().uuidString)")
         optimizer = try settings.optimizer.make()
         state = TrainingState(history: TrainingHistory(),
                               earlyStopping: settings.earlyStoppingPatience.map { EarlyStopping(patience: $0) },
                               plateau: settings.schedule.plateau, bestValidationLoss: nil, bestEpoch: nil)
         try FileManager.default.createDirectory(at: checkpoints, withIntermediateDirectories: true)
+        guard let folder else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(try encoder.encode(settings), to: folder.appendingPathComponent("config.json"))
@@ -135,8 +149,9 @@ public final class FineTuner {
         }
         settings = try JSONDecoder().decode(FineTuneSettings.self, from: text)
         self.folder = folder
+        checkpoints = folder.appendingPathComponent("checkpoints")
         self.data = data
-        let last = folder.appendingPathComponent("checkpoints/last.safetensors")
+        let last = checkpoints.appendingPathComponent("last.safetensors")
         guard FileManager.default.fileExists(atPath: last.path) else {
             throw TrainingError.noCheckpointYet(folder: folder)
         }
@@ -213,7 +228,7 @@ public final class FineTuner {
             record.seconds = Date().timeIntervalSince(start)
             state.history.epochs.append(record)
             try saveCheckpoints(after: epoch, record: record, plan: plan)
-            try state.history.write(to: folder)
+            if let folder { try state.history.write(to: folder) }
             observer?.epochFinished(record, of: settings.epochs)
             if let warning = Threads.sharingWarning(othersCores: cpu.othersCores()) { observer?.note(warning) }
         }
@@ -221,8 +236,8 @@ public final class FineTuner {
         validationCache = nil
         if let best = state.bestEpoch, settings.earlyStoppingPatience != nil, best + 1 != completedEpochs {
             observer?.note("restoring the weights of epoch \(best + 1), the best validation loss")
-            let checkpoint = try Checkpoint.load(checkpoints.appendingPathComponent("best.safetensors"))
-            for ((_, target), (_, source)) in zip(model.namedParameters(), checkpoint.model.namedParameters()) { target.value = source.value }
+            let best = try bestValues ?? Checkpoint.load(checkpoints.appendingPathComponent("best.safetensors")).model.parameters.map(\.value)
+            for ((_, target), value) in zip(model.namedParameters(), best) { target.value = value }
         }
         return try finish(observer: observer)
     }
@@ -388,6 +403,11 @@ public final class FineTuner {
             state.bestEpoch = epoch
             improved = true
         }
+        guard folder != nil else {
+            // In memory: the best epoch's values are kept to restore, nothing is written.
+            if improved { bestValues = try model.parameters.map { try Tensor(shape: $0.value.shape, values: try $0.value.array()) } }
+            return
+        }
         let info = CheckpointInfo(architecture: settings.architecture, flavor: settings.flavor, head: settings.head.text,
                                   classNames: settings.classNames, imageSize: settings.imageSize, preprocessing: settings.preprocessing ?? .none,
                                   epoch: epoch + 1, unfreeze: plan.description)
@@ -412,7 +432,7 @@ public final class FineTuner {
             }
         }
         let result = FineTuneResult(history: state.history, test: test, classNames: settings.classNames, folder: folder)
-        try RunReport(settings: settings, result: result).write(to: folder)
+        if let folder { try RunReport(settings: settings, result: result).write(to: folder) }
         return result
     }
 }
@@ -423,5 +443,6 @@ public struct FineTuneResult: Sendable {
     /// Metrics on the test data, when there was some.
     public var test: ClassificationMetrics?
     public var classNames: [String]
-    public var folder: URL
+    /// The run folder; nil for a run in memory.
+    public var folder: URL?
 }

@@ -101,6 +101,37 @@ struct FineTunerTests {
         #expect(throws: TrainingError.runExists(folder: straight)) { try FineTuner(settings: settings(), model: model(settings()), data: data, folder: straight) }
     }
 
+    @Test("a run without a folder writes nothing and ends with the weights and history of a run with one, best epoch restored")
+    func inMemory() throws {
+        let data = TrainingData(training: try patternDataset(count: 64, seed: 1), validation: try patternDataset(count: 32, seed: 2),
+                                test: try patternDataset(count: 32, seed: 3))
+        var patient = settings()
+        patient.earlyStoppingPatience = 1
+        patient.optimizer.learningRate = 0.5
+        let folder = temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let onDisk = try FineTuner(settings: patient, model: model(patient), data: data, folder: folder)
+        let written = try onDisk.run()
+        func scratchFolders() -> Set<String> {
+            Set(((try? FileManager.default.contentsOfDirectory(atPath: FileManager.default.temporaryDirectory.path)) ?? [])
+                .filter { $0.hasPrefix("zoo-fit-") })
+        }
+        let before = scratchFolders()
+        do {
+            let inMemory = try FineTuner(settings: patient, model: model(patient), data: data)
+            let result = try inMemory.run()
+            #expect(result.folder == nil && inMemory.folder == nil)
+            #expect(result.history.epochs.map { var epoch = $0; epoch.seconds = 0; return epoch }
+                == written.history.epochs.map { var epoch = $0; epoch.seconds = 0; return epoch })
+            #expect(result.test?.accuracy == written.test?.accuracy)
+            for ((name, a), (_, b)) in zip(onDisk.model.namedParameters(), inMemory.model.namedParameters()) {
+                #expect(try a.value.array() == b.value.array(), "\(name)")
+            }
+        }
+        // The tuner's scratch folder (trunk-cache spill files) goes with it.
+        #expect(scratchFolders() == before)
+    }
+
     @Test("training with the frozen trunk cached gives the weights of training without it")
     func trunkCache() throws {
         var data = TrainingData(training: try patternDataset(count: 48, seed: 1), validation: try patternDataset(count: 16, seed: 2))
