@@ -191,7 +191,7 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
 public struct ScheduleSettings: Codable, Sendable, Equatable {
     /// The shape of the schedule, written `constant`, `cosine` or `step:81,122` (in
     /// `config.json` under `name`).
-    public enum Kind: Sendable, Equatable, Codable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable, TextCodable, CustomStringConvertible {
         case constant
         case cosine
         /// Multiply the rate by ``ScheduleSettings/factors``, one per milestone, from these
@@ -223,20 +223,7 @@ public struct ScheduleSettings: Codable, Sendable, Equatable {
             }
         }
 
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            do {
-                try self.init(parsing: text)
-            } catch {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
-            }
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(description)
-        }
+        public var text: String { description }
     }
 
     public var kind = Kind.constant
@@ -265,5 +252,31 @@ public struct ScheduleSettings: Codable, Sendable, Equatable {
         }
         if warmupEpochs > 0 { schedule = .warmup(epochs: warmupEpochs, startFactor: 0.1, then: schedule) }
         return schedule
+    }
+}
+
+/// A setting written in `config.json` as the text it is parsed from (`"20%"`, `"gap,dense"`,
+/// `"step:81,122"`): the strings settings held before they were typed, so files of either
+/// version read in both.
+public protocol TextCodable: Codable {
+    init(parsing text: String) throws
+    /// The text that parses back to this value.
+    var text: String { get }
+}
+
+extension TextCodable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        do {
+            try self.init(parsing: text)
+        } catch {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(text)
     }
 }

@@ -97,19 +97,4 @@ public enum FreezePlan: Sendable, Equatable, CustomStringConvertible {
 
 /// Written as its ``FreezePlan/text`` (`"20%"`, `"all"`), the string settings held before they
 /// were typed, so `config.json` files of either version read in both.
-extension FreezePlan: Codable {
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        let text = try container.decode(String.self)
-        do {
-            try self.init(parsing: text)
-        } catch {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(text)
-    }
-}
+extension FreezePlan: TextCodable {}

@@ -5,7 +5,7 @@ extension HeadSpecification {
     /// A head before the number of classes is known, as fine-tuning settings hold it: the
     /// ``HeadSpecification`` text (`gap,dropout=0.5,dense`) whose final bare `dense` gets one
     /// unit per class. Checked when made; written to `config.json` as that text.
-    public struct Template: Sendable, Equatable, Codable, CustomStringConvertible {
+    public struct Template: Sendable, Equatable, TextCodable, CustomStringConvertible {
         /// The text as given (so a saved configuration reads back as it was written).
         public let text: String
 
@@ -44,21 +44,6 @@ extension HeadSpecification {
         }
 
         public var description: String { text }
-
-        public init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            do {
-                try self.init(parsing: text)
-            } catch {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(error)")
-            }
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(text)
-        }
     }
 }
 

@@ -10,10 +10,20 @@ struct Zoo {
 
     /// Runs `zoo arguments` and returns its exit status, standard output and standard error.
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+        try run(executable, arguments, environment: environment)
+    }
+
+    /// Runs `executable arguments` (in `directory` when given), with `environment` set and
+    /// `removing` unset.
+    static func run(_ executable: URL, _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
+                    removing: [String] = []) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = directory }
+        var variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        for name in removing { variables.removeValue(forKey: name) }
+        process.environment = variables
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
         process.standardError = error

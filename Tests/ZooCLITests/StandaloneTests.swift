@@ -3,28 +3,6 @@ import Testing
 import ZooCatalog
 import ZooKit
 
-extension Zoo {
-    /// Runs `executable arguments` in `directory`, with `environment` set and `removing` unset.
-    static func run(_ executable: URL, _ arguments: [String], in directory: URL, environment: [String: String] = [:],
-                    removing: [String] = []) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        var variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        for name in removing { variables.removeValue(forKey: name) }
-        process.environment = variables
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
-    }
-}
-
 @Suite("a zoo binary on its own", .serialized)
 struct StandaloneTests {
     @Test("a zoo copied into an empty folder, run from another with ZOO_CATALOG unset, finds its sample and bundled weights")
