@@ -85,6 +85,8 @@ public final class FineTuner {
     let checkpoints: URL
     /// A run in memory: the parameter values of the best epoch so far, to restore at the end.
     private var bestValues: [Tensor]?
+    /// Whether the run has said that other processes slowed it.
+    private var warnedAboutSharing = false
 
     deinit {
         if folder == nil { try? FileManager.default.removeItem(at: checkpoints) }
@@ -230,7 +232,11 @@ public final class FineTuner {
             try saveCheckpoints(after: epoch, record: record, plan: plan)
             if let folder { try state.history.write(to: folder) }
             observer?.epochFinished(record, of: settings.epochs)
-            if let warning = Threads.sharingWarning(othersCores: cpu.othersCores()) { observer?.note(warning) }
+            // Once a run, and only from epochs long enough for the CPU accounting to mean something.
+            if !warnedAboutSharing, record.seconds >= 2, let warning = Threads.sharingWarning(othersCores: cpu.othersCores()) {
+                observer?.note(warning)
+                warnedAboutSharing = true
+            }
         }
         trainingCache = nil
         validationCache = nil
