@@ -135,6 +135,8 @@ extension DenseNet {
         let growth: NamedConv
         private let chain: DenseChain
         private let isLast: Bool
+        /// The names of ``layers``, looked up on every training pass.
+        private var layerNames: [String] = []
 
         override var children: [(name: String, module: Module)] {
             preactivation.children + bottleneck.children + growth.children
@@ -150,6 +152,8 @@ extension DenseNet {
                                name: "\(name)_2_conv", key: "conv2")
             self.chain = chain
             self.isLast = isLast
+            super.init()
+            layerNames = layers.map(\.name)
         }
 
         private var concatName: String { "\(name)_concat" }
@@ -160,7 +164,7 @@ extension DenseNet {
         }
 
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-            if context.tape != nil, !isFrozen, !layers.contains(where: { context.isWatching($0.name) }) {
+            if context.tape != nil, !isFrozen, !layerNames.contains(where: context.isWatching) {
                 return try memoryEfficientTraining(x, context)
             }
             let y = try growth(try bottleneck(try preactivation(x, context), context), context)
