@@ -46,10 +46,7 @@ public struct FineTuneBenchmark: Codable, Sendable {
             var run = settings
             run.trunkCache = cache
             run.epochs = epochs
-            let (model, preprocessing, _) = try FineTuneJob.buildModel(&run, observer: nil)
-            if run.preprocessing == nil {
-                run.preprocessing = try preprocessing ?? Architecture(named: run.architecture).defaultPreprocessing(run.flavor)
-            }
+            let (model, _) = try FineTuneJob.buildModel(run, observer: nil)
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-bench-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: folder) }
             let tuner = try FineTuner(settings: run, model: model, data: data, folder: folder)

@@ -68,6 +68,18 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
         }.joined(separator: ",")
     }
 
+    /// Builds the head for `model`'s base at `inputSize`: a head that flattens the last feature
+    /// map is as wide as that map at ``flattenedSide(inputSize:)``.
+    public func head(for model: ImageModel, inputSize: Int) -> ClassificationHead {
+        let side = Self.flattenedSide(inputSize: inputSize)
+        return head(inputFeatures: model.featureChannels, featureSize: (side, side))
+    }
+
+    /// The side of the last feature map a flattening head is sized for at `inputSize`: the
+    /// input's 32nd, the total stride of the ImageNet families (InceptionV3's valid convolutions
+    /// give 8 at 299, not 9: a flattening head on it is sized wrong, see the issue notes).
+    public static func flattenedSide(inputSize: Int) -> Int { max(1, inputSize / 32) }
+
     /// Builds the head for a model's features. Layers get Keras's automatic names (`dense`,
     /// `dense_1`, ...) and parameters the key `head.<name>` (see ``namedSteps``).
     public func head(inputFeatures: Int, featureSize: (height: Int, width: Int) = (1, 1)) -> ClassificationHead {

@@ -62,9 +62,7 @@ public struct Checkpoint {
         let model = try Initialization.skippingRandomness {
             try architecture.make(flavor: info.flavor, top: .features(pooling: nil), inputSize: info.imageSize)
         }
-        let cells = max(1, info.imageSize / 32)
-        model.head = try HeadSpecification(parsing: info.head, classes: info.classNames.count)
-            .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
+        model.head = try HeadSpecification(parsing: info.head, classes: info.classNames.count).head(for: model, inputSize: info.imageSize)
         return model
     }
 

@@ -22,18 +22,15 @@ public enum FineTuneJob {
         var data = opened
         if settings.classNames.isEmpty { settings.classNames = data.training.classNames }
         if featureFile != nil, let plan = settings.firstPlanTrainingBase { throw TrainingError.featuresNeedFrozenBase(plan: plan.text) }
-        let (model, preprocessing, fixedRows) = try buildModel(&settings, observer: observer)
+        let (model, fixedRows) = try buildModel(settings, observer: observer)
         try checkRandomWeights(settings, model: model)
         if let featureFile {
             try checkFeaturesFit(featureFile, model: model)
             try loadFeatures(into: &data, from: featureFile, test: testFeatureFile)
         }
-        if settings.preprocessing == nil {
-            settings.preprocessing = try preprocessing ?? Architecture(named: settings.architecture).defaultPreprocessing(settings.flavor)
-        }
         let tuner = try FineTuner(settings: settings, model: model, data: data, folder: folder)
         if settings.freezeOldRows, !fixedRows.isEmpty { try tuner.fixClassifierRows(fixedRows) }
-        describe(settings, data: data, observer: observer)
+        describe(tuner.settings, data: data, observer: observer)
         return try tuner.run(observer: observer)
     }
 
@@ -118,14 +115,13 @@ public enum FineTuneJob {
     }
 
     /// The model with its new head: from a weight file or set (the framework's weights), from a
-    /// zoo checkpoint, or randomly initialized. Returns the weights' preprocessing when they name
-    /// one, and the classifier rows that came from `extendFrom`.
-    public static func buildModel(_ settings: inout FineTuneSettings, observer: TrainingObserver?) throws
-        -> (ImageModel, Preprocessing?, [Int]) {
+    /// zoo checkpoint, or randomly initialized. Returns the classifier rows that came from
+    /// `extendFrom`. (The run's preprocessing, when the settings leave it out, is the weights'
+    /// own: ``defaultPreprocessing(_:)``, which ``FineTuner`` applies.)
+    public static func buildModel(_ settings: FineTuneSettings, observer: TrainingObserver?) throws -> (ImageModel, [Int]) {
         let architecture = try Architecture(named: settings.architecture)
         let classes = settings.classNames.count
         var model: ImageModel
-        var preprocessing: Preprocessing?
         var keptRows: [Int] = []
         if let weights = settings.weights {
             let loaded = try LoadedWeights.load(weights, architecture: architecture, flavor: settings.flavor, asPublished: false)
@@ -134,17 +130,12 @@ public enum FineTuneJob {
                                                     expected: "\(architecture.name) (\(settings.flavor.rawValue))")
             }
             model = loaded.model
-            // A plain weight file states no preprocessing: the run takes the architecture's usual one.
-            preprocessing = loaded.statedPreprocessing
             if let report = loaded.report { observer?.note("loaded \(report.loaded.count) tensors from \(loaded.file.lastPathComponent)") }
         } else {
             Initialization.seed(settings.seed)
             model = try architecture.make(flavor: settings.flavor, top: .features(pooling: nil), inputSize: settings.imageSize)
         }
-        Initialization.seed(settings.seed)
-        let cells = max(1, settings.imageSize / 32)
-        let head = try settings.head.specification(classes: classes)
-            .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
+        let head = try settings.newHead(for: model)
         if let extendFrom = settings.extendFrom {
             let old = try Checkpoint.load(try Catalog.localFile(extendFrom).0)
             keptRows = try copyClassifierRows(from: old, into: head, classNames: settings.classNames,
@@ -152,7 +143,7 @@ public enum FineTuneJob {
             observer?.note("classifier extended from \(old.info.classNames.count) to \(classes) classes: \(keptRows.count) rows kept from \(extendFrom)")
         }
         model.head = head
-        return (model, preprocessing, keptRows)
+        return (model, keptRows)
     }
 
     /// Copies the old classifier's rows into the new head for the classes both know (by name);

@@ -117,10 +117,7 @@ public final class FineTuner {
         if let head = model.head {
             try settings.head.check(head, classes: settings.classNames.count, featureChannels: model.featureChannels, imageSize: settings.imageSize)
         } else {
-            Initialization.seed(settings.seed)
-            let cells = max(1, settings.imageSize / 32)
-            model.head = try settings.head.specification(classes: settings.classNames.count)
-                .head(inputFeatures: model.featureChannels, featureSize: (cells, cells))
+            model.head = try settings.newHead(for: model)
         }
         if let features = data.savedFeatures {
             if let plan = settings.firstPlanTrainingBase { throw TrainingError.featuresNeedFrozenBase(plan: plan.text) }

@@ -1,5 +1,6 @@
 import Foundation
 import ZooTensor
+import ZooNN
 import ZooData
 import ZooModels
 
@@ -278,5 +279,13 @@ extension TextCodable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(text)
+    }
+}
+
+extension FineTuneSettings {
+    /// The run's new head for `model`'s base, its weights drawn from ``seed``.
+    func newHead(for model: ImageModel) throws -> ClassificationHead {
+        Initialization.seed(seed)
+        return try head.specification(classes: classNames.count).head(for: model, inputSize: imageSize)
     }
 }

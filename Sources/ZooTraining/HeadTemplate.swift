@@ -53,7 +53,7 @@ extension HeadSpecification.Template {
     /// input width, so that a checkpoint rebuilt from the template loads its tensors.
     func check(_ head: ClassificationHead, classes: Int, featureChannels: Int, imageSize: Int) throws {
         let specification = try self.specification(classes: classes)
-        let cells = max(1, imageSize / 32)
+        let cells = HeadSpecification.flattenedSide(inputSize: imageSize)
         let namedSteps = specification.namedSteps
         // The dense layers' [out, in] shapes, worked out rather than built (a VGG-style head's
         // first layer alone holds 100M weights).

@@ -108,9 +108,7 @@ extension ZooCommand {
                 let built = try architecture.make(flavor: flavor, top: top ? .classifier(classes: classes) : .features(pooling: nil),
                                                   inputSize: inputSize)
                 if let head {
-                    let cells = max(1, inputSize / 32)
-                    built.head = try HeadSpecification(parsing: head, classes: classes)
-                        .head(inputFeatures: built.featureChannels, featureSize: (cells, cells))
+                    built.head = try HeadSpecification(parsing: head, classes: classes).head(for: built, inputSize: inputSize)
                 }
                 if let unfreeze { try FreezePlan(parsing: unfreeze).apply(to: built) }
                 let summary = try ModelSummary(built, inputSize: inputSize)
