@@ -1,8 +1,9 @@
 import ZooTensor
 import ZooNN
 
-/// DenseNet-BC (Huang et al. 2017): DenseNet121, DenseNet169 and DenseNet201, growth rate 32,
-/// bottleneck width 128, compression 0.5.
+/// DenseNet-BC (Huang et al. 2017): DenseNet121, DenseNet169 and DenseNet201 (growth rate 32, a
+/// 64-channel stem), and torchvision's DenseNet161 (growth rate 48, a 96-channel stem); the
+/// bottleneck is four times the growth rate wide, each transition halves the channels.
 ///
 /// The two flavours share the graph (pre-activation layers, each concatenating 32 new channels
 /// after all earlier ones) and differ only in batch-norm epsilon: 1.001e-5 in Keras, 1e-5 in
@@ -11,19 +12,24 @@ import ZooNN
 public final class DenseNet: ImageModel {
     /// Layers per dense block.
     public enum Depth: String, Sendable, CaseIterable {
-        case densenet121, densenet169, densenet201
+        case densenet121, densenet161, densenet169, densenet201
 
         public var blocks: [Int] {
             switch self {
             case .densenet121: return [6, 12, 24, 16]
+            case .densenet161: return [6, 12, 36, 24]
             case .densenet169: return [6, 12, 32, 32]
             case .densenet201: return [6, 12, 48, 32]
             }
         }
-    }
 
-    static let growthRate = 32
-    static let bottleneckWidth = 128
+        /// Channels each dense layer adds.
+        public var growthRate: Int { self == .densenet161 ? 48 : 32 }
+        /// Channels of the stem's convolution.
+        var stemChannels: Int { 2 * growthRate }
+        /// Channels of each dense layer's 1x1 bottleneck (torchvision's `bn_size` 4).
+        var bottleneckWidth: Int { 4 * growthRate }
+    }
 
     let stem: ConvNorm
     let denseblocks: [[DenseLayer]]
@@ -34,18 +40,21 @@ public final class DenseNet: ImageModel {
         let epsilon: Float = flavor == .keras ? 1.001e-5 : 1e-5
         let momentum = flavor.batchNormMomentum
         // Keras pads with a separate ZeroPadding2D layer; the convolution absorbs it here.
-        stem = ConvNorm(Conv2D(inChannels: 3, outChannels: 64, kernel: [7, 7], options: Conv2DOptions(stride: 2, padding: .symmetric(3)), bias: false),
-                        BatchNorm(64, epsilon: epsilon, momentum: momentum), activation: .relu,
+        let stemChannels = depth.stemChannels
+        stem = ConvNorm(Conv2D(inChannels: 3, outChannels: stemChannels, kernel: [7, 7], options: Conv2DOptions(stride: 2, padding: .symmetric(3)),
+                               bias: false),
+                        BatchNorm(stemChannels, epsilon: epsilon, momentum: momentum), activation: .relu,
                         names: ConvNorm.names("conv1"), keys: ("features.conv0", "features.norm0"))
-        var channels = 64
+        var channels = stemChannels
         var blocks: [[DenseLayer]] = [], transitions: [Transition] = []
         for (index, count) in depth.blocks.enumerated() {
             let chain = DenseChain()
             blocks.append((0..<count).map { layer in
-                DenseLayer("conv\(index + 2)_block\(layer + 1)", inChannels: channels + layer * Self.growthRate, epsilon: epsilon,
-                           momentum: momentum, chain: chain, isLast: layer == count - 1)
+                DenseLayer("conv\(index + 2)_block\(layer + 1)", inChannels: channels + layer * depth.growthRate,
+                           bottleneckWidth: depth.bottleneckWidth, growthRate: depth.growthRate, epsilon: epsilon, momentum: momentum,
+                           chain: chain, isLast: layer == count - 1)
             })
-            channels += count * Self.growthRate
+            channels += count * depth.growthRate
             if index < depth.blocks.count - 1 {
                 transitions.append(Transition("pool\(index + 2)", inChannels: channels, epsilon: epsilon, momentum: momentum))
                 channels /= 2
@@ -124,8 +133,8 @@ extension DenseNet {
         func hand(_ output: Tensor, pieces: [Tensor]?) { latest = pieces.map { (output, $0) } }
     }
 
-    /// BN-ReLU-1x1 conv (128 channels), BN-ReLU-3x3 conv (32 channels), concatenated after
-    /// the input.
+    /// BN-ReLU-1x1 conv (the bottleneck), BN-ReLU-3x3 conv (the growth), concatenated after the
+    /// input.
     final class DenseLayer: Module, Layer {
         /// The Keras name prefix (`conv2_block1`).
         let name: String
@@ -142,13 +151,14 @@ extension DenseNet {
             preactivation.children + bottleneck.children + growth.children
         }
 
-        init(_ name: String, inChannels: Int, epsilon: Float, momentum: BatchNormMomentum, chain: DenseChain, isLast: Bool) {
+        init(_ name: String, inChannels: Int, bottleneckWidth: Int, growthRate: Int, epsilon: Float, momentum: BatchNormMomentum,
+             chain: DenseChain, isLast: Bool) {
             self.name = name
             preactivation = NormReLU(BatchNorm(inChannels, epsilon: epsilon, momentum: momentum), prefix: "\(name)_0", key: "norm1")
-            bottleneck = ConvNorm(Conv2D(inChannels, DenseNet.bottleneckWidth, kernel: 1, bias: false),
-                                  BatchNorm(DenseNet.bottleneckWidth, epsilon: epsilon, momentum: momentum), activation: .relu,
+            bottleneck = ConvNorm(Conv2D(inChannels, bottleneckWidth, kernel: 1, bias: false),
+                                  BatchNorm(bottleneckWidth, epsilon: epsilon, momentum: momentum), activation: .relu,
                                   names: ConvNorm.names("\(name)_1"), keys: ("conv1", "norm2"))
-            growth = NamedConv(conv: Conv2D(DenseNet.bottleneckWidth, DenseNet.growthRate, kernel: 3, padding: .symmetric(1), bias: false),
+            growth = NamedConv(conv: Conv2D(bottleneckWidth, growthRate, kernel: 3, padding: .symmetric(1), bias: false),
                                name: "\(name)_2_conv", key: "conv2")
             self.chain = chain
             self.isLast = isLast
@@ -219,10 +229,13 @@ extension DenseNet {
 }
 
 extension DenseNet: ModelFamily {
-    public static let architectures: [Architecture] = [.densenet121, .densenet169, .densenet201]
+    public static let architectures: [Architecture] = [.densenet121, .densenet161, .densenet169, .densenet201]
 
     static func architecture(_ depth: Depth, summary: String) -> Architecture {
-        Architecture(name: depth.rawValue, summary: summary, defaultInputSize: 224, preprocessing: [.keras: .torch, .torchvision: .torch]) {
+        // Keras applications has no DenseNet161.
+        let keras = depth != .densenet161
+        return Architecture(name: depth.rawValue, summary: summary, defaultInputSize: 224, flavors: keras ? [.keras, .torchvision] : [.torchvision],
+                            preprocessing: keras ? [.keras: .torch, .torchvision: .torch] : [.torchvision: .torch]) {
             DenseNet(depth, flavor: $0.flavor, top: $0.top)
         }
     }
@@ -230,6 +243,8 @@ extension DenseNet: ModelFamily {
 
 extension Architecture {
     public static let densenet121 = DenseNet.architecture(.densenet121, summary: "DenseNet121 (Huang et al. 2017)")
+    /// DenseNet161 (torchvision).
+    public static let densenet161 = DenseNet.architecture(.densenet161, summary: "DenseNet161 (Huang et al. 2017)")
     public static let densenet169 = DenseNet.architecture(.densenet169, summary: "DenseNet169 (Huang et al. 2017)")
     public static let densenet201 = DenseNet.architecture(.densenet201, summary: "DenseNet201 (Huang et al. 2017)")
 }

@@ -120,7 +120,9 @@ public protocol ModelFamily {
 public enum ModelRegistry {
     /// The built-in families, in listing order.
     static let builtInFamilies: [any ModelFamily.Type] = [
+        AlexNet.self,
         VGG.self,
+        GoogLeNet.self,
         ResNet.self,
         DenseNet.self,
         InceptionV3.self,

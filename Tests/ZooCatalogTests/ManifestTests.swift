@@ -102,10 +102,10 @@ struct ManifestTests {
     @Test("a weight set whose architecture is not registered is an error naming both")
     func unregisteredArchitecture() throws {
         var set = try Catalog.weightSet(named: "resnet50.tv_in1k")
-        set.architecture = "resnet18"
+        set.architecture = "resnet19"
         let error = #expect(throws: CatalogError.self) { try set.resolvedArchitecture() }
         let message = error.map { "\($0)" } ?? ""
-        #expect(message.contains("resnet50.tv_in1k") && message.contains("resnet18"), "\(message)")
+        #expect(message.contains("resnet50.tv_in1k") && message.contains("resnet19"), "\(message)")
     }
 }
 

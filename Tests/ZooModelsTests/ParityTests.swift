@@ -19,6 +19,8 @@ enum References {
         var input: String
         var logits: String
         var features: String?
+        /// The auxiliary classifiers' logits files, by torchvision module name (`aux1`, `AuxLogits`).
+        var auxiliaryLogits: [String: String]?
         var tensors: [Entry]
 
         struct Entry: Decodable {
@@ -35,7 +37,7 @@ enum References {
 
         enum CodingKeys: String, CodingKey {
             case model, flavor, input, logits, features, tensors
-            case inputSize = "input_size"
+            case inputSize = "input_size", auxiliaryLogits = "auxiliary_logits"
         }
     }
 
@@ -111,17 +113,15 @@ struct ParityTests {
         }
     }
 
-    static let cases: [(String, Flavor)] = [
-        ("vgg16", .keras), ("vgg16", .torchvision), ("resnet50", .keras), ("resnet50", .torchvision),
-        ("resnet152", .keras), ("resnet152", .torchvision), ("densenet121", .keras), ("densenet121", .torchvision),
-        ("densenet169", .keras), ("densenet169", .torchvision), ("densenet201", .keras), ("densenet201", .torchvision),
-        ("mobilenetv2", .keras), ("mobilenetv2", .torchvision), ("inceptionv3", .keras), ("inceptionv3", .torchvision),
-    ]
+    /// Every ImageNet architecture in every flavour it is built in: each needs its references.
+    static let cases: [(String, Flavor)] = Architecture.imagenet.flatMap { architecture in
+        architecture.flavors.map { (architecture.name, $0) }
+    }
 
     @Test("logits and pooled features match the framework's", arguments: cases)
     func parity(_ name: String, _ flavor: Flavor) throws {
         let listing = try References.listing(name, flavor.rawValue)
-        let model = try Architecture(named: name).make(flavor: flavor, top: .imagenet, inputSize: listing.inputSize)
+        let model = try Architecture(named: name).makeWithZeroWeights(flavor: flavor, top: .imagenet, inputSize: listing.inputSize)
         let report = try WeightImport.load(FormulaWeights(listing), into: model, strict: true)
         #expect(report.isComplete)
         let input = try References.array(listing.input)
@@ -133,6 +133,28 @@ struct ParityTests {
         expectClose(try logits.array(), expectedLogits.values, "\(name) \(flavor) logits")
         let features = try globalAvgPool2d(model.features(x, .inference()))
         expectClose(try features.array(), try References.array(try #require(listing.features)).values, "\(name) \(flavor) features")
+    }
+
+    @Test("auxiliary classifiers match torchvision's", arguments: ["googlenet"])
+    func auxiliaryClassifiers(_ name: String) throws {
+        let listing = try References.listing(name, "torchvision")
+        let files = try #require(listing.auxiliaryLogits)
+        let model = try Architecture(named: name).makeWithZeroWeights(flavor: .torchvision)
+        #expect(try WeightImport.load(FormulaWeights(listing), into: model, strict: true).isComplete)
+        let input = try References.array(listing.input)
+        let x = try Tensor(nhwc: input.values, shape: input.shape)
+        var outputs: [String: Tensor] = [:]
+        switch model {
+        case let googlenet as GoogLeNet:
+            let logits = try #require(try googlenet.auxiliaryLogits(x, .inference()))
+            outputs = ["aux1": logits.aux1, "aux2": logits.aux2]
+        default:
+            Issue.record("\(name) has no auxiliary classifiers")
+        }
+        #expect(Set(outputs.keys) == Set(files.keys))
+        for (classifier, file) in files {
+            expectClose(try #require(outputs[classifier]).array(), try References.array(file).values, "\(name) \(classifier)")
+        }
     }
 
     @Test("CIFAR ResNets agree with their PyTorch definition", arguments: ["cifar-resnet20", "cifar-resnet20b", "cifar-preresnet20"])
