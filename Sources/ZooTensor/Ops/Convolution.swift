@@ -156,7 +156,7 @@ struct ConvolutionGeometry {
     func forwardPrimitive(source: Layout, training: Bool, activation: Activation? = nil, residual: Bool = false) throws -> Primitive {
         let epilogue = Epilogue(residual: residual ? .blocked(outputShape) : nil, activation: activation)
         let key = PrimitiveKey("conv_forward", layouts: [source],
-                               settings + [training ? 1 : 0, activation.map { Int64($0.postOp.kind.rawValue) } ?? -1, residual ? 1 : 0])
+                               settings + [training ? 1 : 0, activation?.code ?? -1, residual ? 1 : 0])
         return try PrimitiveCache.primitive(key) {
             let input = source.isBlocked ? source : .any(inputShape)
             if suitsWinograd,
