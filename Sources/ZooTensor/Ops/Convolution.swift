@@ -146,7 +146,8 @@ struct ConvolutionGeometry {
     ///
     /// Activations stay in the blocked layout from layer to layer, so the primitive is asked
     /// for blocked input and output first; oneDNN's own choice (every layout open) is the
-    /// fallback when that has only a slow kernel. Left open, oneDNN would sometimes move a layer
+    /// fallback when that has only a slow kernel (channels-last before it for grouped
+    /// convolutions, see `preferFast`). Left open, oneDNN would sometimes move a layer
     /// to channels-last (depthwise on AVX-512) or plain layouts (a first layer on 3 channels),
     /// which costs a reorder on each side of it.
     ///
@@ -156,7 +157,7 @@ struct ConvolutionGeometry {
     func forwardPrimitive(source: Layout, training: Bool, activation: Activation? = nil, residual: Bool = false) throws -> Primitive {
         let epilogue = Epilogue(residual: residual ? .blocked(outputShape) : nil, activation: activation)
         let key = PrimitiveKey("conv_forward", layouts: [source],
-                               settings + [training ? 1 : 0, activation.map { Int64($0.postOp.kind.rawValue) } ?? -1, residual ? 1 : 0])
+                               settings + [training ? 1 : 0, activation?.code ?? -1, residual ? 1 : 0])
         return try PrimitiveCache.primitive(key) {
             let input = source.isBlocked ? source : .any(inputShape)
             if suitsWinograd,
@@ -166,7 +167,9 @@ struct ConvolutionGeometry {
                 return winograd
             }
             return try preferFast(
-                { try forwardPrimitive(training: training, source: input, output: .blocked(outputShape), epilogue: epilogue) },
+                [{ try forwardPrimitive(training: training, source: input, output: .blocked(outputShape), epilogue: epilogue) }]
+                    + (groups > 1 ? [{ try forwardPrimitive(training: training, source: .nhwc(inputShape), output: .nhwc(outputShape),
+                                                            epilogue: epilogue) }] : []),
                 fallback: { try forwardPrimitive(training: training, source: .any(inputShape), output: .any(outputShape),
                                                  epilogue: epilogue) })
         }
@@ -229,20 +232,37 @@ struct ConvolutionGeometry {
     }
 
     /// A backward primitive from `make(algorithm, layout of data argument 0 or 1)`: Winograd
-    /// when the forward pass is, otherwise the direct kernel on blocked data, or on oneDNN's
-    /// choice of layouts when blocked data has only a slow kernel.
-    private func backwardPrimitive(forward: Primitive, _ make: (dnnl_alg_kind_t, (Int) -> Layout) throws -> Primitive) throws -> Primitive {
+    /// when the forward pass is, otherwise the direct kernel on blocked data, or (grouped) on
+    /// channels-last data, or on oneDNN's choice of layouts when those have only slow kernels.
+    private func backwardPrimitive(forward: Primitive, _ make: @escaping (dnnl_alg_kind_t, (Int) -> Layout) throws -> Primitive) throws -> Primitive {
         let blocked: (Int) -> Layout = { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) }
         if forward.isWinograd, let winograd = try? make(dnnl_convolution_winograd, blocked), winograd.isWinograd {
             return winograd
         }
-        return try preferFast({ try make(dnnl_convolution_direct, blocked) },
+        let channelsLast: (Int) -> Layout = { $0 == 0 ? .nhwc(inputShape) : .nhwc(outputShape) }
+        return try preferFast([{ try make(dnnl_convolution_direct, blocked) }]
+                                  + (groups > 1 ? [{ try make(dnnl_convolution_direct, channelsLast) }] : []),
                               fallback: { try make(dnnl_convolution_direct) { $0 == 0 ? .any(inputShape) : .any(outputShape) } })
     }
 
-    /// The preferred primitive unless oneDNN can only build it from a slow fallback kernel.
-    private func preferFast(_ preferred: () throws -> Primitive, fallback: () throws -> Primitive) throws -> Primitive {
-        if let primitive = try? preferred(), !primitive.isSlowFallback { return primitive }
+    /// The first of `candidates` that oneDNN builds from a fast kernel, else `fallback`.
+    ///
+    /// Grouped convolutions try channels-last between the blocked layout and oneDNN's choice
+    /// (measured with oneDNN 2.6.3, AVX-512, N=32). With few channels per group (ResNeXt's
+    /// groups 32, 128 -> 128, 3x3, 28x28) there is no blocked kernel (`ref:any` in all three
+    /// passes, seconds each). Left to choose, oneDNN ran `jit:avx512_core` forward and backward
+    /// data on `nChw4c`, which made the batch norm after the layer run `bnorm_ref:any` both
+    /// ways, and `x64:gemm:jit` for the weight gradient (0.15 to 1.2 s on this shared 2-core
+    /// machine); channels-last runs `jit:avx512_core` in all three passes (weight gradient
+    /// 19-25 ms, forward 19-23 ms against 15 ms on `nChw4c`) and the batch norm gets its JIT
+    /// kernel after one reorder. A depthwise 5x5 (groups 96, 24x24) has blocked kernels
+    /// forward and backward data, but oneDNN's depthwise weight gradient takes kernels up to 3
+    /// wide: blocked `ref:any` 730 ms, oneDNN's choice `x64:gemm:jit` 24 ms, channels-last
+    /// `jit:avx512_core` 13 ms (stride 2).
+    private func preferFast(_ candidates: [() throws -> Primitive], fallback: () throws -> Primitive) throws -> Primitive {
+        for candidate in candidates {
+            if let primitive = try? candidate(), !primitive.isSlowFallback { return primitive }
+        }
         return try fallback()
     }
 
@@ -258,7 +278,8 @@ struct ConvolutionGeometry {
 /// `weight` `[O, C / groups, KH, KW]` (row-major OIHW) and an optional `bias` `[O]`.
 ///
 /// Grouped and depthwise convolutions set `options.groups`. The output is in the layout oneDNN's
-/// fastest kernel produces (blocked on this CPU).
+/// fastest kernel produces: blocked on this CPU, channels-last for grouped convolutions with
+/// too few channels per group for a blocked kernel (ResNeXt's 4 per group).
 ///
 /// `residual` (a tensor of the output's shape, a residual connection) is added and then
 /// `activation` applied to the output: fused into the convolution (one pass over memory instead

@@ -20,3 +20,23 @@ public func dropout(_ x: Tensor, rate: Float, generator: inout SeededGenerator) 
         [try binary(.multiply, dy.reordered(to: mask.layout, operation: operation).detached(), mask, name: operation + " backward")]
     }
 }
+
+/// Stochastic depth for training (drop path, per sample): each sample of the batch is zeroed
+/// with probability `rate` and the survivors are scaled by `1 / (1 - rate)`, as torchvision's
+/// `StochasticDepth(mode="row")` and Keras's `Dropout(rate, noise_shape=(None, 1, 1, 1))` in
+/// EfficientNet. The residual branch it is applied to is then dropped for those samples. One
+/// draw per sample from `generator`, so a seeded run repeats exactly; the gradient is the
+/// upstream one scaled by the same mask (``scaleSamples(_:by:)``).
+public func dropPath(_ x: Tensor, rate: Float, generator: inout SeededGenerator) throws -> Tensor {
+    let operation = "dropPath"
+    guard rate >= 0, rate < 1 else {
+        throw TensorError.invalidArgument(operation: operation, message: "rate must be in [0, 1), got \(rate)")
+    }
+    guard let count = x.shape.first else {
+        throw TensorError.invalidShape(operation: operation, shape: x.shape, expected: "a batch [N, ...]")
+    }
+    if rate == 0 { return x }
+    let keep = 1 - rate
+    let mask = (0..<count).map { _ in generator.nextUnitFloat() < keep ? 1 / keep : 0 }
+    return try scaleSamples(x, by: Tensor(shape: [count], values: mask))
+}

@@ -6,27 +6,100 @@ public enum Activation: Sendable, Equatable {
     case relu
     /// `min(max(x, 0), 6)`, MobileNetV2's activation.
     case relu6
+    /// `x * sigmoid(x)`, also called swish: EfficientNet's activation (torch `SiLU`, Keras
+    /// `silu` / `swish`).
+    case silu
+    /// `1 / (1 + exp(-x))`, the gate of squeeze-and-excitation blocks.
+    case sigmoid
+    /// `x * relu6(x + 3) / 6`: MobileNetV3's activation (torch `Hardswish`, Keras 3
+    /// `hard_silu` / `hard_swish`).
+    case hardSwish
+    /// `relu6(x + 3) / 6`, that is `clip(x / 6 + 0.5, 0, 1)`: MobileNetV3's squeeze-and-excitation
+    /// gate (torch `Hardsigmoid`, Keras 3 `hard_sigmoid`; Keras 2's `hard_sigmoid` was
+    /// `clip(0.2 x + 0.5, 0, 1)`, a different function). Its gradient is 1/6 inside (-3, 3), 0
+    /// outside and at ±3, as torch's.
+    case hardSigmoid
 
-    /// oneDNN's algorithm, its two parameters, and whether backward reads the output (true)
-    /// or the input. ReLU computes its gradient from the output, which lets the input go; ReLU6
-    /// uses `clip` from the input because oneDNN 2.6 has no fast kernel for the output-based
-    /// clip on channel-padded blocked layouts.
-    var algorithm: (kind: dnnl_alg_kind_t, alpha: Float, beta: Float, backwardUsesOutput: Bool) {
+    /// The operation's name in errors and on the tape (the function that applies it).
+    var name: String {
         switch self {
-        case .relu: return (dnnl_eltwise_relu_use_dst_for_bwd, 0, 0, true)
-        case .relu6: return (dnnl_eltwise_clip, 0, 6, false)
+        case .relu: return "relu"
+        case .relu6: return "relu6"
+        case .silu: return "silu"
+        case .sigmoid: return "sigmoid"
+        case .hardSwish: return "hardSwish"
+        case .hardSigmoid: return "hardSigmoid"
         }
     }
 
-    var name: String { self == .relu ? "relu" : "relu6" }
-
-    /// oneDNN's forward-only algorithm and parameters, for a post-op fused into another primitive.
-    var postOp: (kind: dnnl_alg_kind_t, alpha: Float, beta: Float) {
+    /// A number per case, for the keys of cached primitives.
+    var code: Int64 {
         switch self {
-        case .relu: return (dnnl_eltwise_relu, 0, 0)
-        case .relu6: return (dnnl_eltwise_clip, 0, 6)
+        case .relu: return 0
+        case .relu6: return 1
+        case .silu: return 2
+        case .sigmoid: return 3
+        case .hardSwish: return 4
+        case .hardSigmoid: return 5
         }
     }
+
+    /// oneDNN's algorithms for the forward pass, applied in turn (training: some keep what
+    /// backward reads). oneDNN 2.6 has no hard sigmoid, so it is `linear(1/6, 0.5)` then
+    /// `clip(0, 1)`, the second in place.
+    var forwardSteps: [ElementwiseStep] {
+        switch self {
+        case .relu: return [ElementwiseStep(dnnl_eltwise_relu_use_dst_for_bwd)]
+        case .sigmoid: return [ElementwiseStep(dnnl_eltwise_logistic_use_dst_for_bwd)]
+        default: return postOps
+        }
+    }
+
+    /// oneDNN's forward-only algorithms, for post-ops fused into another primitive.
+    var postOps: [ElementwiseStep] {
+        switch self {
+        case .relu: return [ElementwiseStep(dnnl_eltwise_relu)]
+        case .relu6: return [ElementwiseStep(dnnl_eltwise_clip, 0, 6)]
+        case .silu: return [ElementwiseStep(dnnl_eltwise_swish, 1)]
+        case .sigmoid: return [ElementwiseStep(dnnl_eltwise_logistic)]
+        case .hardSwish: return [ElementwiseStep(dnnl_eltwise_hardswish)]
+        case .hardSigmoid: return [ElementwiseStep(dnnl_eltwise_linear, 1 / 6, 0.5), ElementwiseStep(dnnl_eltwise_clip, 0, 1)]
+        }
+    }
+
+    /// The backward pass: oneDNN's algorithm, whether it reads the output (true) or the input,
+    /// and a factor the result is multiplied by (1 for all but the hard sigmoid).
+    ///
+    /// ReLU and the sigmoid compute their gradient from the output, which lets the input go.
+    /// ReLU6 uses `clip` from the input because oneDNN 2.6 has no fast kernel for the
+    /// output-based clip on channel-padded blocked layouts. The hard sigmoid's gradient is
+    /// `clip_v2(-3, 3)`'s (1 strictly inside, 0 at and beyond the ends, as torch's) over 6.
+    var backward: (step: ElementwiseStep, usesOutput: Bool, factor: Float) {
+        switch self {
+        case .relu: return (ElementwiseStep(dnnl_eltwise_relu_use_dst_for_bwd), true, 1)
+        case .relu6: return (ElementwiseStep(dnnl_eltwise_clip, 0, 6), false, 1)
+        case .silu: return (ElementwiseStep(dnnl_eltwise_swish, 1), false, 1)
+        case .sigmoid: return (ElementwiseStep(dnnl_eltwise_logistic_use_dst_for_bwd), true, 1)
+        case .hardSwish: return (ElementwiseStep(dnnl_eltwise_hardswish), false, 1)
+        case .hardSigmoid: return (ElementwiseStep(dnnl_eltwise_clip_v2, -3, 3), false, 1 / 6)
+        }
+    }
+}
+
+/// One oneDNN element-wise algorithm with its two parameters.
+struct ElementwiseStep: Equatable {
+    let kind: dnnl_alg_kind_t
+    let alpha: Float
+    let beta: Float
+
+    init(_ kind: dnnl_alg_kind_t, _ alpha: Float = 0, _ beta: Float = 0) {
+        self.kind = kind
+        self.alpha = alpha
+        self.beta = beta
+    }
+
+    /// The algorithm and its parameters, for the keys of cached primitives.
+    var key: [Int64] { [Int64(kind.rawValue), Int64(alpha.bitPattern), Int64(beta.bitPattern)] }
 }
 
 /// What a primitive does to its output before writing it: add a tensor of the output's shape
@@ -54,8 +127,9 @@ struct Epilogue {
             try check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &desc), operation, "appending the residual add")
         }
         if let activation {
-            let (kind, alpha, beta) = activation.postOp
-            try check(dnnl_post_ops_append_eltwise(postOps, 1, kind, alpha, beta), operation, "appending \(activation.name)")
+            for step in activation.postOps {
+                try check(dnnl_post_ops_append_eltwise(postOps, 1, step.kind, step.alpha, step.beta), operation, "appending \(activation.name)")
+            }
         }
         try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), operation, "setting post-ops")
         return try body(attributes)
@@ -68,48 +142,105 @@ public func relu(_ x: Tensor) throws -> Tensor { try activation(.relu, x) }
 /// `min(max(x, 0), 6)` element-wise.
 public func relu6(_ x: Tensor) throws -> Tensor { try activation(.relu6, x) }
 
+/// `x * sigmoid(x)` element-wise (SiLU, swish).
+public func silu(_ x: Tensor) throws -> Tensor { try activation(.silu, x) }
+
+/// `1 / (1 + exp(-x))` element-wise.
+public func sigmoid(_ x: Tensor) throws -> Tensor { try activation(.sigmoid, x) }
+
+/// `x * relu6(x + 3) / 6` element-wise (torch `Hardswish`, Keras 3 `hard_swish`).
+public func hardSwish(_ x: Tensor) throws -> Tensor { try activation(.hardSwish, x) }
+
+/// `relu6(x + 3) / 6` element-wise (torch `Hardsigmoid`, Keras 3 `hard_sigmoid`).
+public func hardSigmoid(_ x: Tensor) throws -> Tensor { try activation(.hardSigmoid, x) }
+
 /// Applies `kind` element-wise.
 public func activation(_ kind: Activation, _ x: Tensor) throws -> Tensor {
     let operation = kind.name
     let input = try x.asActivation(operation)
-    let forward = try eltwiseForward(kind, layout: input.layout)
     let output = Buffer(input.layout)
-    try forward.execute(operation, [(DNNL_ARG_SRC, input.buffer), (DNNL_ARG_DST, output)])
+    var source = input.buffer
+    for step in kind.forwardSteps {
+        try elementwiseForward(step, from: source, into: output, operation: operation)
+        source = output
+    }
     let y = Tensor(shape: x.shape, buffer: output)
-    let saved = kind.algorithm.backwardUsesOutput ? y : input.detached()
+    let saved = kind.backward.usesOutput ? y : input.detached()
     return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
-        [try activationBackward(kind, saved: saved, outputGradient: dy, forward: forward)]
+        [try activationBackward(kind, saved: saved, outputGradient: dy)]
     }
 }
 
-private func eltwiseForward(_ kind: Activation, layout: Layout) throws -> Primitive {
-    let (algorithm, alpha, beta, _) = kind.algorithm
-    let key = PrimitiveKey("eltwise_forward", layouts: [layout], [Int64(algorithm.rawValue)])
+/// Runs one element-wise algorithm from `source` into `destination` (which may be the same
+/// buffer), both in one layout.
+private func elementwiseForward(_ step: ElementwiseStep, from source: Buffer, into destination: Buffer, operation: String) throws {
+    let primitive = try eltwiseForward(step, layout: source.layout, operation: operation)
+    let runLayout = primitive.layout(dnnl_query_src_md)
+    try primitive.execute(operation, [(DNNL_ARG_SRC, Buffer(storage: source.storage, layout: runLayout)),
+                                      (DNNL_ARG_DST, Buffer(storage: destination.storage, layout: runLayout))])
+    // On the dense vector it ran over the padding too, and f(0) need not be 0.
+    if runLayout != destination.layout { destination.zeroChannelPadding() }
+}
+
+/// The forward primitive of `step` for tensors in `layout`: on `layout` itself, or on the dense
+/// vector of its physical elements where oneDNN has only its reference kernel for `layout`.
+///
+/// An element-wise function does not mind how elements are laid out, so on a channel-padded
+/// blocked layout (`nChw16c` with 40 channels) it can run over all the physical elements, and
+/// the padding is zeroed again afterwards. oneDNN 2.6.3 declines its JIT kernel on those layouts
+/// for functions that do not map 0 to 0, which would break the zeros there (measured at N=32,
+/// C=40, 24x24: `logistic` and `linear` with a nonzero shift forward, and `hardswish`
+/// backward, ran `ref:any`; with 96 channels, and as a dense vector, all ran `jit:avx512_core`).
+private func eltwiseForward(_ step: ElementwiseStep, layout: Layout, operation: String) throws -> Primitive {
+    let key = PrimitiveKey("eltwise_forward", layouts: [layout], step.key)
+    return try PrimitiveCache.primitive(key) {
+        try preferDense(layout) { try eltwiseForwardOn($0, step, operation: operation) }
+    }
+}
+
+/// The forward primitive of `step` on exactly `layout` (also the hint its backward needs).
+private func eltwiseForwardOn(_ layout: Layout, _ step: ElementwiseStep, operation: String) throws -> Primitive {
+    let key = PrimitiveKey("eltwise_forward_on", layouts: [layout], step.key)
     return try PrimitiveCache.primitive(key) {
         var desc = dnnl_eltwise_desc_t()
         var data = layout.desc
-        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_training, algorithm, &data, alpha, beta), kind.name)
-        return try makePrimitive(kind.name, desc)
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_training, step.kind, &data, step.alpha, step.beta), operation)
+        return try makePrimitive(operation, desc)
     }
 }
 
-/// The input gradient of an activation, from the tensor its backward reads (the output for
-/// ReLU, the input for ReLU6) and the output's gradient.
-func activationBackward(_ kind: Activation, saved: Tensor, outputGradient dy: Tensor, forward: Primitive) throws -> Tensor {
+/// `make(layout)`, or `make` on the dense vector of `layout`'s physical elements when oneDNN
+/// has only a slow kernel for `layout` itself and that vector can stand in for it.
+private func preferDense(_ layout: Layout, _ make: (Layout) throws -> Primitive) throws -> Primitive {
+    let own = try? make(layout)
+    if let own, !own.isSlowFallback { return own }
+    guard let dense = layout.denseVector else { return try own ?? make(layout) }
+    return try make(dense)
+}
+
+/// The input gradient of an activation, from the tensor its backward reads (the output or
+/// the input, as ``Activation/backward`` says) and the output's gradient.
+func activationBackward(_ kind: Activation, saved: Tensor, outputGradient dy: Tensor) throws -> Tensor {
     let operation = kind.name + " backward"
-    let (algorithm, alpha, beta, usesOutput) = kind.algorithm
+    let (step, usesOutput, factor) = kind.backward
     let gradient = try dy.reordered(to: saved.layout, operation: operation)
-    let key = PrimitiveKey("eltwise_backward", layouts: [saved.layout], [Int64(algorithm.rawValue)])
+    let key = PrimitiveKey("eltwise_backward", layouts: [saved.layout], step.key)
     let primitive = try PrimitiveCache.primitive(key) {
-        var desc = dnnl_eltwise_desc_t()
-        var data = saved.layout.desc
-        try check(dnnl_eltwise_backward_desc_init(&desc, algorithm, &data, &data, alpha, beta), operation)
-        return try makePrimitive(operation, desc, hint: forward)
+        try preferDense(saved.layout) { layout in
+            var desc = dnnl_eltwise_desc_t()
+            var data = layout.desc
+            try check(dnnl_eltwise_backward_desc_init(&desc, step.kind, &data, &data, step.alpha, step.beta), operation)
+            return try makePrimitive(operation, desc, hint: try eltwiseForwardOn(layout, step, operation: operation))
+        }
     }
+    // On the dense vector the padding's gradient is 0 * f'(0) = 0: it needs no zeroing.
+    let runLayout = primitive.layout(dnnl_query_diff_src_md)
     let dx = Buffer(saved.layout)
-    try primitive.execute(operation, [(usesOutput ? DNNL_ARG_DST : DNNL_ARG_SRC, saved.buffer),
-                                      (DNNL_ARG_DIFF_DST, gradient.buffer), (DNNL_ARG_DIFF_SRC, dx)])
-    return Tensor(shape: saved.shape, buffer: dx)
+    try primitive.execute(operation, [(usesOutput ? DNNL_ARG_DST : DNNL_ARG_SRC, Buffer(storage: saved.buffer.storage, layout: runLayout)),
+                                      (DNNL_ARG_DIFF_DST, Buffer(storage: gradient.buffer.storage, layout: runLayout)),
+                                      (DNNL_ARG_DIFF_SRC, Buffer(storage: dx.storage, layout: runLayout))])
+    let result = Tensor(shape: saved.shape, buffer: dx)
+    return factor == 1 ? result : try linear(result, scale: factor, name: operation)
 }
 
 /// A two-input element-wise operation.

@@ -182,8 +182,10 @@ private func pool2d(_ kind: PoolingKind, _ x: Tensor, _ options: Pool2DOptions, 
     }
 }
 
-/// `x * factors`, with `factors` `[1, 1, H, W]` broadcast over batch and channels (untraced).
-private func broadcastMultiply(_ x: Tensor, _ factors: Tensor, operation: String) throws -> Tensor {
+/// `x * factors`, with `factors` broadcast over the dimensions where it has size 1 (untraced;
+/// pooling's `[1, 1, H, W]` divisor corrections, channel and sample scales). The result has
+/// `x`'s layout.
+func broadcastMultiply(_ x: Tensor, _ factors: Tensor, operation: String) throws -> Tensor {
     let key = PrimitiveKey("binary_broadcast", layouts: [x.layout, factors.layout], [Int64(dnnl_binary_mul.rawValue)])
     let primitive = try PrimitiveCache.primitive(key) {
         var desc = dnnl_binary_desc_t()

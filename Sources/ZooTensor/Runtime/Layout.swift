@@ -82,6 +82,25 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
         desc.format_kind == dnnl_blocked && desc.format_desc.blocking.inner_nblks > 0
     }
 
+    /// The channel padding of a blocked layout with a single channel block (`nChw16c` with 40
+    /// channels pads 8 per 16-channel block): the block size and the channel count, or nil when
+    /// the layout has no padding or pads in a way other than that.
+    var channelPadding: (block: Int, channels: Int)? {
+        guard desc.format_kind == dnnl_blocked, desc.ndims >= 2, desc.offset0 == 0 else { return nil }
+        let blocking = desc.format_desc.blocking
+        guard blocking.inner_nblks == 1, blocking.inner_idxs.0 == 1 else { return nil }
+        let padded = withUnsafeBytes(of: desc.padded_dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(desc.ndims)).map { Int($0) }) }
+        let dims = self.dims
+        guard padded[1] > dims[1], (0..<dims.count).allSatisfy({ $0 == 1 || padded[$0] == dims[$0] }) else { return nil }
+        return (Int(blocking.inner_blks.0), dims[1])
+    }
+
+    /// All physical elements of a channel-padded layout as one dense vector, for element-wise
+    /// primitives (see ``Buffer/zeroChannelPadding()``); nil for other layouts.
+    var denseVector: Layout? {
+        channelPadding == nil ? nil : .rowMajor([byteCount / 4])
+    }
+
     /// A short name for the format: `abcd`, `acdb`, `aBcd8b`, or `blocked` for others.
     public var description: String {
         let rank = dims.count
@@ -128,4 +147,36 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
 /// A hashable identity of a ``Layout``.
 struct LayoutKey: Hashable, Sendable {
     var words: [Int64]
+}
+
+extension Buffer {
+    /// Sets the padded channels of a channel-padded blocked buffer to zero, which oneDNN's
+    /// primitives expect there, after an element-wise function ran over them; does nothing for
+    /// other layouts. Touches only the padded part of the last channel block.
+    func zeroChannelPadding() {
+        guard let (block, channels) = layout.channelPadding else { return }
+        let desc = layout.desc
+        let dims = layout.dims
+        let strides = withUnsafeBytes(of: desc.format_desc.blocking.strides) {
+            Array($0.bindMemory(to: Int64.self).prefix(dims.count).map { Int($0) })
+        }
+        let first = channels % block, count = block - first
+        let base = storage.pointer.bindMemory(to: Float.self, capacity: layout.byteCount / 4)
+            + (channels / block) * strides[1] + first
+        // Every position of the other dimensions, odometer style.
+        let others = (0..<dims.count).filter { $0 != 1 }
+        var index = [Int](repeating: 0, count: dims.count)
+        while true {
+            let offset = others.reduce(0) { $0 + index[$1] * strides[$1] }
+            (base + offset).initialize(repeating: 0, count: count)
+            var axis = others.count - 1
+            while axis >= 0 {
+                index[others[axis]] += 1
+                if index[others[axis]] < dims[others[axis]] { break }
+                index[others[axis]] = 0
+                axis -= 1
+            }
+            if axis < 0 { return }
+        }
+    }
 }

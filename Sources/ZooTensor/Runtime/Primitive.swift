@@ -88,6 +88,7 @@ final class Primitive: @unchecked Sendable {
 
     /// Runs the primitive on the calling thread's stream and waits for it.
     func execute(_ operation: String, _ arguments: [(Int32, Buffer)]) throws {
+        Kernels.activeLog?.append(Kernels.Run(operation: operation, implementation: implementation))
         var memories: [dnnl_memory_t?] = []
         memories.reserveCapacity(arguments.count)
         defer { for memory in memories { dnnl_memory_destroy(memory) } }
