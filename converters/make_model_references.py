@@ -128,11 +128,17 @@ MODEL_ENTRIES = {
     "densenet161": ModelEntry("densenet", 64, torch_fn="densenet161", determinism=False, **TORCH_ONLY),
     "densenet169": ModelEntry("densenet", 64, "DenseNet169", "densenet169", 595, 12809380, False),
     "densenet201": ModelEntry("densenet", 64, "DenseNet201", "densenet201", 707, 18514084, False),
+    "squeezenet1_0": ModelEntry("squeezenet", 64, torch_fn="squeezenet1_0", determinism=True, **TORCH_ONLY),
+    "squeezenet1_1": ModelEntry("squeezenet", 64, torch_fn="squeezenet1_1", determinism=False, **TORCH_ONLY),
     "googlenet": ModelEntry("googlenet", 64, torch_fn="googlenet", determinism=True,
                             torch_kwargs={"aux_logits": True, "init_weights": False, "transform_input": False}, **TORCH_ONLY),
     "inceptionv3": ModelEntry("inception", 75, "InceptionV3", "inception_v3", 311, 22007684, True,
                               {"aux_logits": True, "init_weights": False, "transform_input": False}),
     "mobilenetv2": ModelEntry("mobilenet", 64, "MobileNetV2", "mobilenet_v2", 154, 2386084, True),
+    "mnasnet0_5": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_5", determinism=True, **TORCH_ONLY),
+    "mnasnet0_75": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_75", determinism=False, **TORCH_ONLY),
+    "mnasnet1_0": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_0", determinism=False, **TORCH_ONLY),
+    "mnasnet1_3": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_3", determinism=False, **TORCH_ONLY),
 }
 MODELS = list(MODEL_ENTRIES)
 # Auxiliary classifiers whose outputs the references also hold: (module whose output feeds it,
@@ -752,7 +758,11 @@ def torch_worker(args):
         return fn(weights=None, **kwargs).eval()
 
     def fill(m, tensors, sd):
-        new = {}
+        # An OrderedDict with the state dict's per-module metadata: MNASNet refuses a state dict
+        # without its version.
+        from collections import OrderedDict
+        new = OrderedDict()
+        new._metadata = getattr(sd, "_metadata", None)
         for t in tensors:
             if t["role"] == "counter":
                 new[t["name"]] = sd[t["name"]]
@@ -771,8 +781,9 @@ def torch_worker(args):
             h = m.features.register_forward_hook(
                 lambda mod, i, o: store.__setitem__(
                     "f", torch.flatten(F.adaptive_avg_pool2d(F.relu(o), (1, 1)), 1).clone()))
-        else:  # vgg, alexnet, mobilenet: mean over H, W of features(x)
-            h = m.features.register_forward_hook(
+        else:  # vgg, alexnet, mobilenet, squeezenet, mnasnet: mean over H, W of the trunk's output
+            trunk = m.layers if FAMILY[model] == "mnasnet" else m.features
+            h = trunk.register_forward_hook(
                 lambda mod, i, o: store.__setitem__(
                     "f", torch.flatten(F.adaptive_avg_pool2d(o, (1, 1)), 1).clone()))
         with torch.no_grad():
@@ -790,6 +801,9 @@ def torch_worker(args):
         "inception": "flatten(avgpool output) (before dropout and fc)",
         "googlenet": "flatten(avgpool output) (before dropout and fc)",
         "mobilenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1))",
+        "mnasnet": "mean over H,W of layers(x) (what the classifier sees)",
+        "squeezenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1)); the classifier "
+                      "applies its 1x1 convolution and ReLU before pooling",
     }
     def auxiliary_logits(m, x_nhwc, source, classifier):
         """The auxiliary classifier `classifier` on the output of module `source`, in eval mode."""

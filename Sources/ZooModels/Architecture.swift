@@ -101,7 +101,11 @@ extension LayerKind {
     public static let dense = LayerKind(className: "Dense", kerasFileKey: "dense", weights: { module in
         guard let dense = module as? Dense else { return [] }
         return [KerasWeight("kernel", .kerasDense)] + (dense.bias == nil ? [] : [KerasWeight("bias")])
-    }, multiplyAdds: { module, _ in (module as? Dense)?.weight.value.elementCount ?? 0 })
+    }, multiplyAdds: { module, shape in
+        guard let dense = module as? Dense else { return 0 }
+        // A pointwise layer runs at every position of its `[C, H, W]` output.
+        return dense.weight.value.elementCount * (dense.isPointwise && shape.count == 3 ? shape[1] * shape[2] : 1)
+    })
 
     public static let inputLayer = LayerKind(weightless: "InputLayer", "input_layer")
     public static let activation = LayerKind(weightless: "Activation", "activation")

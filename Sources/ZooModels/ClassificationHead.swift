@@ -20,6 +20,10 @@ public final class ClassificationHead: Module, Layer {
         case dropout(Float)
         /// A dense layer; `activation` follows it.
         case dense(units: Int, activation: Activation?)
+        /// A dense layer applied at every position of the feature map, a 1x1 convolution
+        /// (torchvision SqueezeNet's `final_conv`, weight `[out, in, 1, 1]`); `activation`
+        /// follows it.
+        case pointwiseDense(units: Int, activation: Activation?)
     }
 
     /// A step with its names.
@@ -52,6 +56,9 @@ public final class ClassificationHead: Module, Layer {
             case let .dense(units, _):
                 layers.append(Dense(width, units, initializer: initializer))
                 width = units
+            case let .pointwiseDense(units, _):
+                layers.append(Dense(width, units, pointwise: true, initializer: initializer))
+                width = units
             case let .adaptiveAveragePool(height, width: gridWidth):
                 width *= height * gridWidth
             default:
@@ -63,7 +70,7 @@ public final class ClassificationHead: Module, Layer {
 
     /// Dense layers under their root keys.
     public override var children: [(name: String, module: Module)] {
-        zip(steps.filter { if case .dense = $0.step { return true } else { return false } }, denseLayers)
+        zip(steps.filter(\.step.holdsDense), denseLayers)
             .map { ($0.0.key ?? $0.0.name, $0.1) }
     }
 
@@ -76,7 +83,7 @@ public final class ClassificationHead: Module, Layer {
             case .adaptiveAveragePool: return NamedLayer(named.name, .averagePooling2D)
             case .flatten: return NamedLayer(named.name, .flatten)
             case .dropout: return NamedLayer(named.name, .dropout)
-            case .dense:
+            case .dense, .pointwiseDense:
                 defer { denseIndex += 1 }
                 return NamedLayer(named.name, .dense, denseLayers[denseIndex])
             }
@@ -99,7 +106,7 @@ public final class ClassificationHead: Module, Layer {
                 y = try flatten(y)
             case let .dropout(rate):
                 if context.isTraining, rate > 0 { y = try dropout(y, rate: rate, generator: &context.generator) }
-            case let .dense(_, activation):
+            case let .dense(_, activation), let .pointwiseDense(_, activation):
                 y = try denseLayers[denseIndex](y, context)
                 denseIndex += 1
                 if let activation { y = try ZooTensor.activation(activation, y) }
@@ -107,5 +114,15 @@ public final class ClassificationHead: Module, Layer {
             context.tap(named.name, y)
         }
         return y
+    }
+}
+
+extension ClassificationHead.Step {
+    /// Whether the step holds a dense layer (one of the head's ``ClassificationHead/denseLayers``).
+    var holdsDense: Bool {
+        switch self {
+        case .dense, .pointwiseDense: return true
+        default: return false
+        }
     }
 }

@@ -2,7 +2,7 @@ import ZooTensor
 
 /// A head written as text, as the command line takes it: comma-separated steps
 /// `gap` (global average pooling), `gmp` (global max pooling), `flatten`, `dropout=RATE`,
-/// `dense=UNITS` or `dense=UNITS:relu` for a hidden layer, and a final `dense` whose units are
+/// `dense=UNITS` or `dense=UNITS:ACTIVATION` (relu, relu6, silu, sigmoid, hardSwish, hardSigmoid) for a hidden layer, and a final `dense` whose units are
 /// the number of classes. Example: `gap,dropout=0.5,dense` (Keras users' usual head).
 public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
     public var steps: [ClassificationHead.Step]
@@ -37,14 +37,15 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
                     continue
                 }
                 let unitsAndActivation = argument.split(separator: ":").map(String.init)
-                guard let units = Int(unitsAndActivation[0]), units > 0,
-                      unitsAndActivation.count == 1 || (unitsAndActivation.count == 2 && ["relu", "relu6"].contains(unitsAndActivation[1])) else {
-                    throw ModelError.invalidHead(specification: text, reason: "head step '\(part)': expected dense, dense=UNITS or dense=UNITS:relu")
+                let activation = unitsAndActivation.count == 2
+                    ? Activation.allCases.first { $0.name.lowercased() == unitsAndActivation[1].lowercased() } : nil
+                guard let units = Int(unitsAndActivation[0]), units > 0, unitsAndActivation.count == 1 || activation != nil else {
+                    throw ModelError.invalidHead(specification: text, reason: "head step '\(part)': expected dense, dense=UNITS or dense=UNITS:ACTIVATION "
+                        + "(\(Activation.allCases.map(\.name).joined(separator: ", ")))")
                 }
-                let activation: Activation? = unitsAndActivation.count == 2 ? (unitsAndActivation[1] == "relu" ? .relu : .relu6) : nil
                 steps.append(.dense(units: units, activation: activation))
             default:
-                throw ModelError.invalidHead(specification: text, reason: "head step '\(part)' is not one of gap, gmp, flatten, dropout=RATE, dense, dense=UNITS[:relu]")
+                throw ModelError.invalidHead(specification: text, reason: "head step '\(part)' is not one of gap, gmp, flatten, dropout=RATE, dense, dense=UNITS[:ACTIVATION]")
             }
         }
         guard let last = steps.last, case .dense = last else {
@@ -63,7 +64,9 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case .adaptiveAveragePool(let h, let w): return "adaptive\(h)x\(w)"
             case .flatten: return "flatten"
             case let .dropout(rate): return "dropout=\(rate)"
-            case let .dense(units, activation): return "dense=\(units)" + (activation.map { ":\($0 == .relu ? "relu" : "relu6")" } ?? "")
+            case let .dense(units, activation): return "dense=\(units)" + (activation.map { ":\($0.name)" } ?? "")
+            // Not a step a specification parses (only framework tops have it); named for listings.
+            case let .pointwiseDense(units, _): return "pointwise=\(units)"
             }
         }.joined(separator: ",")
     }
@@ -98,7 +101,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case .adaptiveAveragePool: kind = .averagePooling2D
             case .flatten: kind = .flatten
             case .dropout: kind = .dropout
-            case .dense: kind = .dense
+            case .dense, .pointwiseDense: kind = .dense
             }
             let name = graph.autoName(kind)
             return ClassificationHead.NamedStep(step, name: name, key: kind == .dense ? "head.\(name)" : nil)

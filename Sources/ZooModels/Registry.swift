@@ -123,10 +123,12 @@ public enum ModelRegistry {
         AlexNet.self,
         VGG.self,
         GoogLeNet.self,
+        SqueezeNet.self,
         ResNet.self,
         DenseNet.self,
         InceptionV3.self,
         MobileNetV2.self,
+        MNASNet.self,
         CIFARResNet.self,
     ]
 

@@ -153,15 +153,23 @@ public final class BatchNorm: Module, Layer {
     }
 }
 
-/// A fully connected layer with weight `[out, in]` and bias `[out]`.
+/// A fully connected layer with weight `[out, in]` and bias `[out]`; or, built `pointwise`, the
+/// same layer applied at every position of a feature map (a 1x1 convolution, torchvision
+/// SqueezeNet's `final_conv`), whose weight then has the convolution's layout `[out, in, 1, 1]`
+/// so that the framework's files load and export unchanged.
 public final class Dense: Module, Layer {
     public let weight: Parameter
     public let bias: Parameter?
 
-    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, initializer: Initializer = .glorotUniform) {
-        weight = Parameter(initializer.tensor([outFeatures, inFeatures], fanIn: inFeatures, fanOut: outFeatures))
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, pointwise: Bool = false,
+                initializer: Initializer = .glorotUniform) {
+        let shape = pointwise ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures]
+        weight = Parameter(initializer.tensor(shape, fanIn: inFeatures, fanOut: outFeatures))
         self.bias = bias ? Parameter(Tensor.zeros([outFeatures])) : nil
     }
+
+    /// Whether the layer runs at every position of a feature map (weight `[out, in, 1, 1]`).
+    public var isPointwise: Bool { weight.shape.count == 4 }
 
     public override var localParameters: [(name: String, parameter: Parameter)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
@@ -169,7 +177,8 @@ public final class Dense: Module, Layer {
     public override var children: [(name: String, module: Module)] { [] }
 
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        try dense(x, weight: context.value(weight), bias: bias.map { context.value($0) })
+        guard isPointwise else { return try dense(x, weight: context.value(weight), bias: bias.map { context.value($0) }) }
+        return try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: Conv2DOptions())
     }
 }
 

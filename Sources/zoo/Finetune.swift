@@ -45,7 +45,7 @@ extension ZooCommand {
         @Option(help: "Starting weights: a weight file, a weight set pulled with zoo pull, or a zoo checkpoint (default: random).") var weights: String?
         @Option(help: "keras or torchvision.") var flavor: Flavor = .keras
         @Option(help: "Input height and width images are resized to.") var size = 224
-        @Option(help: "The head: gap|gmp|flatten, dropout=RATE, dense=UNITS[:relu], dense (classes).") var head = "gap,dropout=0.5,dense"
+        @Option(help: "The head: gap|gmp|flatten, dropout=RATE, dense=UNITS[:ACTIVATION], dense (classes).") var head = "gap,dropout=0.5,dense"
         @Option(help: "Base layers that train: 20%, 12, all or none.") var unfreeze = "none"
         @Flag(help: "Without --weights, freeze random layers anyway (by default refused unless --unfreeze all: frozen random layers never learn).")
         var allowRandomFrozen = false

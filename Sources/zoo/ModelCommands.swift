@@ -91,7 +91,7 @@ extension ZooCommand {
         @Option(help: "Input height and width (default: the architecture's).") var size: Int?
         @Option(help: "Classes of the classifier (--top, or a head's final dense).") var classes = 1000
         @Flag(help: "Include the framework's classifier (Keras include_top=True).") var top = false
-        @Option(help: "A head instead: comma-separated gap|gmp|flatten, dropout=RATE, dense=UNITS[:relu], dense.") var head: String?
+        @Option(help: "A head instead: comma-separated gap|gmp|flatten, dropout=RATE, dense=UNITS[:ACTIVATION], dense.") var head: String?
         @Option(help: "Layers of the base that train, counted from the top of its Keras layer list: 20%, 12, all or none (the head always trains).")
         var unfreeze: String?
         @Flag(help: "Print JSON: {\"total\", \"trainable\", \"non_trainable\", \"layers\": [...]}.") var json = false

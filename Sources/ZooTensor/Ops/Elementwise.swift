@@ -1,7 +1,7 @@
 import CDNNL
 
 /// An element-wise activation that oneDNN runs in any layout.
-public enum Activation: Sendable, Equatable {
+public enum Activation: Sendable, Equatable, CaseIterable {
     /// `max(x, 0)`.
     case relu
     /// `min(max(x, 0), 6)`, MobileNetV2's activation.
@@ -20,8 +20,9 @@ public enum Activation: Sendable, Equatable {
     /// outside and at ±3, as torch's.
     case hardSigmoid
 
-    /// The operation's name in errors and on the tape (the function that applies it).
-    var name: String {
+    /// The operation's name in errors and on the tape (the function that applies it), and in
+    /// head specifications (`dense=256:silu`).
+    public var name: String {
         switch self {
         case .relu: return "relu"
         case .relu6: return "relu6"
