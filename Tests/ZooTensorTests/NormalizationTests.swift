@@ -73,6 +73,39 @@ struct NormalizationTests {
         }
     }
 
+    @Test("a frozen norm after a trainable layer: only the input is traced, and its gradient matches finite differences",
+          arguments: [[2, 12, 3, 3], [3, 40, 2, 2]])
+    func inputGradientOnly(shape: [Int]) throws {
+        var check = Check()
+        let x = try check.tensor(shape, blocked: true)
+        let channels = shape[1]
+        let scale = try check.tensor([channels], in: 0.5...1.5), shift = try check.tensor([channels])
+        let mean = try check.tensor([channels]), variance = try check.tensor([channels], in: 0.5...2)
+        try check.gradients([x], step: 0.05, tolerance: 5e-3) { t in
+            try batchNormInference(t[0], scale: scale, shift: shift, mean: mean, variance: variance, epsilon: 1e-3)
+        }
+        try check.gradients([x], step: 1e-2, tolerance: 2e-2) { t in
+            try batchNormTraining(t[0], scale: scale, shift: shift, epsilon: 1e-3).output
+        }
+        // With the ReLU fused, against the norm and a separate ReLU (finite differences would
+        // straddle the ReLU's kink).
+        let seed = try check.tensor(shape)
+        func inputGradient(_ f: (Tensor) throws -> Tensor) throws -> [Float] {
+            let tape = GradientTape()
+            let watched = tape.watch(x)
+            try tape.backward(try f(watched), seed: seed)
+            return try #require(tape.gradient(for: watched)).array()
+        }
+        for training in [false, true] {
+            func norm(_ t: Tensor, relu: Bool) throws -> Tensor {
+                training ? try batchNormTraining(t, scale: scale, shift: shift, epsilon: 1e-3, relu: relu).output
+                    : try batchNormInference(t, scale: scale, shift: shift, mean: mean, variance: variance, epsilon: 1e-3, relu: relu)
+            }
+            expectClose(try inputGradient { try norm($0, relu: true) }, try inputGradient { try ZooTensor.relu(try norm($0, relu: false)) },
+                        tolerance: 1e-5, "fused ReLU, training \(training)")
+        }
+    }
+
     @Test("running statistics follow the Keras and PyTorch momentum conventions")
     func momentum() throws {
         let running = (try Tensor(shape: [2], values: [1, 2]), try Tensor(shape: [2], values: [3, 4]))

@@ -140,14 +140,15 @@ private func batchNormBackward(_ dy: Tensor, source: Tensor, scale: Buffer, shif
                                epsilon: Float, flags: UInt32, workspace: Buffer?, forward: Primitive, needed: [Bool],
                                operation: String) throws -> [Tensor?] {
     let op = operation + " backward"
-    let wantsParameters = needed[1] || needed[2]
-    let key = PrimitiveKey("bnorm_backward", layouts: [source.layout],
-                           [Int64(epsilon.bitPattern), Int64(flags), wantsParameters ? 1 : 0])
+    // Always the full backward, the parameters' gradients computed and dropped when nobody
+    // wants them: oneDNN 2.6.3 has no `backward_data` kernel with the scale and shift flags
+    // set ("unimplemented" for every shape tried), which a frozen norm after a trainable layer
+    // would need. The parameters' gradients are two per-channel reductions, cheap beside dx.
+    let key = PrimitiveKey("bnorm_backward", layouts: [source.layout], [Int64(epsilon.bitPattern), Int64(flags)])
     let primitive = try PrimitiveCache.primitive(key) {
         var desc = dnnl_batch_normalization_desc_t()
         var data = source.layout.desc
-        try check(dnnl_batch_normalization_backward_desc_init(
-            &desc, wantsParameters ? dnnl_backward : dnnl_backward_data, &data, &data, epsilon, flags), op)
+        try check(dnnl_batch_normalization_backward_desc_init(&desc, dnnl_backward, &data, &data, epsilon, flags), op)
         return try makePrimitive(op, desc, hint: forward)
     }
     let gradient = try dy.reordered(to: source.layout, operation: op)
@@ -158,7 +159,7 @@ private func batchNormBackward(_ dy: Tensor, source: Tensor, scale: Buffer, shif
         (DNNL_ARG_SRC, source.buffer), (DNNL_ARG_DIFF_DST, gradient.buffer), (DNNL_ARG_MEAN, mean),
         (DNNL_ARG_VARIANCE, variance), (DNNL_ARG_SCALE, scale), (DNNL_ARG_SHIFT, shift), (DNNL_ARG_DIFF_SRC, dx),
     ]
-    if wantsParameters { arguments += [(DNNL_ARG_DIFF_SCALE, dScale), (DNNL_ARG_DIFF_SHIFT, dShift)] }
+    arguments += [(DNNL_ARG_DIFF_SCALE, dScale), (DNNL_ARG_DIFF_SHIFT, dShift)]
     if let workspace { arguments.append((DNNL_ARG_WORKSPACE, workspace)) }
     try primitive.execute(op, arguments)
     return [
