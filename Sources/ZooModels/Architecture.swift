@@ -107,7 +107,16 @@ extension LayerKind {
         return dense.weight.value.elementCount * (dense.isPointwise && shape.count == 3 ? shape[1] * shape[2] : 1)
     })
 
+    /// Keras's in-model `Normalization` (EfficientNet's input): `mean`, `variance`, and the
+    /// sample `count` they were adapted on.
+    public static let normalization = LayerKind(className: "Normalization", kerasFileKey: "normalization", weights: { _ in
+        [KerasWeight("mean"), KerasWeight("variance"), KerasWeight("count", .scalar)]
+    })
+
     public static let inputLayer = LayerKind(weightless: "InputLayer", "input_layer")
+    public static let rescaling = LayerKind(weightless: "Rescaling", "rescaling")
+    public static let reshape = LayerKind(weightless: "Reshape", "reshape")
+    public static let multiply = LayerKind(weightless: "Multiply", "multiply")
     public static let activation = LayerKind(weightless: "Activation", "activation")
     public static let reLU = LayerKind(weightless: "ReLU", "re_lu")
     public static let zeroPadding2D = LayerKind(weightless: "ZeroPadding2D", "zero_padding2d")

@@ -158,3 +158,61 @@ extension ForwardContext {
         if isWatching(name) { tap(name, try zeroPad2d(x, top: top, bottom: bottom, left: left, right: right)) }
     }
 }
+
+/// Squeeze-and-excitation (Hu et al. 2018): global average pooling, a 1x1 convolution to fewer
+/// channels with `activation`, a 1x1 convolution back with the `gate`, and the input scaled by
+/// the result per channel (torchvision's `SqueezeExcitation`: `fc1`, `fc2`; Keras: pooling,
+/// an optional reshape, two `Conv2D` with their activations inside or as layers of their own,
+/// `Multiply`).
+final class SqueezeExcitation: Module, Layer {
+    /// Keras layer names; a nil activation name means the activation sits inside its `Conv2D`.
+    struct Names {
+        var pool: String
+        var reshape: String?
+        var reduce: String
+        var reduceActivation: String?
+        var expand: String
+        var gate: String?
+        var multiply: String
+    }
+
+    let reduce: Conv2D, expand: Conv2D
+    let activation: Activation, gate: Activation
+    let names: Names
+    /// The layer class of activations listed as layers of their own.
+    let activationKind: LayerKind
+
+    init(channels: Int, squeezed: Int, activation: Activation, gate: Activation, names: Names, activationKind: LayerKind = .activation) {
+        reduce = Conv2D(channels, squeezed, kernel: 1)
+        expand = Conv2D(squeezed, channels, kernel: 1)
+        self.activation = activation
+        self.gate = gate
+        self.names = names
+        self.activationKind = activationKind
+    }
+
+    /// torchvision's keys.
+    override var children: [(name: String, module: Module)] { [("fc1", reduce), ("fc2", expand)] }
+
+    var layers: [NamedLayer] {
+        [NamedLayer(names.pool, .globalAveragePooling2D)] + (names.reshape.map { [NamedLayer($0, .reshape)] } ?? [])
+            + [NamedLayer(names.reduce, .conv2D, reduce)] + (names.reduceActivation.map { [NamedLayer($0, activationKind)] } ?? [])
+            + [NamedLayer(names.expand, .conv2D, expand)] + (names.gate.map { [NamedLayer($0, activationKind)] } ?? [])
+            + [NamedLayer(names.multiply, .multiply)]
+    }
+
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        // The pool as a whole-map average pool keeps [N, C, 1, 1] for the 1x1 convolutions.
+        var y = context.tap(names.pool, try avgPool2d(x, Pool2DOptions(kernel: [x.shape[2], x.shape[3]], stride: [1, 1])))
+        if let reshape = names.reshape { y = context.tap(reshape, y) }
+        y = try convolution(reduce, y, activation: activation, name: names.reduce, activationName: names.reduceActivation, context)
+        y = try convolution(expand, y, activation: gate, name: names.expand, activationName: names.gate, context)
+        return context.tap(names.multiply, try scaleChannels(x, by: y))
+    }
+
+    private func convolution(_ conv: Conv2D, _ x: Tensor, activation: Activation, name: String, activationName: String?,
+                             _ context: ForwardContext) throws -> Tensor {
+        guard let activationName else { return context.tap(name, try conv(x, context, activation: activation)) }
+        return context.tap(activationName, try ZooTensor.activation(activation, context.run(name, conv, x)))
+    }
+}

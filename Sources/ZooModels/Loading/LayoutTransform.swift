@@ -11,6 +11,9 @@ public enum LayoutTransform: Sendable, Equatable, CustomStringConvertible {
     /// A Keras dense kernel after a channels-last flatten of a `[height, width, channels]` map,
     /// to zoo's `[out, channels * height * width]` (channel-major flatten).
     case kerasDenseAfterFlatten(height: Int, width: Int, channels: Int)
+    /// A Keras scalar (shape `[]`, the sample count of a `Normalization` layer) to a
+    /// one-element vector `[1]`.
+    case scalar
 
     public var description: String {
         switch self {
@@ -19,6 +22,7 @@ public enum LayoutTransform: Sendable, Equatable, CustomStringConvertible {
         case .kerasDepthwise: return "HWC1 -> C1HW"
         case .kerasDense: return "[in, out] -> [out, in]"
         case let .kerasDenseAfterFlatten(height, width, channels): return "[\(height)*\(width)*\(channels), out] (HWC rows) -> [out, CHW]"
+        case .scalar: return "[] -> [1]"
         }
     }
 
@@ -34,13 +38,15 @@ public enum LayoutTransform: Sendable, Equatable, CustomStringConvertible {
             return source.count == 2 ? [source[1], source[0]] : nil
         case let .kerasDenseAfterFlatten(height, width, channels):
             return source.count == 2 && source[0] == height * width * channels ? [source[1], source[0]] : nil
+        case .scalar:
+            return source.isEmpty || source == [1] ? [1] : nil
         }
     }
 
     /// Moves `values` (row-major in the source shape) into the target layout.
     public func apply(_ values: [Float], from source: [Int]) -> [Float] {
         switch self {
-        case .identity:
+        case .identity, .scalar:
             return values
         case .kerasConvolution:
             let (kh, kw, input, output) = (source[0], source[1], source[2], source[3])
