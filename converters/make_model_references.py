@@ -135,6 +135,8 @@ MODEL_ENTRIES = {
     "inceptionv3": ModelEntry("inception", 75, "InceptionV3", "inception_v3", 311, 22007684, True,
                               {"aux_logits": True, "init_weights": False, "transform_input": False}),
     "mobilenetv2": ModelEntry("mobilenet", 64, "MobileNetV2", "mobilenet_v2", 154, 2386084, True),
+    **{f"efficientnetb{i}": ModelEntry("efficientnet", 64, f"EfficientNetB{i}", f"efficientnet_b{i}", None, None, i in (0, 5))
+       for i in range(8)},
     "mnasnet0_5": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_5", determinism=True, **TORCH_ONLY),
     "mnasnet0_75": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_75", determinism=False, **TORCH_ONLY),
     "mnasnet1_0": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_0", determinism=False, **TORCH_ONLY),
@@ -216,7 +218,53 @@ BASIC_RESIDUAL_RULE = {
     "formula": "0.25 + 0.05 * u",
     "fn": lambda u: 0.25 + 0.05 * u,
 }
-RULES_BY_FORMULA = {"sin": [], "hash": [RESIDUAL_RULE, BASIC_RESIDUAL_RULE]}
+SE_GATE_RULE = {
+    "id": "open_se_gate",
+    "description": "the bias of every squeeze-and-excitation expansion (the convolution before the sigmoid gate: "
+                   "Keras `blockNx_se_expand/bias`, torch `features.S.K.block.J.fc2.bias`): gates near 0.95 instead "
+                   "of 0.5, which otherwise halve the signal in every block until the logits no longer depend on the "
+                   "input (input dependence 1e-6 before)",
+    "models": [f"efficientnetb{i}" for i in range(8)],
+    "patterns": {"keras": r"block[0-9]+[a-z]+_se_expand/bias",
+                 "torchvision": r"features\.[0-9]+\.[0-9]+\.block\.[0-9]+\.fc2\.bias"},
+    "role": "se_gate_bias",
+    "formula": "3 + 0.05 * u",
+    "fn": lambda u: 3.0 + 0.05 * u,
+    "from_role": "bias",
+}
+# Keras models that normalize raw 0-255 pixels themselves (Rescaling(1/255), then Normalization)
+# would see the references' inputs in [-1, 1] as almost constant: the normalization's statistics
+# get values for pixels scaled by 1/255 (mean near 0, standard deviation near 1/255), so the
+# normalized input is close to the raw one again.
+INPUT_MEAN_RULE = {
+    "id": "input_normalization_mean",
+    "description": "the mean of Keras's in-model Normalization of 1/255-scaled input (`normalization/mean`)",
+    "models": [f"efficientnetb{i}" for i in range(8)],
+    "patterns": {"keras": r"normalization/mean", "torchvision": r"(?!)"},
+    "role": "input_mean", "formula": "0.0002 * u", "fn": lambda u: 0.0002 * u, "from_role": "bn_mean",
+}
+INPUT_VARIANCE_RULE = {
+    "id": "input_normalization_variance",
+    "description": "the variance of the same Normalization (`normalization/variance`), about (1/255)^2",
+    "models": [f"efficientnetb{i}" for i in range(8)],
+    "patterns": {"keras": r"normalization/variance", "torchvision": r"(?!)"},
+    "role": "input_var", "formula": "1.5e-5 * (1 + 0.1 * u)", "fn": lambda u: 1.5e-5 * (1.0 + 0.1 * u), "from_role": "bn_var",
+}
+MBCONV_RESIDUAL_RULE = {
+    "id": "damped_mbconv_residual_gamma",
+    "description": "the gamma of every MBConv block's projection BatchNormalization (Keras `blockNx_project_bn/gamma`, "
+                   "torch `features.S.K.block.J.1.weight` of the last unit) in EfficientNetB7 only: without it the residual "
+                   "sums of its 55 blocks grow to ~400 and amplify float32 rounding about tenfold per stage (measured: "
+                   "1e-6 relative at stage 2, 3e-5 at stage 4, 1e-2 at the top, in zoo against Keras and torchvision alike)",
+    "models": ["efficientnetb7"],
+    "patterns": {"keras": r"block[0-9]+[a-z]+_project_bn/gamma",
+                 "torchvision": r"features\.[0-9]+\.[0-9]+\.block\.[23]\.1\.weight"},
+    "role": "bn_gamma_mbconv",
+    "formula": "0.6 + 0.05 * u",
+    "fn": lambda u: 0.6 + 0.05 * u,
+}
+RULES_BY_FORMULA = {"sin": [], "hash": [RESIDUAL_RULE, BASIC_RESIDUAL_RULE, SE_GATE_RULE, INPUT_MEAN_RULE, INPUT_VARIANCE_RULE,
+                                         MBCONV_RESIDUAL_RULE]}
 FORMULA = "hash"
 RULES = RULES_BY_FORMULA[FORMULA]
 
@@ -326,7 +374,7 @@ def tensor_entry(flavor, model, name, shape, role, fan_in):
     """A tensor's listing entry; a rule of RULES may give a batch-norm scale another role."""
     special = rule_role(flavor, model, name)
     if special:
-        assert role == "bn_gamma", (name, role)
+        assert role == next(r.get("from_role", "bn_gamma") for r in RULES if r["role"] == special), (name, role)
         role = special
     entry = {"name": name, "shape": shape, "role": role}
     if fan_in is not None:
@@ -497,6 +545,10 @@ def keras_worker(args):
                     role, fan_in = "kernel", shape[0] * shape[1]
                 elif w.name == "bias" and cls in ("Conv2D", "Dense", "DepthwiseConv2D"):
                     role = "bias"
+                elif cls == "Normalization" and w.name in ("mean", "variance", "count"):
+                    # The input normalization's statistics get the batch-norm formulas; its
+                    # sample count is bookkeeping (not generated, stays 0).
+                    role = {"mean": "bn_mean", "variance": "bn_var", "count": "counter"}[w.name]
                 elif cls == "BatchNormalization" and w.name in (
                         "gamma", "beta", "moving_mean", "moving_variance"):
                     role = {"gamma": "bn_gamma", "beta": "bn_beta",
@@ -513,18 +565,31 @@ def keras_worker(args):
     def fill(tensors, variables):
         values = []
         for t, v in zip(tensors, variables):
+            if t["role"] == "counter":
+                values.append(np.asarray(v.numpy()))
+                continue
             arr = formula_values(t["name"], t["shape"], t["role"], t.get("fan_in"))
             v.assign(arr)
             values.append(arr)
         return values
 
+    def finalize(m):
+        """Layers that keep constants made from their variables (Normalization's mean and
+        variance) remake them, as Keras's own loading does after setting the variables."""
+        for layer in m.layers:
+            if isinstance(layer, keras.layers.Normalization):
+                layer.finalize_state()
+
     def run(m, model, x):
         if FAMILY[model] == "vgg":
             feat_layer = m.get_layer("block5_pool")
         else:
+            # The top's pooling: the one GlobalAveragePooling2D, or `avg_pool` where squeeze-and-
+            # excitation blocks have pools of their own.
             gaps = [l for l in m.layers if isinstance(l, keras.layers.GlobalAveragePooling2D)]
-            assert len(gaps) == 1, model
-            feat_layer = gaps[0]
+            named = [l for l in gaps if l.name == "avg_pool"]
+            assert len(gaps) == 1 or len(named) == 1, model
+            feat_layer = named[0] if named else gaps[0]
         probe = keras.Model(m.inputs, [m.outputs[0], feat_layer.output])
         logits, feats = probe(x, training=False)
         logits = np.asarray(logits, dtype=np.float32)
@@ -559,6 +624,7 @@ def keras_worker(args):
         m = build(model, True, size)
         tensors, variables, same_order = listing(m, model)
         values = fill(tensors, variables)
+        finalize(m)
         logits, feats, feat_layer = run(m, model, x)
         logits_zero, feats_zero = run(m, model, np.zeros_like(x))[:2]
         check_sane(f"keras {model}", logits, feats)
@@ -615,6 +681,7 @@ def keras_worker(args):
         m = build(model, True, size)
         tensors, variables, _ = listing(m, model)
         fill(tensors, variables)
+        finalize(m)
         logits, feats, _ = run(m, model, x)
         ref_l = np.load(os.path.join(out, f"{model}_keras_logits.npy"))
         ref_f = np.load(os.path.join(out, f"{model}_keras_features.npy"))
@@ -774,7 +841,7 @@ def torch_worker(args):
     def run(m, model, x_nhwc):
         x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))
         store = {}
-        if FAMILY[model] in ("resnet", "inception", "googlenet"):
+        if FAMILY[model] in ("resnet", "inception", "googlenet", "efficientnet"):
             h = m.avgpool.register_forward_hook(
                 lambda mod, i, o: store.__setitem__("f", torch.flatten(o, 1).clone()))
         elif FAMILY[model] == "densenet":
@@ -800,6 +867,7 @@ def torch_worker(args):
         "resnet": "flatten(avgpool output)",
         "inception": "flatten(avgpool output) (before dropout and fc)",
         "googlenet": "flatten(avgpool output) (before dropout and fc)",
+        "efficientnet": "flatten(avgpool output) (before dropout and classifier.1)",
         "mobilenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1))",
         "mnasnet": "mean over H,W of layers(x) (what the classifier sees)",
         "squeezenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1)); the classifier "

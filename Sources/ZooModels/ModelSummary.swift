@@ -97,6 +97,19 @@ public struct ModelSummary: Sendable, Encodable {
     }
 }
 
+extension ModelSummary {
+    /// Several models side by side, one row each (Markdown): total, trainable and
+    /// non-trainable parameters and multiply-adds per image.
+    public static func comparison(_ summaries: [ModelSummary]) -> String {
+        var lines = ["| model | flavour | input | total | trainable | non-trainable | multiply-adds |", "|---|---|---:|---:|---:|---:|---:|"]
+        for summary in summaries {
+            lines.append("| \(summary.model) | \(summary.flavor) | \(summary.inputSize) | \(grouped(summary.total)) | \(grouped(summary.trainable)) | "
+                + "\(grouped(summary.nonTrainable)) | \(grouped(summary.multiplyAdds)) |")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
 /// `1234567` as `1,234,567`.
 func grouped(_ value: Int) -> String {
     let digits = String(value)

@@ -84,10 +84,17 @@ extension ZooCommand {
 
     struct Summary: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a model's layers with output shapes and parameter counts, as Keras's model.summary() does.")
+            abstract: "Print a model's layers with output shapes and parameter counts, as Keras's model.summary() does.",
+            discussion: """
+                With several architectures, one row each: total, trainable and non-trainable parameters and \
+                multiply-adds (a Markdown table; --json gives the summaries as an array):
+                zoo summary alexnet vgg16 googlenet resnet152 densenet121 --flavor torchvision --size 96 \\
+                  --head gap,dropout=0.5,dense --classes 100
+                """)
 
-        @Argument(help: "The architecture (zoo models lists them).") var model: String
-        @Option(help: "Which framework's graph: keras or torchvision.") var flavor: Flavor = .keras
+        @Argument(help: "The architectures (zoo models lists them).") var models: [String]
+        @Option(help: "Which framework's graph: keras or torchvision (default: the architecture's first, keras where it has one).")
+        var flavor: Flavor?
         @Option(help: "Input height and width (default: the architecture's).") var size: Int?
         @Option(help: "Classes of the classifier (--top, or a head's final dense).") var classes = 1000
         @Flag(help: "Include the framework's classifier (Keras include_top=True).") var top = false
@@ -103,19 +110,29 @@ extension ZooCommand {
 
         func run() throws {
             do {
-                let architecture = try Architecture(named: model)
-                let inputSize = size ?? architecture.defaultInputSize
-                let built = try architecture.make(flavor: flavor, top: top ? .classifier(classes: classes) : .features(pooling: nil),
-                                                  inputSize: inputSize)
-                if let head {
-                    built.head = try HeadSpecification(parsing: head, classes: classes).head(for: built, inputSize: inputSize)
+                let summaries = try models.map(summary)
+                if summaries.count == 1 {
+                    print(json ? summaries[0].json : summaries[0].table)
+                } else {
+                    print(json ? "[\n" + summaries.map(\.json).joined(separator: ",\n") + "\n]" : ModelSummary.comparison(summaries))
                 }
-                if let unfreeze { try FreezePlan(parsing: unfreeze).apply(to: built) }
-                let summary = try ModelSummary(built, inputSize: inputSize)
-                print(json ? summary.json : summary.table)
             } catch {
                 throw fail("summary", error)
             }
+        }
+
+        private func summary(_ model: String) throws -> ModelSummary {
+            let architecture = try Architecture(named: model)
+            let inputSize = size ?? architecture.defaultInputSize
+            // Only the counts matter: no random weights.
+            let built = try Initialization.skippingRandomness {
+                try architecture.make(flavor: flavor ?? architecture.defaultFlavor, top: top ? .classifier(classes: classes) : .features(pooling: nil), inputSize: inputSize)
+            }
+            if let head {
+                built.head = try HeadSpecification(parsing: head, classes: classes).head(for: built, inputSize: inputSize)
+            }
+            if let unfreeze { try FreezePlan(parsing: unfreeze).apply(to: built) }
+            return try ModelSummary(built, inputSize: inputSize)
         }
     }
 
