@@ -77,7 +77,7 @@ let package = Package(
                     resources: [.copy("StepReferences")]),
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooModels", "ZooTestSupport"],
                     resources: [.copy("References")]),
-        .testTarget(name: "ZooCatalogTests", dependencies: ["ZooModels", "ZooCatalog"]),
+        .testTarget(name: "ZooCatalogTests", dependencies: ["ZooNN", "ZooModels", "ZooCatalog"]),
         .testTarget(name: "ZooDataTests", dependencies: ["ZooTensor", "ZooWeights", "ZooData"], resources: [.copy("ResizeReferences")]),
         .testTarget(name: "ZooPlotsTests", dependencies: ["ZooPlots"]),
         .testTarget(

@@ -425,8 +425,7 @@ PREPROCESSING_NOTES = {
     "caffe": "'caffe' preprocessing: RGB->BGR, subtract [103.939, 116.779, 123.68] (B, G, R), no scaling.",
     "tf": "'tf' preprocessing: x/127.5 - 1.",
     "torch": "'torch' preprocessing: x/255, then subtract mean [0.485, 0.456, 0.406] and divide by std [0.229, 0.224, 0.225] (RGB).",
-    "none": "preprocess_input is a pass-through: the graph has its own input preprocessing layers and takes pixels in [0, 255] "
-            "(zoo/schema.json has no 'none' preprocessing yet; WeightSet.PreprocessingMode does).",
+    "none": "preprocess_input is a pass-through: the graph has its own input preprocessing layers and takes pixels in [0, 255].",
 }
 
 KERAS_GRAPH = {

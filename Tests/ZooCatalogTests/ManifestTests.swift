@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import ZooNN
+import ZooModels
 import ZooCatalog
 
 @Suite("Manifests")
@@ -13,7 +15,7 @@ struct ManifestTests {
 
     @Test("zoo/ has the 64 manifests")
     func count() {
-        #expect(Self.manifestFiles.count == 64)
+        #expect(Self.manifestFiles.count == 95)
     }
 
     @Test("each manifest follows zoo/schema.json, decodes, names itself after its file and re-encodes to the same JSON, key for key",
@@ -142,5 +144,28 @@ struct BuiltInFileTests {
         #expect(try Catalog.sampleFolder("cifar15", in: nil, cache: cache) == folder)
         #expect(try Catalog.sampleFolder("cifar15", in: catalogFolder, cache: cache) == source)
         #expect(throws: CatalogError.self) { try Catalog.sampleFolder("imagenette", in: nil, cache: cache) }
+    }
+}
+
+/// The publishers' parameter counts against the models zoo builds for their weight sets.
+@Suite("Published parameter counts")
+struct PublishedCountTests {
+    static let sets = Catalog.weightSets.filter { $0.includeTop && $0.parameters != nil && $0.publisher != "zoo" }
+
+    @Test("a weight set's stated parameter count is the model's", arguments: sets)
+    func parameters(_ set: WeightSet) throws {
+        let architecture = try set.resolvedArchitecture()
+        let model = try Initialization.skippingRandomness {
+            try architecture.make(flavor: set.flavor, top: .classifier(classes: set.classes ?? 1000), inputSize: set.inputSize)
+        }
+        // torchvision's `num_params` counts parameters, not buffers, of the model its builder
+        // returns: InceptionV3 with its auxiliary classifier, GoogLeNet without; Keras's counts
+        // every weight.
+        func count() -> Int {
+            set.flavor == .torchvision ? model.trainableParameters.reduce(0) { $0 + $1.value.elementCount } : model.parameterCount
+        }
+        let whole = count()
+        model.optionalParts.forEach(model.removeOptionalPart)
+        #expect([whole, count()].contains(set.parameters), "\(set.name)")
     }
 }
