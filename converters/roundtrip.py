@@ -36,23 +36,21 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 
-MODELS = ["vgg16", "resnet50", "resnet152", "densenet121", "densenet169", "densenet201", "inceptionv3", "mobilenetv2"]
-KERAS_NAME = {"vgg16": "VGG16", "resnet50": "ResNet50", "resnet152": "ResNet152", "densenet121": "DenseNet121",
-              "densenet169": "DenseNet169", "densenet201": "DenseNet201", "inceptionv3": "InceptionV3",
-              "mobilenetv2": "MobileNetV2"}
-KERAS_MODULE = {"vgg16": "vgg16", "resnet50": "resnet", "resnet152": "resnet", "densenet121": "densenet",
-                "densenet169": "densenet", "densenet201": "densenet", "inceptionv3": "inception_v3",
-                "mobilenetv2": "mobilenet_v2"}
-TORCH_NAME = {"vgg16": "vgg16", "resnet50": "resnet50", "resnet152": "resnet152", "densenet121": "densenet121",
-              "densenet169": "densenet169", "densenet201": "densenet201", "inceptionv3": "inception_v3",
-              "mobilenetv2": "mobilenet_v2"}
-KERAS_PREPROCESS = {"vgg16": "caffe", "resnet50": "caffe", "resnet152": "caffe", "densenet121": "torch",
-                    "densenet169": "torch", "densenet201": "torch", "inceptionv3": "tf", "mobilenetv2": "tf"}
+from make_model_references import MODEL_ENTRIES  # noqa: E402  (the one list of models and their constructors)
+
+MODELS = list(MODEL_ENTRIES)
+KERAS_NAME = {m: e.keras_app for m, e in MODEL_ENTRIES.items() if e.keras_app}
+TORCH_NAME = {m: e.torch_fn for m, e in MODEL_ENTRIES.items() if e.torch_fn}
+# The preprocessing zoo is told to apply (`zoo extract --preprocess`), as the Keras weights expect.
+KERAS_PREPROCESS = {"vgg16": "caffe", "vgg19": "caffe", "resnet50": "caffe", "resnet101": "caffe", "resnet152": "caffe",
+                    "densenet121": "torch", "densenet169": "torch", "densenet201": "torch", "inceptionv3": "tf",
+                    "mobilenetv2": "tf", **{f"efficientnetb{i}": "none" for i in range(8)}}
+SIZE = {"inceptionv3": 299, **{f"efficientnetb{i}": s for i, s in enumerate([224, 240, 260, 300, 380, 456, 528, 600])}}
 BATCH = 2
 
 
 def size_of(model):
-    return 299 if model == "inceptionv3" else 224
+    return SIZE.get(model, 224)
 
 
 def images(model):
@@ -76,8 +74,9 @@ def keras_part(model_name, work, use_tf_keras):
         import tf_keras as keras
     else:
         import keras
+    import importlib
     app = getattr(keras.applications, KERAS_NAME[model_name])
-    module = getattr(keras.applications, KERAS_MODULE[model_name])
+    module = importlib.import_module(app.__module__)
     model = app(weights=None, include_top=True, classifier_activation=None)
     randomize_keras_batch_norm(model, np.random.default_rng(3))
     x = images(model_name)
@@ -106,7 +105,7 @@ def torch_part(model_name, work):
     import torchvision
     import safetensors.torch
     torch.manual_seed(5)
-    kwargs = {"init_weights": True} if model_name == "inceptionv3" else {}
+    kwargs = {"init_weights": True} if model_name in ("inceptionv3", "googlenet") else {}
     model = getattr(torchvision.models, TORCH_NAME[model_name])(weights=None, **kwargs).eval()
     generator = torch.Generator().manual_seed(3)
     for module in model.modules():
@@ -164,8 +163,8 @@ def main():
         x = images(model)
         images_path = os.path.join(args.work, f"{model}_images.npy")
         np.save(images_path, x)
-        parts = [("keras", lambda: keras_part(model, args.work, False)), ("keras", lambda: keras_part(model, args.work, True)),
-                 ("torchvision", lambda: torch_part(model, args.work))]
+        parts = ([("keras", lambda: keras_part(model, args.work, False)), ("keras", lambda: keras_part(model, args.work, True))]
+                 if model in KERAS_NAME else []) + ([("torchvision", lambda: torch_part(model, args.work))] if model in TORCH_NAME else [])
         for flavor, make in parts:
             logits, files, preprocess = make()
             for writer, path in files:

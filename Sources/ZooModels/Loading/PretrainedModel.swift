@@ -32,7 +32,7 @@ extension Architecture {
         let assignments = try WeightImport.mapping(for: reader, into: probe, rules: rules)
         guard let weight = assignments.first(where: { $0.target == "\(path).weight" }),
               let info = reader.info(weight.source),
-              let shape = weight.transform.shape(from: info.shape), shape.count == 2 else {
+              let shape = weight.transform.shape(from: info.shape), shape.count == classifier.weight.shape.count else {
             return (.features(pooling: nil), nil)
         }
         var inputSize: Int?
