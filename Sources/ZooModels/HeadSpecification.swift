@@ -64,6 +64,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case .flatten: return "flatten"
             case let .dropout(rate): return "dropout=\(rate)"
             case let .dense(units, activation): return "dense=\(units)" + (activation.map { ":\($0 == .relu ? "relu" : "relu6")" } ?? "")
+            case .identity: return "identity"
             }
         }.joined(separator: ",")
     }
@@ -99,6 +100,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case .flatten: kind = .flatten
             case .dropout: kind = .dropout
             case .dense: kind = .dense
+            case .identity: kind = .activation
             }
             let name = graph.autoName(kind)
             return ClassificationHead.NamedStep(step, name: name, key: kind == .dense ? "head.\(name)" : nil)

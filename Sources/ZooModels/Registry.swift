@@ -127,6 +127,10 @@ public enum ModelRegistry {
         DenseNet.self,
         InceptionV3.self,
         MobileNetV2.self,
+        // Keras applications only.
+        Xception.self,
+        ResNetV2.self,
+        MobileNet.self,
         CIFARResNet.self,
     ]
 

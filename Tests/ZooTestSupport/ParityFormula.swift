@@ -31,6 +31,7 @@ public enum ParityFormula {
             case "bias", "bn_beta", "bn_mean": return Float(0.05 * u)
             case "bn_gamma": return Float(1.0 + 0.1 * u)
             case "bn_gamma_damped": return Float(0.25 + 0.05 * u)
+            case "bn_gamma_raised": return Float(1.15 + 0.1 * u)
             case "bn_var": return Float(1.25 + 0.25 * u)
             default: return 0
             }
