@@ -44,7 +44,10 @@ with f chosen by the tensor's role (written into the JSON listing):
 plus the rules in RULES below (listed in every JSON under "rules"; a tensor a
 rule applies to gets the rule's role, so Swift never matches names itself):
 the last BN gamma of every ResNet bottleneck branch is 0.25 + 0.05 * u, which
-keeps residual sums from doubling block after block.
+keeps residual sums from doubling block after block (likewise the last BN of
+every Xception residual branch and the 3x3's BN of every ResNetV2 block), and
+MobileNet (v1)'s batch norms, a plain chain of 27, get 1.15 + 0.1 * u so that the
+signal survives to the logits.
 
 Why a hash and not sin(a*i + phase) (the first formula tried, still available
 as --formula sin): with a pure sinusoid in the flat index each layer
@@ -100,10 +103,12 @@ BATCH = 2
 # (None: not in Keras), the torchvision.models function (None: not in torchvision), the expected
 # Keras figures (asserted when given): the layer count without the top and the total parameters
 # with a 100-class head; whether the model is rebuilt from scratch for the determinism check (one
-# model per family); and extra torchvision keyword arguments.
-ModelEntry = namedtuple("ModelEntry", "family input_size keras_app torch_fn notop_layers head100_total determinism torch_kwargs",
-                        defaults=(None,))
+# model per family); extra torchvision keyword arguments; extra keras.applications keyword
+# arguments (MobileNet's alpha).
+ModelEntry = namedtuple("ModelEntry", "family input_size keras_app torch_fn notop_layers head100_total determinism torch_kwargs "
+                        "keras_kwargs", defaults=(None, None))
 TORCH_ONLY = dict(keras_app=None, notop_layers=None, head100_total=None)
+KERAS_ONLY = dict(torch_fn=None)
 MODEL_ENTRIES = {
     "vgg16": ModelEntry("vgg", 32, "VGG16", "vgg16", 19, 14765988, True),
     "vgg19": ModelEntry("vgg", 32, "VGG19", "vgg19", 22, None, False),
@@ -141,6 +146,24 @@ MODEL_ENTRIES = {
     "mnasnet0_75": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_75", determinism=False, **TORCH_ONLY),
     "mnasnet1_0": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_0", determinism=False, **TORCH_ONLY),
     "mnasnet1_3": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_3", determinism=False, **TORCH_ONLY),
+    # Keras applications only. Xception at 75 (its minimum is 71): block1 leaves 35x35, so its four
+    # `same` max pools see 35, 18, 9 and 5, both parities of TensorFlow's padding rule (an even
+    # size pads only the bottom and right, an odd one both sides); 71 would give odd sizes only,
+    # and all-even sizes need 101. 75 also shares InceptionV3's input file.
+    "xception": ModelEntry("xception", 75, "Xception", notop_layers=132, head100_total=21066380, determinism=True, **KERAS_ONLY),
+    "resnet50v2": ModelEntry("resnetv2", 64, "ResNet50V2", notop_layers=190, head100_total=23769700, determinism=True, **KERAS_ONLY),
+    "resnet101v2": ModelEntry("resnetv2", 64, "ResNet101V2", notop_layers=377, head100_total=42831460, determinism=False,
+                              **KERAS_ONLY),
+    "resnet152v2": ModelEntry("resnetv2", 64, "ResNet152V2", notop_layers=564, head100_total=58536548, determinism=False,
+                              **KERAS_ONLY),
+    "mobilenet": ModelEntry("mobilenetv1", 64, "MobileNet", notop_layers=86, head100_total=3331364, determinism=True,
+                            **KERAS_ONLY),
+    "mobilenet_a025": ModelEntry("mobilenetv1", 64, "MobileNet", notop_layers=86, head100_total=244244, determinism=False,
+                                 keras_kwargs={"alpha": 0.25}, **KERAS_ONLY),
+    "mobilenet_a050": ModelEntry("mobilenetv1", 64, "MobileNet", notop_layers=86, head100_total=880836, determinism=False,
+                                 keras_kwargs={"alpha": 0.5}, **KERAS_ONLY),
+    "mobilenet_a075": ModelEntry("mobilenetv1", 64, "MobileNet", notop_layers=86, head100_total=1909876, determinism=False,
+                                 keras_kwargs={"alpha": 0.75}, **KERAS_ONLY),
 }
 MODELS = list(MODEL_ENTRIES)
 # Auxiliary classifiers whose outputs the references also hold: (module whose output feeds it,
@@ -154,6 +177,9 @@ FAMILY = {m: e.family for m, e in MODEL_ENTRIES.items()}
 DETERMINISM_MODELS = [m for m, e in MODEL_ENTRIES.items() if e.determinism]
 INPUT_SIZE = {m: e.input_size for m, e in MODEL_ENTRIES.items()}
 KERAS_APP = {m: e.keras_app for m, e in MODEL_ENTRIES.items()}
+KERAS_KWARGS = {m: e.keras_kwargs or {} for m, e in MODEL_ENTRIES.items()}
+# The input size of each Keras model's full top (its published weights' size).
+KERAS_TOP_SIZE = {m: 299 if m in ("inceptionv3", "xception") else 224 for m in MODEL_ENTRIES}
 TORCH_FN = {m: e.torch_fn for m, e in MODEL_ENTRIES.items()}
 EXPECTED_NOTOP_LAYERS = {m: e.notop_layers for m, e in MODEL_ENTRIES.items()}
 EXPECTED_HEAD100_TOTAL = {m: e.head100_total for m, e in MODEL_ENTRIES.items()}
@@ -263,8 +289,44 @@ MBCONV_RESIDUAL_RULE = {
     "formula": "0.6 + 0.05 * u",
     "fn": lambda u: 0.6 + 0.05 * u,
 }
+# Keras-only families: their rules have no torchvision pattern.
+XCEPTION_RESIDUAL_RULE = {
+    "id": "damped_xception_residual_gamma",
+    "description": "the gamma of the last BatchNormalization of every Xception residual branch: "
+                   "`blockN_sepconv3_bn` in the middle flow (blocks 5-12), `blockN_sepconv2_bn` in the "
+                   "strided blocks 2, 3, 4 and 13 (not their shortcuts' auto-named `batch_normalization_K`); "
+                   "without it the middle flow's sums reach logits of 1e4",
+    "models": ["xception"],
+    "patterns": {"keras": r"block([5-9]|1[0-2])_sepconv3_bn/gamma|block(2|3|4|13)_sepconv2_bn/gamma"},
+    "role": "bn_gamma_damped",
+    "formula": "0.25 + 0.05 * u",
+    "fn": lambda u: 0.25 + 0.05 * u,
+}
+PREACTIVATION_RESIDUAL_RULE = {
+    "id": "damped_preactivation_residual_gamma",
+    "description": "ResNetV2's residual branches end in a convolution (`_3_conv`) without a batch norm, so "
+                   "the gamma of the branch's last BatchNormalization (`convS_blockK_2_bn`, before the 3x3's "
+                   "ReLU) is damped instead; without it ResNet152V2's logits reach 3e4",
+    "models": ["resnet50v2", "resnet101v2", "resnet152v2"],
+    "patterns": {"keras": r"conv[2-5]_block[0-9]+_2_bn/gamma"},
+    "role": "bn_gamma_damped",
+    "formula": "0.25 + 0.05 * u",
+    "fn": lambda u: 0.25 + 0.05 * u,
+}
+PLAIN_CHAIN_RULE = {
+    "id": "raised_plain_chain_gamma",
+    "description": "MobileNet (v1) is a plain chain of 27 batch norms without residual connections: with "
+                   "the plain formula each norm (moving variance about 1.25) shrinks the signal and the "
+                   "logits move by only 3% when the input is zeroed, too little to test the padding and "
+                   "strides; a gamma of about 1.15 keeps the signal through the chain",
+    "models": ["mobilenet", "mobilenet_a025", "mobilenet_a050", "mobilenet_a075"],
+    "patterns": {"keras": r"conv(1|_dw_[0-9]+|_pw_[0-9]+)_bn/gamma"},
+    "role": "bn_gamma_raised",
+    "formula": "1.15 + 0.1 * u",
+    "fn": lambda u: 1.15 + 0.1 * u,
+}
 RULES_BY_FORMULA = {"sin": [], "hash": [RESIDUAL_RULE, BASIC_RESIDUAL_RULE, SE_GATE_RULE, INPUT_MEAN_RULE, INPUT_VARIANCE_RULE,
-                                         MBCONV_RESIDUAL_RULE]}
+                                         MBCONV_RESIDUAL_RULE, XCEPTION_RESIDUAL_RULE, PREACTIVATION_RESIDUAL_RULE, PLAIN_CHAIN_RULE]}
 FORMULA = "hash"
 RULES = RULES_BY_FORMULA[FORMULA]
 
@@ -365,7 +427,7 @@ def make_input(size):
 def rule_role(flavor, model, name):
     import re
     for rule in RULES:
-        if model in rule["models"] and re.fullmatch(rule["patterns"][flavor], name):
+        if model in rule["models"] and flavor in rule["patterns"] and re.fullmatch(rule["patterns"][flavor], name):
             return rule["role"]
     return None
 
@@ -519,7 +581,7 @@ def keras_worker(args):
     def build(model, include_top, size, classes=1000):
         keras.backend.clear_session()
         ctor = getattr(keras.applications, KERAS_APP[model])
-        kw = dict(weights=None, include_top=include_top, input_shape=(size, size, 3))
+        kw = dict(weights=None, include_top=include_top, input_shape=(size, size, 3), **KERAS_KWARGS[model])
         if include_top:
             kw.update(classes=1000, classifier_activation=None)
         return ctor(**kw)
@@ -543,7 +605,13 @@ def keras_worker(args):
                     # Keras 3 names it `kernel`; Keras 2 files say `depthwise_kernel:0`.
                     assert shape[3] == 1, shape
                     role, fan_in = "kernel", shape[0] * shape[1]
-                elif w.name == "bias" and cls in ("Conv2D", "Dense", "DepthwiseConv2D"):
+                elif w.name == "depthwise_kernel" and cls == "SeparableConv2D":
+                    assert shape[3] == 1, shape
+                    role, fan_in = "kernel", shape[0] * shape[1]
+                elif w.name == "pointwise_kernel" and cls == "SeparableConv2D":
+                    assert shape[:2] == [1, 1], shape
+                    role, fan_in = "kernel", shape[2]
+                elif w.name == "bias" and cls in ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D"):
                     role = "bias"
                 elif cls == "Normalization" and w.name in ("mean", "variance", "count"):
                     # The input normalization's statistics get the batch-norm formulas; its
@@ -596,6 +664,9 @@ def keras_worker(args):
         feats = np.asarray(feats, dtype=np.float32)
         if FAMILY[model] == "vgg":  # global average of block5_pool's output
             feats = feats.mean(axis=(1, 2), dtype=np.float32)
+        elif feats.ndim == 4:  # a GlobalAveragePooling2D with keepdims=True (MobileNet's top)
+            assert feats.shape[1:3] == (1, 1), feats.shape
+            feats = feats.reshape(feats.shape[0], feats.shape[3])
         return logits, feats, feat_layer.name
 
     def verify_h5(m, model, tensors, values):
@@ -638,7 +709,8 @@ def keras_worker(args):
             "model": model, "flavor": "keras", "input_size": size,
             "input": f"input_{size}.npy", "input_layout": "NHWC", "batch": BATCH,
             "constructor": f"keras.applications.{KERAS_APP[model]}(weights=None, include_top=True, "
-                           f"classes=1000, classifier_activation=None, input_shape=({size}, {size}, 3))",
+                           f"classes=1000, classifier_activation=None, input_shape=({size}, {size}, 3)"
+                           + "".join(f", {k}={v}" for k, v in KERAS_KWARGS[model].items()) + ")",
             "logits": f"{model}_keras_logits.npy", "logits_shape": list(logits.shape),
             "features": f"{model}_keras_features.npy", "features_shape": list(feats.shape),
             "features_definition": ("global average over H,W of block5_pool's output"
@@ -751,7 +823,7 @@ def keras_layers_part(args, keras, h5py, build, tmpdir, meta):
         # Keras 2 (tf_keras) writes the classic .h5 the published weight files come from.
         tf_keras.backend.clear_session()
         tb = getattr(tf_keras.applications, KERAS_APP[model])(
-            weights=None, include_top=False, input_shape=(LAYERS_INPUT, LAYERS_INPUT, 3))
+            weights=None, include_top=False, input_shape=(LAYERS_INPUT, LAYERS_INPUT, 3), **KERAS_KWARGS[model])
         path2 = os.path.join(tmpdir, f"{model}_tfkeras.h5")
         tb.save_weights(path2)
         with h5py.File(path2, "r") as f:
@@ -775,7 +847,7 @@ def keras_layers_part(args, keras, h5py, build, tmpdir, meta):
 
     # Full-top parameter counts (default sizes).
     for model in keras_models(args.models):
-        size = 299 if model == "inceptionv3" else 224
+        size = KERAS_TOP_SIZE[model]
         res["models"][model]["parameter_counts"][f"keras_top_{size}"] = counts(build(model, True, size))
 
     # DenseNet201 partial freezing.
@@ -1067,9 +1139,9 @@ def write_readme(out):
           "the affected tensors their rule's role, so Swift needs no name matching):")
         w("")
         for r in RULES:
+            torch = f", torch names `{r['patterns']['torchvision']}`" if "torchvision" in r["patterns"] else ""
             w(f"- `{r['id']}` ({', '.join(r['models'])}): {r['description']}. Keras names "
-              f"`{r['patterns']['keras']}`, torch names `{r['patterns']['torchvision']}` (full-match "
-              f"regexes); value `{r['formula']}`.")
+              f"`{r['patterns']['keras']}`{torch} (full-match regexes); value `{r['formula']}`.")
         w("")
     else:
         w("No special rules: every model stays within the sanity bounds (finite, max |value| < 1e4, "

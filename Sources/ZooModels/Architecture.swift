@@ -83,15 +83,35 @@ extension LayerKind {
         return shape[1] * shape[2] * conv.weight.value.elementCount
     }
 
+    /// A convolution; also a 1x1 convolution on a pooled `[N, C, 1, 1]` map that zoo holds as a
+    /// ``Dense`` layer (Keras MobileNet's classifier `conv_preds`), whose kernel then loads as a
+    /// dense one.
     public static let conv2D = LayerKind(className: "Conv2D", kerasFileKey: "conv2d", weights: { module in
-        guard let conv = module as? Conv2D else { return [] }
-        return [KerasWeight("kernel", .kerasConvolution)] + (conv.bias == nil ? [] : [KerasWeight("bias")])
-    }, multiplyAdds: convolutionMultiplyAdds)
+        switch module {
+        case let conv as Conv2D: return [KerasWeight("kernel", .kerasConvolution)] + (conv.bias == nil ? [] : [KerasWeight("bias")])
+        case let dense as Dense: return [KerasWeight("kernel", .kerasPointwiseAsDense)] + (dense.bias == nil ? [] : [KerasWeight("bias")])
+        default: return []
+        }
+    }, multiplyAdds: { module, shape in
+        (module as? Dense)?.weight.value.elementCount ?? convolutionMultiplyAdds(module, shape)
+    })
 
     public static let depthwiseConv2D = LayerKind(className: "DepthwiseConv2D", kerasFileKey: "depthwise_conv2d", weights: { module in
         guard let conv = module as? Conv2D else { return [] }
         return [KerasWeight("depthwise_kernel", .kerasDepthwise)] + (conv.bias == nil ? [] : [KerasWeight("bias")])
     }, multiplyAdds: convolutionMultiplyAdds)
+
+    /// A depthwise separable convolution held by a ``SeparableConv2D`` module: its depthwise and
+    /// pointwise kernels (and the bias, on the pointwise output) are one Keras layer's weights.
+    public static let separableConv2D = LayerKind(className: "SeparableConv2D", kerasFileKey: "separable_conv2d", weights: { module in
+        guard let conv = module as? SeparableConv2D else { return [] }
+        return [KerasWeight("depthwise_kernel", .kerasDepthwise), KerasWeight("pointwise_kernel", .kerasConvolution)]
+            + (conv.pointwise.bias == nil ? [] : [KerasWeight("bias")])
+    }, multiplyAdds: { module, shape in
+        // The pointwise convolution keeps the depthwise one's output positions.
+        guard let conv = module as? SeparableConv2D, shape.count == 3 else { return 0 }
+        return shape[1] * shape[2] * (conv.depthwise.weight.value.elementCount + conv.pointwise.weight.value.elementCount)
+    })
 
     public static let batchNormalization = LayerKind(className: "BatchNormalization", kerasFileKey: "batch_normalization", weights: { module in
         guard let norm = module as? BatchNorm else { return [] }
@@ -127,6 +147,7 @@ extension LayerKind {
     public static let concatenate = LayerKind(weightless: "Concatenate", "concatenate")
     public static let add = LayerKind(weightless: "Add", "add")
     public static let flatten = LayerKind(weightless: "Flatten", "flatten")
+    public static let reshape = LayerKind(weightless: "Reshape", "reshape")
     public static let dropout = LayerKind(weightless: "Dropout", "dropout")
 }
 

@@ -24,6 +24,10 @@ public final class ClassificationHead: Module, Layer {
         /// (torchvision SqueezeNet's `final_conv`, weight `[out, in, 1, 1]`); `activation`
         /// follows it.
         case pointwiseDense(units: Int, activation: Activation?)
+        /// A layer Keras lists that leaves zoo's tensor as it is (Keras MobileNet's `Reshape` of its
+        /// kept-dims pooled map to `[N, C]`, which zoo's pooling gives already, and its `predictions`
+        /// activation, where zoo's heads give logits); its ``NamedStep/kind`` names the Keras class.
+        case identity
     }
 
     /// A step with its names.
@@ -33,11 +37,16 @@ public final class ClassificationHead: Module, Layer {
         public var name: String
         /// For dense steps, the module key at the model root (`fc`, `classifier.1`).
         public var key: String?
+        /// The Keras class the layer list gives the step, when not the step's own: Keras MobileNet's
+        /// classifier is a 1x1 `Conv2D` on the pooled map that zoo runs as a dense step; an
+        /// ``Step/identity`` step is a `Reshape` or an `Activation` (the default).
+        public var kind: LayerKind?
 
-        public init(_ step: Step, name: String, key: String? = nil) {
+        public init(_ step: Step, name: String, key: String? = nil, kind: LayerKind? = nil) {
             self.step = step
             self.name = name
             self.key = key
+            self.kind = kind
         }
     }
 
@@ -79,13 +88,15 @@ public final class ClassificationHead: Module, Layer {
         var denseIndex = 0
         return steps.map { named in
             switch named.step {
-            case let .globalPool(kind): return NamedLayer(named.name, kind == .average ? .globalAveragePooling2D : .globalMaxPooling2D)
-            case .adaptiveAveragePool: return NamedLayer(named.name, .averagePooling2D)
-            case .flatten: return NamedLayer(named.name, .flatten)
-            case .dropout: return NamedLayer(named.name, .dropout)
+            case let .globalPool(kind):
+                return NamedLayer(named.name, named.kind ?? (kind == .average ? .globalAveragePooling2D : .globalMaxPooling2D))
+            case .adaptiveAveragePool: return NamedLayer(named.name, named.kind ?? .averagePooling2D)
+            case .flatten: return NamedLayer(named.name, named.kind ?? .flatten)
+            case .dropout: return NamedLayer(named.name, named.kind ?? .dropout)
+            case .identity: return NamedLayer(named.name, named.kind ?? .activation)
             case .dense, .pointwiseDense:
                 defer { denseIndex += 1 }
-                return NamedLayer(named.name, .dense, denseLayers[denseIndex])
+                return NamedLayer(named.name, named.kind ?? .dense, denseLayers[denseIndex])
             }
         }
     }
@@ -110,6 +121,8 @@ public final class ClassificationHead: Module, Layer {
                 y = try denseLayers[denseIndex](y, context)
                 denseIndex += 1
                 if let activation { y = try ZooTensor.activation(activation, y) }
+            case .identity:
+                break
             }
             context.tap(named.name, y)
         }

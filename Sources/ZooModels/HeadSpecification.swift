@@ -67,6 +67,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case let .dense(units, activation): return "dense=\(units)" + (activation.map { ":\($0.name)" } ?? "")
             // Not a step a specification parses (only framework tops have it); named for listings.
             case let .pointwiseDense(units, _): return "pointwise=\(units)"
+            case .identity: return "identity"
             }
         }.joined(separator: ",")
     }
@@ -102,6 +103,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case .flatten: kind = .flatten
             case .dropout: kind = .dropout
             case .dense, .pointwiseDense: kind = .dense
+            case .identity: kind = .activation
             }
             let name = graph.autoName(kind)
             return ClassificationHead.NamedStep(step, name: name, key: kind == .dense ? "head.\(name)" : nil)

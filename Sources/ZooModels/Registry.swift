@@ -130,6 +130,10 @@ public enum ModelRegistry {
         MobileNetV2.self,
         MNASNet.self,
         EfficientNet.self,
+        // Keras applications only.
+        Xception.self,
+        ResNetV2.self,
+        MobileNet.self,
         CIFARResNet.self,
     ]
 

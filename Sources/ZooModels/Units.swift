@@ -42,6 +42,14 @@ final class ConvNorm {
         self.activationKind = activationKind
     }
 
+    /// A unit of a family only Keras publishes: its modules' keys are their Keras layer names
+    /// (parameters `conv2_block1_1_conv.weight`).
+    convenience init(_ conv: Conv2D, _ norm: BatchNorm, activation: Activation?, kerasNames names: Names, convKind: LayerKind = .conv2D,
+                     activationKind: LayerKind = .activation) {
+        self.init(conv, norm, activation: activation, names: names, keys: (names.conv, names.norm), convKind: convKind,
+                  activationKind: activationKind)
+    }
+
     /// Keras's usual names for a unit: `<prefix>_conv`, `<prefix>_bn`, `<prefix>_relu`
     /// (without the last when the activation is not a layer of its own).
     static func names(_ prefix: String, activationLayer: Bool = true) -> Names {
@@ -114,6 +122,11 @@ struct NormReLU {
         self.key = key
     }
 
+    /// A family only Keras publishes: the norm's key is its Keras name.
+    init(_ norm: BatchNorm, kerasNames names: (norm: String, relu: String)) {
+        self.init(norm, names: names, key: names.norm)
+    }
+
     var layers: [NamedLayer] { [NamedLayer(names.norm, .batchNormalization, norm), NamedLayer(names.relu, .activation)] }
     var children: [(name: String, module: Module)] { [(key, norm)] }
 
@@ -134,6 +147,53 @@ struct NamedConv {
 
     func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         try context.run(name, conv, x)
+    }
+
+    /// The end of a residual branch: the convolution, then `residual` added under `addName` (one
+    /// convolution with the sum fused in unless someone watches the convolution's output).
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor, addName: String) throws -> Tensor {
+        guard context.isWatching(name) else {
+            return context.tap(addName, try conv2d(x, weight: context.value(conv.weight), bias: conv.bias.map { context.value($0) },
+                                                   options: conv.options, residual: residual))
+        }
+        return context.tap(addName, try add(residual, try context.run(name, conv, x)))
+    }
+}
+
+/// A separable convolution, its batch norm and an optional activation (Keras `SeparableConv2D`,
+/// `BatchNormalization`, `Activation`). The depthwise convolution runs on its own; the pointwise
+/// one, the norm and the activation are a ``ConvNorm`` under the separable layer's names, so they
+/// run as one convolution unless someone watches the layer's or the norm's output.
+final class SeparableConvNorm {
+    let separable: SeparableConv2D
+    /// The pointwise convolution with the norm and the activation; `names.conv` is the separable
+    /// layer's name (the pointwise output is the layer's output).
+    let unit: ConvNorm
+
+    /// A unit of a family only Keras publishes (its modules' keys are their Keras names).
+    init(_ separable: SeparableConv2D, _ norm: BatchNorm, activation: Activation?, kerasNames names: ConvNorm.Names) {
+        self.separable = separable
+        unit = ConvNorm(separable.pointwise, norm, activation: activation, kerasNames: names)
+    }
+
+    /// The layer list holds the separable module, which owns both kernels of the one Keras layer.
+    var layers: [NamedLayer] { [NamedLayer(unit.names.conv, .separableConv2D, separable)] + unit.layers.dropFirst() }
+    var children: [(name: String, module: Module)] { [(unit.keys.conv, separable), (unit.keys.norm, unit.norm)] }
+
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try unit(try separable.depthwise(x, context), context)
+    }
+
+    /// The end of a residual branch (see ``ConvNorm``'s residual form).
+    func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor, addName: String) throws -> Tensor {
+        try unit(try separable.depthwise(x, context), context, residual: residual, addName: addName)
+    }
+}
+
+extension NamedConv {
+    /// A convolution of a family only Keras publishes: its key is its Keras name.
+    init(_ conv: Conv2D, kerasName name: String) {
+        self.init(conv: conv, name: name, key: name)
     }
 }
 

@@ -82,6 +82,33 @@ public final class Conv2D: Module, Layer {
     }
 }
 
+/// A depthwise separable convolution (Keras `SeparableConv2D`): a depthwise convolution (one
+/// group per input channel, `depthMultiplier` filters each) with the layer's stride and padding,
+/// then a 1x1 pointwise convolution, which holds the optional bias. Children `depthwise` and
+/// `pointwise`, so the module's parameters are, in order, the Keras layer's `depthwise_kernel`,
+/// `pointwise_kernel` and `bias`.
+///
+/// The two are separate ``Conv2D`` modules so that a batch norm after the layer can fold into
+/// the pointwise one (see ``Conv2D/callAsFunction(_:_:norm:residual:activation:padding:)``).
+public final class SeparableConv2D: Module, Layer {
+    public let depthwise: Conv2D
+    public let pointwise: Conv2D
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Padding = .valid, depthMultiplier: Int = 1,
+                bias: Bool = true, initializer: Initializer = .heNormal) {
+        depthwise = Conv2D(inChannels, inChannels * depthMultiplier, kernel: kernel, stride: stride, padding: padding, groups: inChannels,
+                           bias: false, initializer: initializer)
+        pointwise = Conv2D(inChannels * depthMultiplier, outChannels, kernel: 1, bias: bias, initializer: initializer)
+    }
+
+    public override var localParameters: [(name: String, parameter: Parameter)] { [] }
+    public override var children: [(name: String, module: Module)] { [("depthwise", depthwise), ("pointwise", pointwise)] }
+
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
+        try pointwise(try depthwise(x, context), context)
+    }
+}
+
 /// Batch normalization over the channels of `[N, C, H, W]` or `[N, C]`.
 ///
 /// Parameters follow PyTorch's names: `weight` (scale, gamma), `bias` (shift, beta),

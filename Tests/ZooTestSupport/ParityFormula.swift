@@ -35,6 +35,7 @@ public enum ParityFormula {
             case "bn_gamma_mbconv": return Float(0.6 + 0.05 * u)
             case "input_mean": return Float(0.0002 * u)
             case "input_var": return Float(1.5e-5 * (1.0 + 0.1 * u))
+            case "bn_gamma_raised": return Float(1.15 + 0.1 * u)
             case "bn_var": return Float(1.25 + 0.25 * u)
             default: return 0
             }

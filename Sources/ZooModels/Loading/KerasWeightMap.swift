@@ -42,7 +42,8 @@ struct KerasWeightMap {
             guard let fileLayer = byName[layer.name] else { continue }
             used.insert(layer.name)
             let expected = layer.kind.kerasWeights(of: module)
-            let targets = module.localParameters.map(\.name)
+            // A layer's module may hold its weights in children (a SeparableConv2D's two convolutions).
+            let targets = module.namedParameters().map(\.name)
             guard fileLayer.tensors.count == expected.count else {
                 for tensor in fileLayer.tensors { report.unexpected.append((tensor.name, tensor.shape)) }
                 report.mismatched.append((fileLayer.tensors.map(\.name).joined(separator: ", "), layer.name,

@@ -8,6 +8,9 @@ public enum LayoutTransform: Sendable, Equatable, CustomStringConvertible {
     case kerasDepthwise
     /// Keras dense kernel `[in, out]` to `[out, in]`.
     case kerasDense
+    /// Keras 1x1 convolution kernel `[1, 1, in, out]` to a dense `[out, in]` (a classifier that
+    /// Keras holds as a convolution on a pooled map and zoo as a dense layer).
+    case kerasPointwiseAsDense
     /// A Keras dense kernel after a channels-last flatten of a `[height, width, channels]` map,
     /// to zoo's `[out, channels * height * width]` (channel-major flatten).
     case kerasDenseAfterFlatten(height: Int, width: Int, channels: Int)
@@ -21,6 +24,7 @@ public enum LayoutTransform: Sendable, Equatable, CustomStringConvertible {
         case .kerasConvolution: return "HWIO -> OIHW"
         case .kerasDepthwise: return "HWC1 -> C1HW"
         case .kerasDense: return "[in, out] -> [out, in]"
+        case .kerasPointwiseAsDense: return "[1, 1, in, out] -> [out, in]"
         case let .kerasDenseAfterFlatten(height, width, channels): return "[\(height)*\(width)*\(channels), out] (HWC rows) -> [out, CHW]"
         case .scalar: return "[] -> [1]"
         }
@@ -36,6 +40,8 @@ public enum LayoutTransform: Sendable, Equatable, CustomStringConvertible {
             return source.count == 4 ? [source[2] * source[3], 1, source[0], source[1]] : nil
         case .kerasDense:
             return source.count == 2 ? [source[1], source[0]] : nil
+        case .kerasPointwiseAsDense:
+            return source.count == 4 && source[0] == 1 && source[1] == 1 ? [source[3], source[2]] : nil
         case let .kerasDenseAfterFlatten(height, width, channels):
             return source.count == 2 && source[0] == height * width * channels ? [source[1], source[0]] : nil
         case .scalar:
@@ -64,6 +70,8 @@ public enum LayoutTransform: Sendable, Equatable, CustomStringConvertible {
             return result
         case .kerasDense:
             return transposed(values, rows: source[0], columns: source[1])
+        case .kerasPointwiseAsDense:
+            return transposed(values, rows: source[2], columns: source[3])
         case let .kerasDenseAfterFlatten(height, width, channels):
             // Keras row (h, w, c) becomes zoo column (c, h, w).
             let output = source[1]
