@@ -44,8 +44,11 @@ TORCH_NAME = {m: e.torch_fn for m, e in MODEL_ENTRIES.items() if e.torch_fn}
 # The preprocessing zoo is told to apply (`zoo extract --preprocess`), as the Keras weights expect.
 KERAS_PREPROCESS = {"vgg16": "caffe", "vgg19": "caffe", "resnet50": "caffe", "resnet101": "caffe", "resnet152": "caffe",
                     "densenet121": "torch", "densenet169": "torch", "densenet201": "torch", "inceptionv3": "tf",
-                    "mobilenetv2": "tf", **{f"efficientnetb{i}": "none" for i in range(8)}}
-SIZE = {"inceptionv3": 299, **{f"efficientnetb{i}": s for i, s in enumerate([224, 240, 260, 300, 380, 456, 528, 600])}}
+                    "mobilenetv2": "tf", "xception": "tf", "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf",
+                    "mobilenet": "tf", "mobilenet_a025": "tf", "mobilenet_a050": "tf", "mobilenet_a075": "tf",
+                    **{f"efficientnetb{i}": "none" for i in range(8)}}
+KERAS_KWARGS = {m: e.keras_kwargs or {} for m, e in MODEL_ENTRIES.items()}
+SIZE = {"inceptionv3": 299, "xception": 299, **{f"efficientnetb{i}": s for i, s in enumerate([224, 240, 260, 300, 380, 456, 528, 600])}}
 BATCH = 2
 
 
@@ -77,7 +80,7 @@ def keras_part(model_name, work, use_tf_keras):
     import importlib
     app = getattr(keras.applications, KERAS_NAME[model_name])
     module = importlib.import_module(app.__module__)
-    model = app(weights=None, include_top=True, classifier_activation=None)
+    model = app(weights=None, include_top=True, classifier_activation=None, **KERAS_KWARGS[model_name])
     randomize_keras_batch_norm(model, np.random.default_rng(3))
     x = images(model_name)
     logits = model.predict(module.preprocess_input(x.copy()), verbose=0)

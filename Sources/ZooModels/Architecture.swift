@@ -147,7 +147,6 @@ extension LayerKind {
     public static let concatenate = LayerKind(weightless: "Concatenate", "concatenate")
     public static let add = LayerKind(weightless: "Add", "add")
     public static let flatten = LayerKind(weightless: "Flatten", "flatten")
-    public static let reshape = LayerKind(weightless: "Reshape", "reshape")
     public static let dropout = LayerKind(weightless: "Dropout", "dropout")
 }
 
