@@ -144,14 +144,6 @@ public final class EfficientNet: ImageModel {
     }
 }
 
-/// TensorFlow's `same` padding of a stride-2 layer as Keras's `correct_pad` computes it from the
-/// actual input size: `kernel / 2` on each side, one less at the top (left) for an even height
-/// (width).
-func sameStridedPadding(_ x: Tensor, kernel: Int) -> Padding {
-    let (height, width) = (x.shape[2], x.shape[3])
-    return .explicit(top: kernel / 2 - (1 - height % 2), bottom: kernel / 2, left: kernel / 2 - (1 - width % 2), right: kernel / 2)
-}
-
 extension EfficientNet {
     /// Keras's in-model input normalization: `Rescaling(1/255)` then `Normalization` (weights
     /// `mean`, `variance`, `count`), and for the published weights a per-channel rescaling by

@@ -84,9 +84,7 @@ public final class MobileNetV2: ImageModel {
 /// The padding of a 3x3 stride-2 layer: Keras's `same` rule from the actual size (bottom and
 /// right get the extra pixel on even sizes), torchvision's symmetric 1.
 private func stridedPadding(_ x: Tensor, flavor: Flavor) -> Padding {
-    guard flavor == .keras else { return .symmetric(1) }
-    let (height, width) = (x.shape[2], x.shape[3])
-    return .explicit(top: 1 - (1 - height % 2), bottom: 1, left: 1 - (1 - width % 2), right: 1)
+    flavor == .keras ? sameStridedPadding(x, kernel: 3) : .symmetric(1)
 }
 
 extension MobileNetV2 {

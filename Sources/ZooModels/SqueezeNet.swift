@@ -84,16 +84,11 @@ public final class SqueezeNet: ImageModel {
     }
 
     public override var stages: [Stage] {
-        [Stage("input", modules: []) { x, context in context.tap("input_layer", x) }] + steps.map { step in
+        [.input] + steps.map { step in
             switch step {
-            case let .convolution(unit):
-                return Stage(unit.name, modules: [unit.conv]) { x, context in context.tap(unit.name, try unit.conv(x, context, activation: .relu)) }
-            case let .fire(module):
-                return Stage(module.name, modules: [module]) { try module($0, $1) }
-            case let .pool(name):
-                return Stage(name, modules: []) { x, context in
-                    context.tap(name, try maxPool2d(x, Pool2DOptions(kernel: 3, stride: 2, ceilMode: true)))
-                }
+            case let .convolution(unit): return unit.reluStage
+            case let .fire(module): return Stage(module.name, modules: [module]) { try module($0, $1) }
+            case let .pool(name): return .maxPool(name, Pool2DOptions(kernel: 3, stride: 2, ceilMode: true))
             }
         }
     }

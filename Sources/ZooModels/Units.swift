@@ -276,3 +276,29 @@ final class SqueezeExcitation: Module, Layer {
         return context.tap(activationName, try ZooTensor.activation(activation, context.run(name, conv, x)))
     }
 }
+
+extension NamedConv {
+    /// The convolution with its ReLU inside (Keras's `Conv2D(activation="relu")`) as a stage,
+    /// tapped under the convolution's name.
+    var reluStage: Stage {
+        Stage(name, modules: [conv]) { [conv, name] x, context in context.tap(name, try conv(x, context, activation: .relu)) }
+    }
+}
+
+extension Stage {
+    /// The input layer: the images, tapped as `input_layer`.
+    static var input: Stage { Stage("input", modules: []) { x, context in context.tap("input_layer", x) } }
+
+    /// A max pool as a stage, tapped under `name`.
+    static func maxPool(_ name: String, _ options: Pool2DOptions) -> Stage {
+        Stage(name, modules: []) { x, context in context.tap(name, try maxPool2d(x, options)) }
+    }
+}
+
+/// TensorFlow's `same` padding of a stride-2 layer as Keras's `correct_pad` computes it from the
+/// actual input size: `kernel / 2` on each side, one less at the top (left) for an even height
+/// (width).
+func sameStridedPadding(_ x: Tensor, kernel: Int) -> Padding {
+    let (height, width) = (x.shape[2], x.shape[3])
+    return .explicit(top: kernel / 2 - (1 - height % 2), bottom: kernel / 2, left: kernel / 2 - (1 - width % 2), right: kernel / 2)
+}

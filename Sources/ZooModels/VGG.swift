@@ -130,16 +130,12 @@ public final class VGG: ImageModel {
 
     /// Every convolution (with its norm and ReLU) and every pool.
     public override var stages: [Stage] {
-        [Stage("input", modules: []) { x, context in context.tap("input_layer", x) }] + steps.map { step in
+        [.input] + steps.map { step in
             switch step {
-            case let .convolution(unit):
-                return Stage(unit.name, modules: [unit.conv]) { x, context in
-                    context.tap(unit.name, try unit.conv(x, context, activation: .relu))
-                }
+            case let .convolution(unit): return unit.reluStage
             case let .normalizedConvolution(unit):
                 return Stage(unit.names.conv, modules: [unit.conv, unit.norm]) { x, context in try unit(x, context) }
-            case let .pool(name):
-                return Stage(name, modules: []) { x, context in context.tap(name, try maxPool2d(x, Pool2DOptions(kernel: 2))) }
+            case let .pool(name): return .maxPool(name, Pool2DOptions(kernel: 2))
             }
         }
     }
