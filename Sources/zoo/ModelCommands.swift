@@ -43,10 +43,10 @@ extension ZooCommand {
                 try printJSON(Listing(architectures: architectures, weightSets: Catalog.weightSets))
                 return
             }
-            print("Architectures (flavours: keras, torchvision; `inception_v3` and `mobilenet_v2` are accepted too):")
+            print("Architectures (names are accepted with or without `_`: `inception_v3`, `mobilenet_v2`):")
             for architecture in Architecture.allCases {
                 print("  " + architecture.name.padding(toLength: 20, withPad: " ", startingAt: 0) + architecture.summary
-                    + ", default input \(architecture.defaultInputSize)")
+                    + ", default input \(architecture.defaultInputSize), " + architecture.flavors.map(\.rawValue).joined(separator: " and "))
             }
             print("\nWeight sets (`zoo pull NAME` downloads one; cache: \(WeightCache().root.path)):")
             for set in Catalog.weightSets {
