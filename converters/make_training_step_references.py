@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Reference training steps for zoo's training parity test (Tests/ZooTrainingTests/StepReferences/).
 
-For torchvision ResNet50, DenseNet121 and MobileNetV2, each with a 10-class classifier, the
-real torchvision model is filled with the deterministic weights of make_model_references.py
-(`--formula hash`, the ResNet residual rule included: every parameter and buffer comes from
-the formula of its state-dict name, num_batches_tracked stays 0; plus the MARGINS overrides
-below), put in training mode (batch norm normalizes with batch statistics and updates its
-running statistics, momentum 0.1, unbiased running variance) with dropout off (MobileNetV2's
-classifier dropout gets p = 0; the other two have none; DenseNet's memory-efficient
-checkpointing is off, torchvision's default), and takes one training step:
+For each torchvision model of TORCH_MODELS (ResNet50, DenseNet121, MobileNetV2, and issue 16's
+ResNeXt50 32x4d, MNASNet 1.0, EfficientNet-B0), each with a 10-class classifier, the real
+torchvision model is filled with the deterministic weights of make_model_references.py
+(`--formula hash`, its rules included: every parameter and buffer comes from the formula of its
+state-dict name, num_batches_tracked stays 0; plus the MARGINS overrides below), put in
+training mode (batch norm normalizes with batch statistics and updates its running statistics,
+with the momentum torchvision builds the model with, unbiased running variance) with every
+dropout's p set to 0 and stochastic depth off (EfficientNet's stochastic_depth_prob = 0: a
+random mask cannot be matched) and DenseNet's memory-efficient checkpointing off (torchvision's
+default), and takes one training step:
 
     logits = model(x)                                   x: [4, 3, 64, 64] float32
     loss   = F.cross_entropy(logits, labels)            mean over the batch, labels [3, 1, 7, 0]
@@ -102,6 +104,7 @@ import json
 import os
 import sys
 import time
+from collections import namedtuple
 
 import numpy as np
 
@@ -109,8 +112,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_model_references as mmr  # noqa: E402  (the weight formula and the ResNet rule)
 
-MODELS = ["resnet50", "densenet121", "mobilenetv2"]
-TORCH_FN = {"resnet50": "resnet50", "densenet121": "densenet121", "mobilenetv2": "mobilenet_v2"}
+# zoo's name: (the torchvision function, its keyword arguments beyond weights and classes, the
+# batch-norm momentum torchvision builds it with). ResNeXt50 (grouped convolutions), MNASNet
+# (torchvision's momentum 0.0003) and EfficientNet-B0 (SiLU, squeeze-and-excitation with a
+# sigmoid gate, 5x5 depthwise convolutions; stochastic depth off, as dropout is, since a random
+# mask cannot be matched) are the three families added in issue 16.
+TorchModel = namedtuple("TorchModel", "fn kwargs bn_momentum")
+TORCH_MODELS = {
+    "resnet50": TorchModel("resnet50", {}, 0.1),
+    "densenet121": TorchModel("densenet121", {}, 0.1),
+    "mobilenetv2": TorchModel("mobilenet_v2", {}, 0.1),
+    "resnext50_32x4d": TorchModel("resnext50_32x4d", {}, 0.1),
+    "mnasnet1_0": TorchModel("mnasnet1_0", {}, 1 - 0.9997),
+    "efficientnetb0": TorchModel("efficientnet_b0", {"stochastic_depth_prob": 0.0}, 0.1),
+}
+MODELS = list(TORCH_MODELS)
 BATCH = 4
 SIZE = 64
 CLASSES = 10
@@ -118,7 +134,6 @@ LABELS = [3, 1, 7, 0]
 LR = 0.1
 MOMENTUM = 0.9
 WEIGHT_DECAY = 1e-4
-BN_MOMENTUM = 0.1
 FULL_LIMIT = 4096
 # Margins (see MARGINS): each kink input is moved MARGIN_FACTOR times torch's float32 error (at
 # least MARGIN_FLOOR) away from its kink, and must end up MARGIN_REQUIRED times that error away.
@@ -166,10 +181,11 @@ def statistics(a):
 
 
 def build(torch, torchvision, model):
-    m = getattr(torchvision.models, TORCH_FN[model])(weights=None, num_classes=CLASSES)
-    if model == "mobilenetv2":
-        assert isinstance(m.classifier[0], torch.nn.Dropout)
-        m.classifier[0].p = 0.0
+    spec = TORCH_MODELS[model]
+    m = getattr(torchvision.models, spec.fn)(weights=None, num_classes=CLASSES, **spec.kwargs)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
     if model == "densenet121":
         # memory_efficient (checkpointing) is off by default; it must stay off so the graph is
         # the plain one (it would give the same numbers, but no need to rely on that).
@@ -177,8 +193,15 @@ def build(torch, torchvision, model):
                    if type(layer).__name__ == "_DenseLayer")
     for mod in m.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):
-            assert mod.momentum == BN_MOMENTUM and mod.track_running_stats
+            assert abs(mod.momentum - spec.bn_momentum) < 1e-12 and mod.track_running_stats, (model, mod.momentum)
+        assert type(mod).__name__ != "StochasticDepth" or mod.p == 0, model
     return m
+
+
+def constructor(model):
+    spec = TORCH_MODELS[model]
+    arguments = "".join(f", {k}={v!r}" for k, v in spec.kwargs.items())
+    return f"torchvision.models.{spec.fn}(weights=None, num_classes={CLASSES}{arguments}), every Dropout's p set to 0"
 
 
 def fill(torch, m, tensors, sd, overrides=None):
@@ -192,6 +215,9 @@ def fill(torch, m, tensors, sd, overrides=None):
             for index, value in (overrides or {}).get(t["name"], {}).items():
                 values.reshape(-1)[index] = value
             new[t["name"]] = torch.from_numpy(values)
+    # The modules' versions (MNASNet refuses a state dict without its own).
+    new = type(sd)(new)
+    new._metadata = getattr(sd, "_metadata", None)
     m.load_state_dict(new, strict=True)
 
 
@@ -242,6 +268,8 @@ def instrument(torch, m, on_site, on_pool=None):
         return None if replaced is None else (replaced,)
 
     def pool_hook(mod, inputs):
+        # pool_windows reads the stems' 3x3 stride-2 pooling with padding 1 (ResNet, DenseNet).
+        assert (mod.kernel_size, mod.stride, mod.padding) in ((3, 2, 1), ((3, 3), (2, 2), (1, 1))), names[mod]
         if on_pool is not None:
             on_pool(names[mod], inputs[0])
 
@@ -321,7 +349,7 @@ def choose_phase(torch, torchvision, models, phases):
     float32 error, over the models with a stem max pooling) is widest."""
     built = {}
     for model in models:
-        if model in ("resnet50", "densenet121"):
+        if any(isinstance(mod, torch.nn.MaxPool2d) for mod in build(torch, torchvision, model).modules()):
             built[model] = [(make(torch, torchvision, model, None, dtype, cl)[0], dtype, cl)
                             for dtype, cl in ((torch.float64, False), (torch.float32, False), (torch.float32, True))]
     best = (-1.0, phases[0], {})
@@ -433,12 +461,13 @@ def choose_margins(torch, torchvision, model):
         raise SystemExit(f"{model}: could not clear the kinks")
     for p in pools:
         assert p["flips"] == 0 and p["gap_over_error"] >= MARGIN_REQUIRED, (model, p)
-    ratio = min(r["margin"] / max(r["error"], 1e-30) for r in report)
+    # A model without kinks (EfficientNet: SiLU and sigmoid only) has no sites: nothing to clear.
+    ratio = min((r["margin"] / max(r["error"], 1e-30) for r in report), default=None)
     summary = {"sites": len(report), "flips_without_overrides": before["flips"],
                "overrides": sum(len(v) for v in overrides.values()),
                "biases_overridden": len(overrides), "margin_factor": MARGIN_FACTOR,
-               "smallest_margin_over_float32_error": round(ratio, 2),
-               "largest_float32_error_at_a_kink_input": max(r["error"] for r in report),
+               "smallest_margin_over_float32_error": None if ratio is None else round(ratio, 2),
+               "largest_float32_error_at_a_kink_input": max((r["error"] for r in report), default=None),
                "max_pool_smallest_gap_over_float32_error": [round(p["gap_over_error"], 1) for p in pools]}
     return overrides, summary
 
@@ -610,10 +639,9 @@ def save(out, model, r, versions, sgd, overrides, margins, accuracy, largest):
     grad_norm = float(np.sqrt(sum(float(np.sum(r["grads"][n].astype(np.float64) ** 2)) for n in r["params"])))
     doc = {
         "model": model,
-        "constructor": f"torchvision.models.{TORCH_FN[model]}(weights=None, num_classes={CLASSES})"
-                       + (", then classifier[0].p = 0 (no dropout)" if model == "mobilenetv2" else ""),
+        "constructor": constructor(model),
         "mode": "model.train(): batch norm with batch statistics, running statistics updated "
-                f"(momentum {BN_MOMENTUM}, unbiased running variance); no dropout",
+                f"(momentum {TORCH_MODELS[model].bn_momentum:.4g}, unbiased running variance); no dropout",
         "input": "input.npy", "input_layout": "NHWC in the file; torch ran x.transpose(0, 3, 1, 2) (NCHW)",
         "input_shape": [BATCH, SIZE, SIZE, 3],
         "input_formula": "x[n, h, w, c] = Float(sin(0.013 * Double(index) + 0.5 * Double(n) + phase)), index the "
@@ -662,7 +690,7 @@ def save(out, model, r, versions, sgd, overrides, margins, accuracy, largest):
     return doc
 
 
-def write_readme(out, docs, phase, pool_ratios):
+def write_readme(out, docs, phase):
     lines = []
     w = lines.append
     w("# Training-step references")
@@ -670,7 +698,7 @@ def write_readme(out, docs, phase, pool_ratios):
     w("Written by `converters/make_training_step_references.py` (its docstring explains everything); do not "
       "edit by hand. Read by `Tests/ZooTrainingTests/TrainingStepParityTests.swift`.")
     w("")
-    w("One training step of torchvision ResNet50, DenseNet121 and MobileNetV2 (10 classes, no dropout, batch "
+    w("One training step of each torchvision model below (10 classes, no dropout or stochastic depth, batch "
       "norm in training mode) from the parity formula's weights, on `input.npy` (4 x 64 x 64 x 3, NHWC), labels "
       "[3, 1, 7, 0], mean cross-entropy, then `torch.optim.SGD(lr=0.1, momentum=0.9, weight_decay=1e-4)`. "
       "`<model>.npz` holds the logits, the gradients and the values after the step (whole tensors up to 4096 "
@@ -682,15 +710,17 @@ def write_readme(out, docs, phase, pool_ratios):
     w("../venv/bin/python converters/make_training_step_references.py")
     w("```")
     w("")
-    any_doc = next(iter(docs.values()))
-    w("Versions: " + ", ".join(f"{k} {v}" for k, v in any_doc["versions"].items()) +
-      f". Input phase {phase} (max-pooling near-ties: smallest gap over float32 error {pool_ratios}).")
+    w(f"Input phase {phase}. Versions and the stem max pooling's smallest near-tie gap over float32 error are "
+      "per model (a model without ReLUs has no kinks to clear: `-`).")
     w("")
-    w("| model | loss | shifts moved | smallest kink margin / float32 error | torch float32 vs float64: largest gradient error (tensor) | sums | loss | vanishing gradients |")
-    w("|---|---|---|---|---|---|---|---|")
+    w("| model | torch, torchvision | loss | shifts moved | smallest kink margin / float32 error | max-pool gap / float32 error | torch float32 vs float64: largest gradient error (tensor) | sums | loss | vanishing gradients |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
     for model, d in docs.items():
-        a, m = d["float32_accuracy"], d["margins"]
-        w(f"| {model} | {d['loss']:.6f} | {m['overrides']} | {m['smallest_margin_over_float32_error']} | "
+        a, m, v = d["float32_accuracy"], d["margins"], d["versions"]
+        margin = m["smallest_margin_over_float32_error"]
+        pools = ", ".join(str(g) for g in m["max_pool_smallest_gap_over_float32_error"]) or "-"
+        w(f"| {model} | {v['torch']}, {v['torchvision']} | {d['loss']:.6f} | {m['overrides']} | "
+          f"{'-' if margin is None else margin} | {pools} | "
           f"{a['largest']['gradient']:.2g} (`{a['worst_gradient']}`) | {a['largest']['gradient_sum']:.2g} | "
           f"{a['largest']['loss']:.2g} | {a['vanishing']} |")
     w("")
@@ -722,9 +752,21 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     global INPUT_PHASE
+    # Models added to a folder of references share its input: its phase, and its input.npy bit
+    # for bit (np.sin may round differently on another CPU; then regenerate every model).
+    kept = [m for m in MODELS if m not in args.models and os.path.exists(os.path.join(args.out, f"{m}.json"))]
+    if kept and args.phase is None:
+        with open(os.path.join(args.out, f"{kept[0]}.json")) as f:
+            args.phase = json.load(f)["input_phase"]
+        log(f"input phase {args.phase}: the one of the references kept ({', '.join(kept)})")
     phases = [round(0.01 * k, 2) for k in range(int(round(PHASES_SCANNED * 100)))] if args.phase is None else [args.phase]
     INPUT_PHASE, pool_ratios = choose_phase(torch, torchvision, args.models, phases)
-    np.save(os.path.join(args.out, "input.npy"), make_input())
+    input_path = os.path.join(args.out, "input.npy")
+    if kept:
+        if not np.array_equal(np.load(input_path), make_input()):
+            raise SystemExit(f"{input_path} differs from the input formula on this machine; regenerate every model")
+    else:
+        np.save(input_path, make_input())
     summary, docs = {}, {}
     for model in args.models:
         t0 = time.time()
@@ -763,8 +805,11 @@ def main():
                         assert e[what]["n"] == count or stats in e, e["name"]
             for what in ("grad", "after"):
                 assert z[what].dtype == np.float32 and z[what].shape == (lengths[what],)
-    if args.models == MODELS:
-        write_readme(args.out, docs, INPUT_PHASE, pool_ratios)
+    for model in MODELS:
+        if model not in docs and os.path.exists(os.path.join(args.out, f"{model}.json")):
+            with open(os.path.join(args.out, f"{model}.json")) as f:
+                docs[model] = json.load(f)
+    write_readme(args.out, {m: docs[m] for m in MODELS if m in docs}, INPUT_PHASE)
     sizes = {n: os.path.getsize(os.path.join(args.out, n)) for n in sorted(os.listdir(args.out))}
     print(json.dumps({"summary": summary, "bytes": sizes, "total_bytes": sum(sizes.values()),
                       "seconds": round(time.time() - began, 1)}, indent=1))

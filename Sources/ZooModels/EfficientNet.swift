@@ -47,15 +47,18 @@ public final class EfficientNet: ImageModel {
         (1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
         (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1),
     ]
-    /// The stochastic-depth rate of the last block.
-    static let stochasticDepthRate = 0.2
+    /// The stochastic-depth rate of the last block in both frameworks (Keras's
+    /// `drop_connect_rate`, torchvision's `stochastic_depth_prob`).
+    public static let defaultStochasticDepthRate = 0.2
 
     let inputNormalization: InputNormalization?
     let stem: ConvNorm
     let blocks: [[MBConv]]
     let last: ConvNorm
 
-    public init(_ variant: Variant, flavor: Flavor, top: Top = .imagenet) {
+    /// - Parameter stochasticDepthRate: the rate at which training drops the last block's residual
+    ///   branch; earlier blocks' rates grow linearly from 0 to it. 0 turns stochastic depth off.
+    public init(_ variant: Variant, flavor: Flavor, top: Top = .imagenet, stochasticDepthRate: Double = defaultStochasticDepthRate) {
         let (widthCoefficient, depthCoefficient, _, dropout) = variant.coefficients
         let keras = flavor == .keras
         let late = variant.rawValue >= Variant.b5.rawValue
@@ -83,7 +86,7 @@ public final class EfficientNet: ImageModel {
                 let letter = String(UnicodeScalar(UInt8(97 + repeatIndex)))
                 return MBConv("block\(stageIndex + 1)\(letter)_", inChannels: width(repeatIndex == 0 ? stage.input : stage.output),
                               outChannels: width(stage.output), kernel: stage.kernel, stride: repeatIndex == 0 ? stage.stride : 1,
-                              expansion: stage.expansion, dropRate: Float(Self.stochasticDepthRate * Double(index) / total),
+                              expansion: stage.expansion, dropRate: Float(stochasticDepthRate * Double(index) / total),
                               flavor: flavor, unit: unit)
             })
         }

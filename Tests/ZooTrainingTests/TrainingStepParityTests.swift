@@ -9,7 +9,7 @@ import ZooTraining
 
 /// The reference training steps written by `converters/make_training_step_references.py` with
 /// torchvision: the same weights (the parity formula of `make_model_references.py`), the same
-/// batch, batch norm in training mode, no dropout, mean cross-entropy, one SGD-momentum step.
+/// batch, batch norm in training mode, no dropout or stochastic depth, mean cross-entropy, one SGD-momentum step.
 enum StepReferences {
     static let folder = Bundle.module.resourceURL!.appendingPathComponent("StepReferences")
 
@@ -189,7 +189,7 @@ func largestMagnitude(_ values: [Float]) -> Double { values.reduce(0.0) { max($0
 func norm(_ values: [Float]) -> Double { values.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
 
 /// One training step of zoo against PyTorch's, for ResNet50, DenseNet121 and MobileNetV2
-/// (issue 6): the same weights and batch, batch norm in training mode, no dropout, mean
+/// (issue 6) and ResNeXt50 32x4d, MNASNet 1.0 and EfficientNet-B0 (issue 16): the same weights and batch, batch norm in training mode, no dropout, mean
 /// cross-entropy, backward, one SGD step (lr 0.1, momentum 0.9, L2 weight decay 1e-4).
 ///
 /// Every quantity is compared relative to a scale that does not cancel, and must agree within
@@ -218,7 +218,7 @@ func norm(_ values: [Float]) -> Double { values.reduce(0.0) { $0 + Double($1) * 
 ///   running)), one ulp of the values allowed, floor 1e-4.
 @Suite("One training step agrees with PyTorch's", .serialized)
 struct TrainingStepParityTests {
-    static let models = ["resnet50", "densenet121", "mobilenetv2"]
+    static let models = ["resnet50", "densenet121", "mobilenetv2", "resnext50_32x4d", "mnasnet1_0", "efficientnetb0"]
 
     /// How many times torch's own float32 error a tolerance allows.
     static let factor = 3.0
@@ -237,15 +237,16 @@ struct TrainingStepParityTests {
         }
     }
 
-    /// A zoo model as the converter's torchvision model: torchvision flavour, 10 classes, no dropout.
+    /// A zoo model as the converter's torchvision model: torchvision flavour, 10 classes, no
+    /// dropout, no stochastic depth.
     static func model(_ name: String) throws -> ImageModel {
-        let model = try Architecture(named: name).make(flavor: .torchvision, top: .classifier(classes: 10))
-        if name == "mobilenetv2" {
-            // torchvision's classifier is Dropout(0.2) then Linear; the reference ran with p = 0.
-            model.head = ClassificationHead([
-                .init(.globalPool(.average), name: "global_average_pooling2d"),
-                .init(.dense(units: 10, activation: nil), name: "predictions", key: "classifier.1"),
-            ], inputFeatures: model.featureChannels)
+        let top = Top.classifier(classes: 10)
+        let model = name == "efficientnetb0" ? EfficientNet(.b0, flavor: .torchvision, top: top, stochasticDepthRate: 0)
+            : try Architecture(named: name).make(flavor: .torchvision, top: top)
+        // torchvision's classifiers put Dropout before the last Linear; the references ran with p = 0.
+        if let head = model.head {
+            model.head = ClassificationHead(head.steps.filter { if case .dropout = $0.step { false } else { true } },
+                                            inputFeatures: model.featureChannels)
         }
         return model
     }
