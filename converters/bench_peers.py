@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Speed and memory of PyTorch and Keras on the cases of `zoo bench models`, side by side with zoo.
 
-Every model of the zoo (VGG16, ResNet50/152, DenseNet121/169/201, InceptionV3, MobileNetV2) is
-built by each peer framework with random weights and the head zoo benchmarks: global average
-pooling of the base's last feature map, then one dense layer of 100 units.
+Each model of make_model_references.py's list (by default the eight the zoo began with: VGG16,
+ResNet50/152, DenseNet121/169/201, InceptionV3, MobileNetV2) is built by each peer framework that
+publishes it, with random weights and the head zoo benchmarks: global average pooling of the
+base's last feature map, then one dense layer of 100 units.
 
   PyTorch:  the torchvision model (weights=None) with its classifier replaced by a 100-unit
-            Linear after the pooling (VGG16: features, AdaptiveAvgPool2d(1), flatten,
-            Linear(512, 100); InceptionV3: aux_logits=False, init_weights=False, no dropout).
+            Linear after the pooling (VGG, AlexNet, SqueezeNet: features, AdaptiveAvgPool2d(1),
+            flatten, Linear(C, 100); InceptionV3 and GoogLeNet: aux_logits=False,
+            init_weights=False, no dropout; MobileNetV3: its 1280-unit hidden layer goes too,
+            as zoo's base ends where Keras's include_top=False does).
   Keras 3:  keras.applications.X(include_top=False, weights=None, input_shape=(S, S, 3),
-            pooling="avg") followed by Dense(100), on the TensorFlow backend.
+            pooling="avg", plus the entry's keyword arguments such as MobileNet's alpha)
+            followed by Dense(100), on the TensorFlow backend.
 
 Three cases, each on a batch of random float32 images (NCHW for torch, NHWC for Keras) with
 random labels in 0..99:
@@ -72,7 +76,17 @@ FRAMEWORKS = ["torch", "keras"]
 # The models and the frameworks' constructor names, shared with the reference scripts (that
 # module imports only numpy at its top, so this process still never imports torch or TensorFlow).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_model_references import KERAS_APP, MODELS, TORCH_FN  # noqa: E402
+from make_model_references import KERAS_APP, KERAS_KWARGS, MODELS, TORCH_FN  # noqa: E402
+
+# The default models: the eight the zoo began with; --models takes any of MODELS.
+DEFAULT_MODELS = ["vgg16", "resnet50", "resnet152", "densenet121", "densenet169", "densenet201", "inceptionv3",
+                  "mobilenetv2"]
+
+
+def publishes(framework, model_name):
+    """Whether the framework has the model (an architecture only one of them publishes is run
+    by that one alone)."""
+    return (TORCH_FN if framework == "torch" else KERAS_APP)[model_name] is not None
 
 CLASSES = 100
 LEARNING_RATE = 0.01
@@ -169,30 +183,35 @@ def frozen_count(n):
 # ----------------------------------------------------------------------------
 
 def torch_build(model_name):
-    """Returns (model, head modules): torchvision model with a GAP -> Linear(100) head."""
+    """Returns (model, head modules): the torchvision model with a GAP -> Linear(100) head on its
+    base (the layers zoo's `features` top keeps)."""
+    import torch
     import torch.nn as nn
     import torchvision
     fn = getattr(torchvision.models, TORCH_FN[model_name])
-    if model_name == "vgg16":
-        features = fn(weights=None).features
-        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, CLASSES)]
-        return nn.Sequential(features, *head), head
-    if model_name == "inceptionv3":
+    if model_name in ("inceptionv3", "googlenet"):
         model = fn(weights=None, aux_logits=False, init_weights=False)
-        model.dropout = nn.Identity()   # the Keras model has no dropout before Dense(100)
+        model.dropout = nn.Identity()   # zoo's head (as Keras's) has no dropout before Dense(100)
         model.fc = nn.Linear(model.fc.in_features, CLASSES)
         return model, [model.avgpool, model.dropout, model.fc]
     model = fn(weights=None)
-    if model_name.startswith("resnet"):
+    if isinstance(getattr(model, "fc", None), nn.Linear):
+        # ResNet, ResNeXt, Wide ResNet, ShuffleNetV2 (whose pooling is functional).
         model.fc = nn.Linear(model.fc.in_features, CLASSES)
-        return model, [model.avgpool, model.fc]
-    if model_name.startswith("densenet"):
-        # DenseNet's forward applies ReLU and pooling functionally before the classifier.
-        model.classifier = nn.Linear(model.classifier.in_features, CLASSES)
-        return model, [model.classifier]
-    # MobileNetV2: pooling is functional; the classifier was Dropout + Linear(1280, 1000).
-    model.classifier = nn.Linear(model.last_channel, CLASSES)
-    return model, [model.classifier]
+        return model, [m for m in (getattr(model, "avgpool", None), model.fc) if m is not None]
+    if not any(isinstance(m, nn.Linear) for m in model.classifier.modules()) or model_name.startswith(("vgg", "alexnet")):
+        # VGG and AlexNet (their classifiers flatten a 7x7 or 6x6 map) and SqueezeNet (a 1x1-conv
+        # classifier): the features, then the head on their pooled output.
+        with torch.no_grad():
+            channels = model.features(torch.zeros(1, 3, 64, 64)).shape[1]
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, CLASSES)]
+        return nn.Sequential(model.features, *head), head
+    # DenseNet, MobileNetV2/V3, MNASNet, EfficientNet: pooling is functional or a module before
+    # `classifier`, which becomes one Linear from the pooled features (MobileNetV3's 1280-unit
+    # hidden layer and every classifier dropout go with it, as zoo's `gap,dense` head has neither).
+    first = next(m for m in model.classifier.modules() if isinstance(m, nn.Linear))
+    model.classifier = nn.Linear(first.in_features, CLASSES)
+    return model, [m for m in (getattr(model, "avgpool", None), model.classifier) if m is not None]
 
 
 def torch_worker(args, model_name, case):
@@ -265,7 +284,7 @@ def keras_worker(args, model_name, case, tf):
     import numpy as np
     keras.utils.set_random_seed(0)
     base = getattr(keras.applications, KERAS_APP[model_name])(
-        include_top=False, weights=None, input_shape=(args.size, args.size, 3), pooling="avg")
+        include_top=False, weights=None, input_shape=(args.size, args.size, 3), pooling="avg", **KERAS_KWARGS[model_name])
     model = keras.Model(base.inputs, keras.layers.Dense(CLASSES)(base.output))
     # Learnable parameters before any freezing, as torch counts them (count_params() would
     # add the batch norms' moving statistics, which torch keeps as buffers).
@@ -558,8 +577,8 @@ def comma_list(choices):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", type=comma_list(MODELS), default=MODELS,
-                    help="comma-separated models (default: all eight)")
+    ap.add_argument("--models", type=comma_list(MODELS), default=DEFAULT_MODELS,
+                    help="comma-separated models of make_model_references.py's list (default: the first eight)")
     ap.add_argument("--size", type=int, default=96, help="input height and width (default: 96)")
     ap.add_argument("--batch", type=int, default=32, help="batch size (default: 32)")
     ap.add_argument("--threads", type=int, default=2, help="compute threads per framework (default: 2)")
@@ -603,7 +622,7 @@ def main():
                      lambda: run_zoo(args, "resnet50", "infer", size=224)))
     for model_name in args.models:
         for case in CASES:
-            for fw in args.frameworks + (["zoo"] if args.zoo else []):
+            for fw in [f for f in args.frameworks if publishes(f, model_name)] + (["zoo"] if args.zoo else []):
                 run = (lambda m=model_name, c=case: run_zoo(args, m, c)) if fw == "zoo" else \
                       (lambda fw=fw, m=model_name, c=case: run_worker(args, fw, m, c))
                 jobs.append(((fw, model_name, case), f"{fw} {model_name} {case}", run))

@@ -38,8 +38,9 @@ public enum ModelBenchmark {
     }
 
     /// Measures every case of every model on random images: `warmup` untimed steps, then the
-    /// median of `steps` timed ones. Each model carries a pooled 100-class head (`gap,dense`).
-    public static func run(models: [Architecture], flavor: Flavor = .keras, size: Int = 96, batch: Int = 32,
+    /// median of `steps` timed ones. Each model carries a pooled 100-class head (`gap,dense`) and
+    /// follows `flavor`, or without one its architecture's first flavour.
+    public static func run(models: [Architecture], flavor: Flavor? = nil, size: Int = 96, batch: Int = 32,
                            cases: [Case] = Case.allCases, warmup: Int = 2, steps: Int = 5,
                            progress: ((Result) -> Void)? = nil) throws -> [Result] {
         var results: [Result] = []
@@ -48,7 +49,7 @@ public enum ModelBenchmark {
                 // Each case starts from what the previous one left behind, not from its peak.
                 Memory.releaseCache()
                 Memory.resetPeakResidentBytes()
-                let network = try model(architecture, flavor: flavor, size: size)
+                let network = try model(architecture, flavor: flavor ?? architecture.defaultFlavor, size: size)
                 let rate = try imagesPerSecond(network, size: size, batch: batch, benchmarkCase: benchmarkCase, warmup: warmup,
                                                steps: steps)
                 var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, imagesPerSecond: rate,

@@ -101,7 +101,7 @@ extension ZooCommand.Bench {
         @Option(parsing: .singleValue, help: "Data to train on (as zoo finetune's --data).") var data: [String]
         @Option(help: "Training images per epoch (an equal share of each class).") var images = 512
         @Option(help: "Starting weights (default: random; the timing does not depend on them).") var weights: String?
-        @Option(help: "keras or torchvision.") var flavor: Flavor = .keras
+        @Option(help: "keras or torchvision (default: the architecture's first).") var flavor: Flavor?
         @Option(help: "Input size.") var size = 96
         @Option(help: "Base layers that train, as zoo finetune's --unfreeze.") var unfreeze = "20%"
         @Option(help: "The head, as zoo finetune's --head.") var head = "gap,dropout=0.5,dense"
@@ -112,7 +112,8 @@ extension ZooCommand.Bench {
 
         func run() throws {
             try benchmarking("finetune", engine) {
-                var settings = FineTuneSettings(architecture: try Architecture(named: model).name, flavor: flavor, imageSize: size)
+                let architecture = try Architecture(named: model)
+                var settings = FineTuneSettings(architecture: architecture.name, flavor: flavor ?? architecture.defaultFlavor, imageSize: size)
                 settings.weights = weights
                 settings.unfreeze = try FreezePlan(parsing: unfreeze)
                 settings.head = try HeadSpecification.Template(parsing: head)
@@ -146,10 +147,10 @@ extension ZooCommand.Bench {
                 converters/bench_peers.py runs the same cases in PyTorch and Keras and puts them side by side.
                 """)
 
-        @Option(help: "Models, comma-separated (default: the eight ImageNet architectures).") var models: String?
+        @Option(help: "Models, comma-separated (default: every ImageNet architecture).") var models: String?
         @Option(help: "Input size.") var size = 96
         @Option(help: "Batch size.") var batch = 32
-        @Option(help: "keras or torchvision.") var flavor: Flavor = .keras
+        @Option(help: "keras or torchvision (default: each architecture's first).") var flavor: Flavor?
         @Option(help: "Cases, comma-separated: infer, train, train_frozen80 (default: all).") var cases: String?
         @Option(help: "Timed steps per case (the median is reported), after two warm-up steps.") var steps = 5
         @Flag(help: "Print a JSON array: model, size, batch, case, images_per_s, peak_rss_mb (and gflop_per_s for infer).") var json = false
@@ -166,7 +167,7 @@ extension ZooCommand.Bench {
                     return value
                 } } ?? ModelBenchmark.Case.allCases
                 if !json {
-                    print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor.rawValue) flavour, \(Threads.count) threads, median of \(steps) steps")
+                    print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor?.rawValue ?? "each model's first") flavour, \(Threads.count) threads, median of \(steps) steps")
                     print("model         case              images/s   peak RSS (MB)   GFLOP/s")
                 }
                 let results = try ModelBenchmark.run(models: architectures, flavor: flavor, size: size, batch: batch, cases: chosen,

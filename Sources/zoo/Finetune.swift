@@ -43,7 +43,7 @@ extension ZooCommand {
         @Option(help: "Share of the training data held out for validation.") var validation = 0.2
 
         @Option(help: "Starting weights: a weight file, a weight set pulled with zoo pull, or a zoo checkpoint (default: random).") var weights: String?
-        @Option(help: "keras or torchvision.") var flavor: Flavor = .keras
+        @Option(help: "keras or torchvision (default: the architecture's first: keras where Keras publishes it).") var flavor: Flavor?
         @Option(help: "Input height and width images are resized to.") var size = 224
         @Option(help: "The head: gap|gmp|flatten, dropout=RATE, dense=UNITS[:ACTIVATION], dense (classes).") var head = "gap,dropout=0.5,dense"
         @Option(help: "Base layers that train: 20%, 12, all or none.") var unfreeze = "none"
@@ -126,7 +126,8 @@ extension ZooCommand {
                 settings.weights = weights ?? settings.weights
                 if preprocess != nil { throw ValidationError("the features were made with \(settings.preprocessing?.rawValue ?? "none") preprocessing; leave out --preprocess") }
             } else {
-                settings = FineTuneSettings(architecture: try Architecture(named: model!).name, flavor: flavor, imageSize: size)
+                let architecture = try Architecture(named: model!)
+                settings = FineTuneSettings(architecture: architecture.name, flavor: flavor ?? architecture.defaultFlavor, imageSize: size)
                 settings.weights = weights
                 settings.preprocessing = preprocess
             }
