@@ -148,6 +148,9 @@ extension LayerKind {
     public static let add = LayerKind(weightless: "Add", "add")
     public static let flatten = LayerKind(weightless: "Flatten", "flatten")
     public static let dropout = LayerKind(weightless: "Dropout", "dropout")
+    /// A Keras `Lambda` layer: what a Keras port writes for an operation Keras has no layer
+    /// for (ShuffleNetV2's channel split and shuffle).
+    public static let lambda = LayerKind(weightless: "Lambda", "lambda")
 }
 
 /// One entry of a model's layer list: a layer as Keras lists it in `model.layers`, weightless

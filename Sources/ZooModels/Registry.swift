@@ -129,6 +129,7 @@ public enum ModelRegistry {
         InceptionV3.self,
         MobileNetV2.self,
         MNASNet.self,
+        ShuffleNetV2.self,
         EfficientNet.self,
         // Keras applications only.
         Xception.self,
