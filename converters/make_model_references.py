@@ -140,12 +140,20 @@ MODEL_ENTRIES = {
     "inceptionv3": ModelEntry("inception", 75, "InceptionV3", "inception_v3", 311, 22007684, True,
                               {"aux_logits": True, "init_weights": False, "transform_input": False}),
     "mobilenetv2": ModelEntry("mobilenet", 64, "MobileNetV2", "mobilenet_v2", 154, 2386084, True),
+    # The other widths Keras publishes (torchvision: 1.0 only).
+    **{f"mobilenetv2_a{code}": ModelEntry("mobilenet", 64, "MobileNetV2", None, 154, None, False, keras_kwargs={"alpha": alpha})
+       for code, alpha in (("035", 0.35), ("050", 0.5), ("075", 0.75), ("130", 1.3), ("140", 1.4))},
     **{f"efficientnetb{i}": ModelEntry("efficientnet", 64, f"EfficientNetB{i}", f"efficientnet_b{i}", None, None, i in (0, 5))
        for i in range(8)},
     "mnasnet0_5": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_5", determinism=True, **TORCH_ONLY),
     "mnasnet0_75": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_75", determinism=False, **TORCH_ONLY),
     "mnasnet1_0": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_0", determinism=False, **TORCH_ONLY),
     "mnasnet1_3": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_3", determinism=False, **TORCH_ONLY),
+    # ShuffleNetV2 at 75: its stride-2 layers (conv1, the max pool, each stage's first unit) see
+    # 75, 38, 19, 10 and 5, odd and even sizes both, so a wrong padding of either parity shows; the
+    # last map is 3x3. 64 would give even sizes only. 75 also shares InceptionV3's input file.
+    **{f"shufflenet_v2_x{w}": ModelEntry("shufflenet", 75, torch_fn=f"shufflenet_v2_x{w}", determinism=w == "1_0", **TORCH_ONLY)
+       for w in ("0_5", "1_0", "1_5", "2_0")},
     # Keras applications only. Xception at 75 (its minimum is 71): block1 leaves 35x35, so its four
     # `same` max pools see 35, 18, 9 and 5, both parities of TensorFlow's padding rule (an even
     # size pads only the bottom and right, an odd one both sides); 71 would give odd sizes only,
@@ -920,8 +928,8 @@ def torch_worker(args):
             h = m.features.register_forward_hook(
                 lambda mod, i, o: store.__setitem__(
                     "f", torch.flatten(F.adaptive_avg_pool2d(F.relu(o), (1, 1)), 1).clone()))
-        else:  # vgg, alexnet, mobilenet, squeezenet, mnasnet: mean over H, W of the trunk's output
-            trunk = m.layers if FAMILY[model] == "mnasnet" else m.features
+        else:  # vgg, alexnet, mobilenet, squeezenet, mnasnet, shufflenet: mean over H, W of the trunk's output
+            trunk = getattr(m, {"mnasnet": "layers", "shufflenet": "conv5"}.get(FAMILY[model], "features"))
             h = trunk.register_forward_hook(
                 lambda mod, i, o: store.__setitem__(
                     "f", torch.flatten(F.adaptive_avg_pool2d(o, (1, 1)), 1).clone()))
@@ -942,6 +950,7 @@ def torch_worker(args):
         "efficientnet": "flatten(avgpool output) (before dropout and classifier.1)",
         "mobilenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1))",
         "mnasnet": "mean over H,W of layers(x) (what the classifier sees)",
+        "shufflenet": "mean over H,W of conv5's output (what fc sees)",
         "squeezenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1)); the classifier "
                       "applies its 1x1 convolution and ReLU before pooling",
     }

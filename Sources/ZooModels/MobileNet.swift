@@ -54,10 +54,11 @@ public final class MobileNet: ImageModel {
         ])
     }
 
-    /// `mobilenet` at width 1.0, `mobilenet_a025` (`_a050`, `_a075`) otherwise.
-    static func registryName(_ alpha: Double) -> String {
+    /// `base` at width 1.0, `<base>_a025` (`_a050`, `_a130`, ...) otherwise, as the catalog names
+    /// the widths (MobileNet and MobileNetV2).
+    static func registryName(_ alpha: Double, base: String = "mobilenet") -> String {
         let hundredths = Int((alpha * 100).rounded())
-        return alpha == 1 ? "mobilenet" : "mobilenet_a" + (hundredths < 100 ? "0" : "") + "\(hundredths)"
+        return alpha == 1 ? base : "\(base)_a" + (hundredths < 100 ? "0" : "") + "\(hundredths)"
     }
 
     /// Every layer's module under its Keras name, in Keras's order.

@@ -45,7 +45,8 @@ public final class MobileNetV2: ImageModel {
         let lastChannels = alpha > 1 ? Self.divisible(1280 * alpha) : 1280
         last = ConvolutionUnit(channels, lastChannels, kernel: 1, stride: 1, groups: 1, epsilon: epsilon, momentum: momentum,
                                names: .init(conv: "Conv_1", norm: "Conv_1_bn", activation: "out_relu"))
-        super.init(name: "mobilenetv2", flavor: flavor, featureChannels: lastChannels, minimumInputSize: 32)
+        super.init(name: MobileNet.registryName(alpha, base: "mobilenetv2"), flavor: flavor, featureChannels: lastChannels,
+                   minimumInputSize: 32)
 
         appendLayer("input_layer", .inputLayer)
         appendLayers(stem.unit.layers)
@@ -169,7 +170,14 @@ extension MobileNetV2 {
 }
 
 extension MobileNetV2: ModelFamily {
-    public static let architectures: [Architecture] = [.mobilenetv2]
+    /// Width 1.0 in both flavours, then the other widths Keras publishes weights for (torchvision
+    /// publishes 1.0 only).
+    public static let architectures: [Architecture] = [.mobilenetv2] + [0.35, 0.5, 0.75, 1.3, 1.4].map { alpha in
+        Architecture(name: MobileNet.registryName(alpha, base: "mobilenetv2"), summary: "MobileNetV2 \(alpha) (Sandler et al. 2018)",
+                     defaultInputSize: 224, flavors: [.keras], preprocessing: [.keras: .tf]) {
+            MobileNetV2(flavor: .keras, top: $0.top, widthMultiplier: alpha)
+        }
+    }
 }
 
 extension Architecture {
