@@ -42,11 +42,10 @@ MODELS = list(MODEL_ENTRIES)
 KERAS_NAME = {m: e.keras_app for m, e in MODEL_ENTRIES.items() if e.keras_app}
 TORCH_NAME = {m: e.torch_fn for m, e in MODEL_ENTRIES.items() if e.torch_fn}
 # The preprocessing zoo is told to apply (`zoo extract --preprocess`), as the Keras weights expect.
-KERAS_PREPROCESS = {"vgg16": "caffe", "vgg19": "caffe", "resnet50": "caffe", "resnet101": "caffe", "resnet152": "caffe",
-                    "densenet121": "torch", "densenet169": "torch", "densenet201": "torch", "inceptionv3": "tf",
-                    "mobilenetv2": "tf", "xception": "tf", "resnet50v2": "tf", "resnet101v2": "tf", "resnet152v2": "tf",
-                    "mobilenet": "tf", "mobilenet_a025": "tf", "mobilenet_a050": "tf", "mobilenet_a075": "tf",
-                    **{f"efficientnetb{i}": "none" for i in range(8)}}
+# The preprocessing each Keras family's published weights expect (what zoo extract is told).
+KERAS_FAMILY_PREPROCESS = {"vgg": "caffe", "resnet": "caffe", "densenet": "torch", "inception": "tf", "mobilenet": "tf",
+                           "xception": "tf", "resnetv2": "tf", "mobilenetv1": "tf", "efficientnet": "none"}
+KERAS_PREPROCESS = {m: KERAS_FAMILY_PREPROCESS[e.family] for m, e in MODEL_ENTRIES.items() if e.keras_app}
 KERAS_KWARGS = {m: e.keras_kwargs or {} for m, e in MODEL_ENTRIES.items()}
 SIZE = {"inceptionv3": 299, "xception": 299, **{f"efficientnetb{i}": s for i, s in enumerate([224, 240, 260, 300, 380, 456, 528, 600])}}
 BATCH = 2
