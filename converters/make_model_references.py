@@ -164,6 +164,11 @@ MODEL_ENTRIES = {
                               **KERAS_ONLY),
     "resnet152v2": ModelEntry("resnetv2", 64, "ResNet152V2", notop_layers=564, head100_total=58536548, determinism=False,
                               **KERAS_ONLY),
+    # InceptionResNetV2 at 75, its minimum, like InceptionV3 (whose input file it shares): the
+    # stem's valid convolutions and pools leave 7x7 for the block35s, 3x3 for the block17s and
+    # 1x1 for the block8s.
+    "inceptionresnetv2": ModelEntry("inceptionresnetv2", 75, "InceptionResNetV2", notop_layers=780, head100_total=54490436,
+                                    determinism=True, **KERAS_ONLY),
     "mobilenet": ModelEntry("mobilenetv1", 64, "MobileNet", notop_layers=86, head100_total=3331364, determinism=True,
                             **KERAS_ONLY),
     "mobilenet_a025": ModelEntry("mobilenetv1", 64, "MobileNet", notop_layers=86, head100_total=244244, determinism=False,
@@ -187,7 +192,7 @@ INPUT_SIZE = {m: e.input_size for m, e in MODEL_ENTRIES.items()}
 KERAS_APP = {m: e.keras_app for m, e in MODEL_ENTRIES.items()}
 KERAS_KWARGS = {m: e.keras_kwargs or {} for m, e in MODEL_ENTRIES.items()}
 # The input size of each Keras model's full top (its published weights' size).
-KERAS_TOP_SIZE = {m: 299 if m in ("inceptionv3", "xception") else 224 for m in MODEL_ENTRIES}
+KERAS_TOP_SIZE = {m: 299 if m in ("inceptionv3", "xception", "inceptionresnetv2") else 224 for m in MODEL_ENTRIES}
 TORCH_FN = {m: e.torch_fn for m, e in MODEL_ENTRIES.items()}
 EXPECTED_NOTOP_LAYERS = {m: e.notop_layers for m, e in MODEL_ENTRIES.items()}
 EXPECTED_HEAD100_TOTAL = {m: e.head100_total for m, e in MODEL_ENTRIES.items()}

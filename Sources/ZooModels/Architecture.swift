@@ -151,6 +151,9 @@ extension LayerKind {
     /// A Keras `Lambda` layer: what a Keras port writes for an operation Keras has no layer
     /// for (ShuffleNetV2's channel split and shuffle).
     public static let lambda = LayerKind(weightless: "Lambda", "lambda")
+    /// Keras 3 InceptionResNetV2's residual sum `x + scale * r` (`CustomScaleLayer`, weightless:
+    /// the scale is configuration).
+    public static let customScaleLayer = LayerKind(weightless: "CustomScaleLayer", "custom_scale_layer")
 }
 
 /// One entry of a model's layer list: a layer as Keras lists it in `model.layers`, weightless

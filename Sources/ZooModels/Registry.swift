@@ -135,6 +135,7 @@ public enum ModelRegistry {
         Xception.self,
         ResNetV2.self,
         MobileNet.self,
+        InceptionResNetV2.self,
         CIFARResNet.self,
     ]
 

@@ -40,7 +40,8 @@ struct FusedPathTests {
     @Test("inference gives the same output fused and layer by layer",
           arguments: [("resnet50", Flavor.keras), ("mobilenetv2", .keras), ("mobilenetv2", .torchvision), ("densenet121", .torchvision),
                       ("inceptionv3", .keras), ("xception", .keras), ("resnet50v2", .keras), ("mobilenet", .keras), ("vgg16", .torchvision), ("cifar-resnet20", .torchvision), ("cifar-resnet20b", .torchvision),
-                      ("cifar-preresnet110", .torchvision)])
+                      ("cifar-preresnet110", .torchvision),
+                      ("inceptionresnetv2", .keras)])
     func inference(name: String, flavor: Flavor) throws {
         let model = try Architecture(named: name).make(flavor: flavor, top: .features(pooling: .average))
         try randomizeNormalization(model, seed: 3)
