@@ -20,7 +20,7 @@ public final class InceptionResNetV2: ImageModel {
     let stem: [ConvNorm]
     let stemPools: [String]
     /// `mixed_5b`, then the residual blocks and reductions in order, as one list.
-    let blocks: [any Layer & Module]
+    let blocks: [any Block]
     let conv7b: ConvNorm
 
     public init(top: Top = .imagenet) {
@@ -43,19 +43,15 @@ public final class InceptionResNetV2: ImageModel {
         }
         func residual(_ type: String, _ index: Int, channels: Int, scale: Float, activation: Bool = true,
                       _ branches: () -> [[ConvNorm]]) -> ResidualBlock {
-            let name = "\(type)_\(index)"
-            let branches = branches().map { Branch(pool: nil, units: $0) }
-            let mixed = branches.reduce(0) { $0 + $1.units.last!.norm.channels }
-            return ResidualBlock(branches: branches, mixedName: "\(name)_mixed",
-                                 up: NamedConv(Conv2D(mixed, channels, kernel: 1), kerasName: "\(name)_conv"),
-                                 scaleName: autoNames.autoName(.customScaleLayer), scale: scale,
-                                 activationName: activation ? "\(name)_ac" : nil)
+            let branches = branches().map { Branch(units: $0) }
+            return ResidualBlock("\(type)_\(index)", branches, channels: channels, scaleName: autoNames.autoName(.customScaleLayer),
+                                 scale: scale, activation: activation)
         }
 
         stem = [unit(3, 32, [3], stride: 2, valid: true), unit(32, 32, [3], valid: true), unit(32, 64, [3])]
             + [unit(64, 80, [1], valid: true), unit(80, 192, [3], valid: true)]
         stemPools = [autoNames.autoName(.maxPooling2D), autoNames.autoName(.maxPooling2D)]
-        var blocks: [any Layer & Module] = []
+        var blocks: [any Block] = []
         blocks.append(MixedBlock("mixed_5b", [
             Branch(units: [unit(192, 96, [1])]),
             Branch(units: [unit(192, 48, [1]), unit(48, 64, [5])]),
@@ -123,8 +119,7 @@ public final class InceptionResNetV2: ImageModel {
             if index == 2 || index == 4 { x = chain([NamedLayer(stemPools[index / 2 - 1], .maxPooling2D)], after: x) }
         }
         for block in blocks {
-            let branches = (block as? MixedBlock)?.branches ?? (block as! ResidualBlock).branches
-            let outputs = branches.map { branch in
+            let outputs = block.branches.map { branch in
                 chain(branch.units.flatMap(\.layers), after: branch.pool.map { chain([NamedLayer($0.name, $0.kind)], after: x) } ?? x)
             }
             switch block {
@@ -154,12 +149,18 @@ public final class InceptionResNetV2: ImageModel {
             }
             return y
         }] + blocks.map { block in
-            Stage((block as? MixedBlock)?.name ?? (block as! ResidualBlock).blockName, modules: [block]) { try block($0, $1) }
+            Stage(block.name, modules: [block]) { try block($0, $1) }
         } + [Stage(conv7b.names.conv, modules: [conv7b.conv, conv7b.norm]) { [conv7b] x, context in try conv7b(x, context) }]
     }
 }
 
 extension InceptionResNetV2 {
+    /// A mixed or residual block: its Keras name prefix and its parallel branches.
+    protocol Block: Module, Layer {
+        var name: String { get }
+        var branches: [Branch] { get }
+    }
+
     /// One branch of a block: an optional pool, then convolution units (none for a reduction's
     /// max-pool branch).
     struct Branch {
@@ -184,7 +185,7 @@ extension InceptionResNetV2 {
     }
 
     /// `mixed_5b`, `mixed_6a`, `mixed_7a`: the branches concatenated.
-    final class MixedBlock: Module, Layer {
+    final class MixedBlock: Module, Block {
         let name: String
         let branches: [Branch]
 
@@ -207,9 +208,10 @@ extension InceptionResNetV2 {
     /// In inference (and with the convolution frozen) the three run as one convolution: its
     /// weight and bias multiplied by `scale` once, the input added and the ReLU applied as its
     /// post-ops, unless someone watches the convolution's or the sum's own output.
-    final class ResidualBlock: Module, Layer {
+    final class ResidualBlock: Module, Block {
+        /// The Keras name prefix, `block35_1`.
+        let name: String
         let branches: [Branch]
-        let mixedName: String
         let up: NamedConv
         let scaleName: String
         let scale: Float
@@ -217,17 +219,18 @@ extension InceptionResNetV2 {
         /// The convolution's weight and bias times `scale`, and the values they were made from.
         private var scaled: (sources: [Tensor], weight: Tensor, bias: Tensor)?
 
-        init(branches: [Branch], mixedName: String, up: NamedConv, scaleName: String, scale: Float, activationName: String?) {
+        /// A block `name` whose 1x1 convolution brings its branches back to `channels`.
+        init(_ name: String, _ branches: [Branch], channels: Int, scaleName: String, scale: Float, activation: Bool) {
+            self.name = name
             self.branches = branches
-            self.mixedName = mixedName
-            self.up = up
+            let mixed = branches.reduce(0) { $0 + $1.units.last!.norm.channels }
+            up = NamedConv(Conv2D(mixed, channels, kernel: 1), kerasName: "\(name)_conv")
             self.scaleName = scaleName
             self.scale = scale
-            self.activationName = activationName
+            activationName = activation ? "\(name)_ac" : nil
         }
 
-        /// `block35_1`.
-        var blockName: String { String(mixedName.dropLast("_mixed".count)) }
+        var mixedName: String { "\(name)_mixed" }
 
         override var children: [(name: String, module: Module)] { branches.flatMap(\.children) + up.children }
 
