@@ -61,7 +61,8 @@ INPUTS
 ------
 x[n, h, w, c] = Float(sin(0.013 * Double(index) + 0.5 * Double(n))), index =
 row-major NHWC element index, batch 2, saved as input_<S>.npy (NHWC float32);
-torch receives the same values transposed to NCHW.
+torch receives the same values transposed to NCHW. Keras models that rescale raw
+pixels themselves (PIXEL_INPUT) get input_<S>_pixels.npy, 127.5 * (x + 1).
 
 CHECKS: every model's logits and features finite, max |value| < 1e4, features
 not all zero, the two inputs give different logits; the Keras listing equals
@@ -104,9 +105,9 @@ BATCH = 2
 # Keras figures (asserted when given): the layer count without the top and the total parameters
 # with a 100-class head; whether the model is rebuilt from scratch for the determinism check (one
 # model per family); extra torchvision keyword arguments; extra keras.applications keyword
-# arguments (MobileNet's alpha).
+# arguments (MobileNet's alpha); whether the Keras model takes raw pixels (see PIXEL_INPUT).
 ModelEntry = namedtuple("ModelEntry", "family input_size keras_app torch_fn notop_layers head100_total determinism torch_kwargs "
-                        "keras_kwargs", defaults=(None, None))
+                        "keras_kwargs keras_pixels", defaults=(None, None, False))
 TORCH_ONLY = dict(keras_app=None, notop_layers=None, head100_total=None)
 KERAS_ONLY = dict(torch_fn=None)
 MODEL_ENTRIES = {
@@ -145,6 +146,19 @@ MODEL_ENTRIES = {
        for code, alpha in (("035", 0.35), ("050", 0.5), ("075", 0.75), ("130", 1.3), ("140", 1.4))},
     **{f"efficientnetb{i}": ModelEntry("efficientnet", 64, f"EfficientNetB{i}", f"efficientnet_b{i}", None, None, i in (0, 5))
        for i in range(8)},
+    # MobileNetV3 Small and Large (both frameworks), then the variants only Keras publishes.
+    "mobilenetv3small": ModelEntry("mobilenetv3", 64, "MobileNetV3Small", "mobilenet_v3_small", 157, 996820, True, keras_pixels=True),
+    "mobilenetv3large": ModelEntry("mobilenetv3", 64, "MobileNetV3Large", "mobilenet_v3_large", 187, 3092452, False, keras_pixels=True),
+    "mobilenetv3small_minimalistic": ModelEntry("mobilenetv3", 64, "MobileNetV3Small", notop_layers=103, head100_total=498700,
+                                                determinism=False, keras_kwargs={"minimalistic": True}, keras_pixels=True,
+                                                **KERAS_ONLY),
+    "mobilenetv3large_minimalistic": ModelEntry("mobilenetv3", 64, "MobileNetV3Large", notop_layers=139, head100_total=1533708,
+                                                determinism=False, keras_kwargs={"minimalistic": True}, keras_pixels=True,
+                                                **KERAS_ONLY),
+    "mobilenetv3small_a075": ModelEntry("mobilenetv3", 64, "MobileNetV3Small", notop_layers=157, head100_total=626460,
+                                        determinism=False, keras_kwargs={"alpha": 0.75}, keras_pixels=True, **KERAS_ONLY),
+    "mobilenetv3large_a075": ModelEntry("mobilenetv3", 64, "MobileNetV3Large", notop_layers=187, head100_total=1880836,
+                                        determinism=False, keras_kwargs={"alpha": 0.75}, keras_pixels=True, **KERAS_ONLY),
     "mnasnet0_5": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_5", determinism=True, **TORCH_ONLY),
     "mnasnet0_75": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_75", determinism=False, **TORCH_ONLY),
     "mnasnet1_0": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_0", determinism=False, **TORCH_ONLY),
@@ -196,6 +210,11 @@ KERAS_TOP_SIZE = {m: 299 if m in ("inceptionv3", "xception", "inceptionresnetv2"
 TORCH_FN = {m: e.torch_fn for m, e in MODEL_ENTRIES.items()}
 EXPECTED_NOTOP_LAYERS = {m: e.notop_layers for m, e in MODEL_ENTRIES.items()}
 EXPECTED_HEAD100_TOTAL = {m: e.head100_total for m, e in MODEL_ENTRIES.items()}
+# Keras models whose first layer rescales raw 0-255 pixels (MobileNetV3's Rescaling(1/127.5,
+# offset=-1)): the common input in [-1, 1] would reach their convolutions as -1 plus 1/127.5 of
+# the signal (measured: MobileNetV3Small's logits_input_dependence 3e-5), so their Keras flavour
+# runs input_<S>_pixels.npy, 127.5 * (x + 1), which the rescaling maps back to the common input.
+PIXEL_INPUT = {m for m, e in MODEL_ENTRIES.items() if e.keras_pixels}
 LAYERS_INPUT = 96
 FREEZE_FRACTIONS = [Fraction(0), Fraction(1, 10), Fraction(2, 10)]
 EXPECTED_DENSENET201_TRAINABLE = {"0": 192100, "0.1": 2831140, "0.2": 5056740}
@@ -302,6 +321,22 @@ MBCONV_RESIDUAL_RULE = {
     "formula": "0.6 + 0.05 * u",
     "fn": lambda u: 0.6 + 0.05 * u,
 }
+MOBILENETV3 = ["mobilenetv3small", "mobilenetv3large", "mobilenetv3small_minimalistic", "mobilenetv3large_minimalistic",
+               "mobilenetv3small_a075", "mobilenetv3large_a075"]
+HARD_SE_GATE_RULE = {
+    "id": "open_hard_se_gate",
+    "description": "the bias of every MobileNetV3 squeeze-and-excitation expansion (the convolution before the hard-sigmoid "
+                   "gate relu6(x + 3) / 6: Keras `expanded_conv_N_squeeze_excite_conv_1/bias`, torch "
+                   "`features.N.block.J.fc2.bias`): gates near 0.75, inside their linear range, instead of 0.5, which halve "
+                   "the signal in every block (torchvision MobileNetV3-Small's logits_input_dependence 0.008 before)",
+    "models": MOBILENETV3,
+    "patterns": {"keras": r"expanded_conv(_[0-9]+)?_squeeze_excite_conv_1/bias",
+                 "torchvision": r"features\.[0-9]+\.block\.[0-9]+\.fc2\.bias"},
+    "role": "se_hard_gate_bias",
+    "formula": "1.5 + 0.05 * u",
+    "fn": lambda u: 1.5 + 0.05 * u,
+    "from_role": "bias",
+}
 # Keras-only families: their rules have no torchvision pattern.
 XCEPTION_RESIDUAL_RULE = {
     "id": "damped_xception_residual_gamma",
@@ -339,7 +374,8 @@ PLAIN_CHAIN_RULE = {
     "fn": lambda u: 1.15 + 0.1 * u,
 }
 RULES_BY_FORMULA = {"sin": [], "hash": [RESIDUAL_RULE, BASIC_RESIDUAL_RULE, SE_GATE_RULE, INPUT_MEAN_RULE, INPUT_VARIANCE_RULE,
-                                         MBCONV_RESIDUAL_RULE, XCEPTION_RESIDUAL_RULE, PREACTIVATION_RESIDUAL_RULE, PLAIN_CHAIN_RULE]}
+                                         MBCONV_RESIDUAL_RULE, XCEPTION_RESIDUAL_RULE, PREACTIVATION_RESIDUAL_RULE, PLAIN_CHAIN_RULE,
+                                         HARD_SE_GATE_RULE]}
 FORMULA = "hash"
 RULES = RULES_BY_FORMULA[FORMULA]
 
@@ -435,6 +471,16 @@ def make_input(size):
     index = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
     n = np.arange(BATCH, dtype=np.float64).reshape(BATCH, 1, 1, 1)
     return np.sin(0.013 * index + 0.5 * n).astype(np.float32)
+
+
+def make_pixel_input(size):
+    """The common input as raw pixels, 127.5 * (x + 1) (see PIXEL_INPUT)."""
+    return (127.5 * (make_input(size).astype(np.float64) + 1.0)).astype(np.float32)
+
+
+def input_file(model, flavor):
+    size = INPUT_SIZE[model]
+    return f"input_{size}_pixels.npy" if flavor == "keras" and model in PIXEL_INPUT else f"input_{size}.npy"
 
 
 def rule_role(flavor, model, name):
@@ -665,10 +711,12 @@ def keras_worker(args):
         if FAMILY[model] == "vgg":
             feat_layer = m.get_layer("block5_pool")
         else:
-            # The top's pooling: the one GlobalAveragePooling2D, or `avg_pool` where squeeze-and-
-            # excitation blocks have pools of their own.
+            # The top's pooling: the one GlobalAveragePooling2D, or where squeeze-and-excitation
+            # blocks have pools of their own, `avg_pool` (EfficientNet) or the one not named
+            # `..._squeeze_excite_avg_pool` (MobileNetV3, whose top pool has an automatic name).
             gaps = [l for l in m.layers if isinstance(l, keras.layers.GlobalAveragePooling2D)]
-            named = [l for l in gaps if l.name == "avg_pool"]
+            named = [l for l in gaps if l.name == "avg_pool"] or \
+                [l for l in gaps if not l.name.endswith("squeeze_excite_avg_pool")]
             assert len(gaps) == 1 or len(named) == 1, model
             feat_layer = named[0] if named else gaps[0]
         probe = keras.Model(m.inputs, [m.outputs[0], feat_layer.output])
@@ -704,7 +752,7 @@ def keras_worker(args):
     for model in todo:
         t0 = time.time()
         size = INPUT_SIZE[model]
-        x = np.load(os.path.join(out, f"input_{size}.npy"))
+        x = np.load(os.path.join(out, input_file(model, "keras")))
         m = build(model, True, size)
         tensors, variables, same_order = listing(m, model)
         values = fill(tensors, variables)
@@ -720,7 +768,7 @@ def keras_worker(args):
         st = stats(logits, feats, logits_zero, feats_zero)
         doc = {
             "model": model, "flavor": "keras", "input_size": size,
-            "input": f"input_{size}.npy", "input_layout": "NHWC", "batch": BATCH,
+            "input": input_file(model, "keras"), "input_layout": "NHWC", "batch": BATCH,
             "constructor": f"keras.applications.{KERAS_APP[model]}(weights=None, include_top=True, "
                            f"classes=1000, classifier_activation=None, input_shape=({size}, {size}, 3)"
                            + "".join(f", {k}={v}" for k, v in KERAS_KWARGS[model].items()) + ")",
@@ -762,7 +810,7 @@ def keras_worker(args):
     det = {}
     for model in [m for m in DETERMINISM_MODELS if m in todo]:
         size = INPUT_SIZE[model]
-        x = np.load(os.path.join(out, f"input_{size}.npy"))
+        x = np.load(os.path.join(out, input_file(model, "keras")))
         m = build(model, True, size)
         tensors, variables, _ = listing(m, model)
         fill(tensors, variables)
@@ -955,6 +1003,7 @@ def torch_worker(args):
         "efficientnet": "flatten(avgpool output) (before dropout and classifier.1)",
         "mobilenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1))",
         "mnasnet": "mean over H,W of layers(x) (what the classifier sees)",
+        "mobilenetv3": "mean over H,W of features(x) (avgpool's output, what classifier.0 sees)",
         "shufflenet": "mean over H,W of conv5's output (what fc sees)",
         "squeezenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1)); the classifier "
                       "applies its 1x1 convolution and ReLU before pooling",
@@ -1178,13 +1227,16 @@ def write_readme(out):
           "worked values (hash, seed, u, value, value bits) for a few names to unit-test an implementation.")
     w("")
     w("Input: `x[n, h, w, c] = Float(sin(0.013 * Double(index) + 0.5 * Double(n)))`, `index` the "
-      "row-major NHWC element index, batch 2. torch ran the same values transposed to NCHW.")
+      "row-major NHWC element index, batch 2. torch ran the same values transposed to NCHW. Keras models that "
+      "rescale raw pixels themselves (MobileNetV3's `Rescaling(1/127.5, offset=-1)`) ran `input_<S>_pixels.npy`, "
+      "`127.5 * (x + 1)`, which that rescaling maps back to `x` (the listing's `input` names the file).")
     w("")
     w("## Files")
     w("")
     w("| file | what |")
     w("|---|---|")
     w("| `input_<S>.npy` | float32 `[2, S, S, 3]` NHWC input (S = 32, 64, 75) |")
+    w("| `input_<S>_pixels.npy` | the same as raw pixels, `127.5 * (x + 1)`, for Keras models that rescale pixels themselves |")
     w("| `<model>_<flavor>_logits.npy` | float32 `[2, 1000]`: Keras built with `classifier_activation=None`, torch eval forward |")
     w("| `<model>_<flavor>_features.npy` | float32 `[2, C]` pooled pre-classifier features (definition in the listing) |")
     w("| `<model>_<flavor>.json` | listing: constructor, input size, rules, role formulas, every tensor of the weight file in the framework's order (`name`, `shape`, `role`, `fan_in` for kernels), parameter counts, output magnitudes, versions |")
@@ -1294,6 +1346,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for size in sorted({INPUT_SIZE[m] for m in args.models}):
         save_npy(os.path.join(args.out, f"input_{size}.npy"), make_input(size))
+    for size in sorted({INPUT_SIZE[m] for m in args.models if m in PIXEL_INPUT and "keras" in args.flavors}):
+        save_npy(os.path.join(args.out, f"input_{size}_pixels.npy"), make_pixel_input(size))
     with open(os.path.join(args.out, "formula_vectors.json"), "w") as f:
         json.dump({"formula": FORMULA, "u": FORMULAS[FORMULA]["u"], "roles": role_formulas(),
                    "cases": formula_vectors()}, f, indent=1)

@@ -28,6 +28,11 @@ public final class ClassificationHead: Module, Layer {
         /// kept-dims pooled map to `[N, C]`, which zoo's pooling gives already, and its `predictions`
         /// activation, where zoo's heads give logits); its ``NamedStep/kind`` names the Keras class.
         case identity
+        /// An activation that Keras lists as a layer of its own after a dense step (Keras
+        /// MobileNetV3's hard-swish after `conv_2`, torchvision's `classifier.1` Hardswish), so
+        /// that the dense step's tap is its linear output; its ``NamedStep/kind`` names the Keras
+        /// class (`Activation`, the default, or `ReLU`).
+        case activation(Activation)
     }
 
     /// A step with its names.
@@ -93,7 +98,7 @@ public final class ClassificationHead: Module, Layer {
             case .adaptiveAveragePool: return NamedLayer(named.name, named.kind ?? .averagePooling2D)
             case .flatten: return NamedLayer(named.name, named.kind ?? .flatten)
             case .dropout: return NamedLayer(named.name, named.kind ?? .dropout)
-            case .identity: return NamedLayer(named.name, named.kind ?? .activation)
+            case .identity, .activation: return NamedLayer(named.name, named.kind ?? .activation)
             case .dense, .pointwiseDense:
                 defer { denseIndex += 1 }
                 return NamedLayer(named.name, named.kind ?? .dense, denseLayers[denseIndex])
@@ -123,6 +128,8 @@ public final class ClassificationHead: Module, Layer {
                 if let activation { y = try ZooTensor.activation(activation, y) }
             case .identity:
                 break
+            case let .activation(activation):
+                y = try ZooTensor.activation(activation, y)
             }
             context.tap(named.name, y)
         }

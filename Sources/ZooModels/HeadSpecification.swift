@@ -68,6 +68,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             // Not a step a specification parses (only framework tops have it); named for listings.
             case let .pointwiseDense(units, _): return "pointwise=\(units)"
             case .identity: return "identity"
+            case let .activation(activation): return activation.name
             }
         }.joined(separator: ",")
     }
@@ -103,7 +104,7 @@ public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
             case .flatten: kind = .flatten
             case .dropout: kind = .dropout
             case .dense, .pointwiseDense: kind = .dense
-            case .identity: kind = .activation
+            case .identity, .activation: kind = .activation
             }
             let name = graph.autoName(kind)
             return ClassificationHead.NamedStep(step, name: name, key: kind == .dense ? "head.\(name)" : nil)

@@ -128,6 +128,7 @@ public enum ModelRegistry {
         DenseNet.self,
         InceptionV3.self,
         MobileNetV2.self,
+        MobileNetV3.self,
         MNASNet.self,
         ShuffleNetV2.self,
         EfficientNet.self,

@@ -143,6 +143,7 @@ struct StructureTests {
         #expect(try Architecture(named: "cifar-resnet20") == .cifarResNet(.init(depth: 20)))
         #expect(try Architecture(named: "cifar_preresnet56") == .cifarResNet(.init(depth: 56, shortcut: .b, preactivation: true)))
         #expect(try Architecture(named: "MobileNet_V2") == .mobilenetv2)
+        #expect(try Architecture(named: "mobilenet_v3_small") == .mobilenetv3small)
         #expect(try Architecture(named: "Wide_ResNet50_2") == .wideResNet50_2)
         #expect(try Architecture(named: "vgg16bn") == .vgg16BatchNorm)
         #expect(throws: ModelError.self) { try Architecture(named: "resnet19") }

@@ -48,6 +48,17 @@ struct ActivationAndScaleTests {
         #expect(try named(x).array() == activation(kind, x).array())
     }
 
+    @Test("scaling with an offset is Keras's Rescaling(scale, offset), and its gradient the scale alone")
+    func scaleWithOffset() throws {
+        let values: [Float] = [0, 127.5, 255, 51]
+        let tape = GradientTape()
+        let x = tape.watch(try Tensor(shape: [1, 4], values: values))
+        let y = try scale(x, by: 1 / 127.5, offset: -1)
+        expectClose(try y.array(), values.map { $0 * (1 / 127.5) - 1 }, tolerance: 1e-6, "rescaled")
+        try tape.backward(y)
+        expectClose(try #require(tape.gradient(for: x)).array(), [Float](repeating: 1 / 127.5, count: 4), tolerance: 1e-7, "gradient")
+    }
+
     @Test("the hard sigmoid's gradient is 1/6 strictly inside (-3, 3) and 0 elsewhere, the hard swish's as torch's")
     func hardGradients() throws {
         let values: [Float] = [-4, -3, -2.9, 0, 2.9, 3, 4, 100]

@@ -32,6 +32,7 @@ public enum ParityFormula {
             case "bn_gamma": return Float(1.0 + 0.1 * u)
             case "bn_gamma_damped": return Float(0.25 + 0.05 * u)
             case "se_gate_bias": return Float(3.0 + 0.05 * u)
+            case "se_hard_gate_bias": return Float(1.5 + 0.05 * u)
             case "bn_gamma_mbconv": return Float(0.6 + 0.05 * u)
             case "input_mean": return Float(0.0002 * u)
             case "input_var": return Float(1.5e-5 * (1.0 + 0.1 * u))

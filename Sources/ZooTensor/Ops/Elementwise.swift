@@ -279,22 +279,23 @@ public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     }
 }
 
-/// `x * factor` element-wise.
-public func scale(_ x: Tensor, by factor: Float) throws -> Tensor {
+/// `x * factor + offset` element-wise (Keras's `Rescaling(scale, offset)`; the offset is 0
+/// unless given).
+public func scale(_ x: Tensor, by factor: Float, offset: Float = 0) throws -> Tensor {
     let input = try x.asActivation("scale")
-    let y = try linear(input.detached(), scale: factor, name: "scale")
+    let y = try linear(input.detached(), scale: factor, shift: offset, name: "scale")
     return try GradientTape.record("scale", inputs: [x], output: y) { dy, _ in
         [try linear(dy.detached(), scale: factor, name: "scale backward")]
     }
 }
 
-/// `alpha * x` via oneDNN's linear eltwise, untraced.
-func linear(_ x: Tensor, scale alpha: Float, name: String) throws -> Tensor {
-    let key = PrimitiveKey("linear", layouts: [x.layout], [Int64(alpha.bitPattern)])
+/// `alpha * x + beta` via oneDNN's linear eltwise, untraced.
+func linear(_ x: Tensor, scale alpha: Float, shift beta: Float = 0, name: String) throws -> Tensor {
+    let key = PrimitiveKey("linear", layouts: [x.layout], [Int64(alpha.bitPattern), Int64(beta.bitPattern)])
     let primitive = try PrimitiveCache.primitive(key) {
         var desc = dnnl_eltwise_desc_t()
         var data = x.layout.desc
-        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_linear, &data, alpha, 0), name)
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_linear, &data, alpha, beta), name)
         return try makePrimitive(name, desc)
     }
     let output = Buffer(x.layout)
