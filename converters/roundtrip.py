@@ -45,7 +45,7 @@ TORCH_NAME = {m: e.torch_fn for m, e in MODEL_ENTRIES.items() if e.torch_fn}
 # The preprocessing each Keras family's published weights expect (what zoo extract is told).
 KERAS_FAMILY_PREPROCESS = {"vgg": "caffe", "resnet": "caffe", "densenet": "torch", "inception": "tf", "mobilenet": "tf",
                            "xception": "tf", "resnetv2": "tf", "mobilenetv1": "tf", "efficientnet": "none",
-                           "inceptionresnetv2": "tf"}
+                           "inceptionresnetv2": "tf", "mobilenetv3": "none", "efficientnetv2": "none"}
 KERAS_PREPROCESS = {m: KERAS_FAMILY_PREPROCESS[e.family] for m, e in MODEL_ENTRIES.items() if e.keras_app}
 KERAS_KWARGS = {m: e.keras_kwargs or {} for m, e in MODEL_ENTRIES.items()}
 SIZE = {"inceptionv3": 299, "xception": 299, "inceptionresnetv2": 299, **{f"efficientnetb{i}": s for i, s in enumerate([224, 240, 260, 300, 380, 456, 528, 600])}}
