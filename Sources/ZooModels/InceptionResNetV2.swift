@@ -16,9 +16,8 @@ import ZooNN
 /// `scale` times that to the block's input (Keras 3's `CustomScaleLayer`, auto-named
 /// `custom_scale_layer_N`) and applies a ReLU (`_ac`).
 public final class InceptionResNetV2: ImageModel {
-    /// The stem's five units; max pools follow the third and the fifth.
-    let stem: [ConvNorm]
-    let stemPools: [String]
+    /// The stem: three units and a max pool, two units and a max pool.
+    let stem: [(units: [ConvNorm], pool: String)]
     /// `mixed_5b`, then the residual blocks and reductions in order, as one list.
     let blocks: [any Block]
     let conv7b: ConvNorm
@@ -48,9 +47,9 @@ public final class InceptionResNetV2: ImageModel {
                                  scale: scale, activation: activation)
         }
 
-        stem = [unit(3, 32, [3], stride: 2, valid: true), unit(32, 32, [3], valid: true), unit(32, 64, [3])]
-            + [unit(64, 80, [1], valid: true), unit(80, 192, [3], valid: true)]
-        stemPools = [autoNames.autoName(.maxPooling2D), autoNames.autoName(.maxPooling2D)]
+        stem = [([unit(3, 32, [3], stride: 2, valid: true), unit(32, 32, [3], valid: true), unit(32, 64, [3])],
+                 autoNames.autoName(.maxPooling2D)),
+                ([unit(64, 80, [1], valid: true), unit(80, 192, [3], valid: true)], autoNames.autoName(.maxPooling2D))]
         var blocks: [any Block] = []
         blocks.append(MixedBlock("mixed_5b", [
             Branch(units: [unit(192, 96, [1])]),
@@ -103,7 +102,7 @@ public final class InceptionResNetV2: ImageModel {
 
     /// Every unit's modules under their Keras names, in creation order.
     public override var children: [(name: String, module: Module)] {
-        stem.flatMap(\.children) + blocks.flatMap(\.children) + conv7b.children + (head?.children ?? [])
+        stem.flatMap(\.units).flatMap(\.children) + blocks.flatMap(\.children) + conv7b.children + (head?.children ?? [])
     }
 
     /// The Keras graph of the base, from which Keras's depth-sorted layer order follows (the
@@ -114,24 +113,12 @@ public final class InceptionResNetV2: ImageModel {
             layers.reduce(input) { last, layer in graph.add(layer, inputs: [last]) }
         }
         var x = graph.add(NamedLayer("input_layer", .inputLayer), inputs: [])
-        for (index, unit) in stem.enumerated() {
-            x = chain(unit.layers, after: x)
-            if index == 2 || index == 4 { x = chain([NamedLayer(stemPools[index / 2 - 1], .maxPooling2D)], after: x) }
-        }
+        for part in stem { x = chain(part.units.flatMap(\.layers) + [NamedLayer(part.pool, .maxPooling2D)], after: x) }
         for block in blocks {
             let outputs = block.branches.map { branch in
                 chain(branch.units.flatMap(\.layers), after: branch.pool.map { chain([NamedLayer($0.name, $0.kind)], after: x) } ?? x)
             }
-            switch block {
-            case let mixed as MixedBlock:
-                x = graph.add(NamedLayer(mixed.name, .concatenate), inputs: outputs)
-            case let residual as ResidualBlock:
-                let up = chain(residual.up.layers, after: graph.add(NamedLayer(residual.mixedName, .concatenate), inputs: outputs))
-                x = graph.add(NamedLayer(residual.scaleName, .customScaleLayer), inputs: [x, up])
-                if let activation = residual.activationName { x = chain([NamedLayer(activation, .activation)], after: x) }
-            default:
-                preconditionFailure("InceptionResNetV2 has mixed and residual blocks only")
-            }
+            x = block.addJoin(to: &graph, input: x, branches: outputs)
         }
         _ = chain(conv7b.layers, after: x)
         return graph
@@ -141,13 +128,10 @@ public final class InceptionResNetV2: ImageModel {
     /// and `conv_7b`.
     public override var stages: [Stage] {
         let pool = Pool2DOptions(kernel: 3, stride: 2)
-        return [Stage("stem", modules: stem.flatMap { [$0.conv, $0.norm] }) { [stem, stemPools] x, context in
-            var y = context.tap("input_layer", x)
-            for (index, unit) in stem.enumerated() {
-                y = try unit(y, context)
-                if index == 2 || index == 4 { y = context.tap(stemPools[index / 2 - 1], try maxPool2d(y, pool)) }
+        return [Stage("stem", modules: stem.flatMap(\.units).flatMap { [$0.conv, $0.norm] }) { [stem] x, context in
+            try stem.reduce(context.tap("input_layer", x)) { y, part in
+                context.tap(part.pool, try maxPool2d(try part.units.reduce(y) { try $1($0, context) }, pool))
             }
-            return y
         }] + blocks.map { block in
             Stage(block.name, modules: [block]) { try block($0, $1) }
         } + [Stage(conv7b.names.conv, modules: [conv7b.conv, conv7b.norm]) { [conv7b] x, context in try conv7b(x, context) }]
@@ -159,6 +143,9 @@ extension InceptionResNetV2 {
     protocol Block: Module, Layer {
         var name: String { get }
         var branches: [Branch] { get }
+        /// Adds the layers that join the branches' outputs (and, in a residual block, `input`);
+        /// returns the block's output layer.
+        func addJoin(to graph: inout KerasGraph, input: String, branches: [String]) -> String
     }
 
     /// One branch of a block: an optional pool, then convolution units (none for a reduction's
@@ -195,6 +182,10 @@ extension InceptionResNetV2 {
         }
 
         override var children: [(name: String, module: Module)] { branches.flatMap(\.children) }
+
+        func addJoin(to graph: inout KerasGraph, input: String, branches: [String]) -> String {
+            graph.add(NamedLayer(name, .concatenate), inputs: branches)
+        }
 
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
             context.tap(name, try concat(try branches.map { try $0(x, context) }))
@@ -233,6 +224,12 @@ extension InceptionResNetV2 {
         var mixedName: String { "\(name)_mixed" }
 
         override var children: [(name: String, module: Module)] { branches.flatMap(\.children) + up.children }
+
+        func addJoin(to graph: inout KerasGraph, input: String, branches: [String]) -> String {
+            let up = graph.add(self.up.layers[0], inputs: [graph.add(NamedLayer(mixedName, .concatenate), inputs: branches)])
+            let sum = graph.add(NamedLayer(scaleName, .customScaleLayer), inputs: [input, up])
+            return activationName.map { graph.add(NamedLayer($0, .activation), inputs: [sum]) } ?? sum
+        }
 
         func callAsFunction(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
             let mixed = context.tap(mixedName, try concat(try branches.map { try $0(x, context) }))
