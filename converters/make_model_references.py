@@ -159,6 +159,13 @@ MODEL_ENTRIES = {
                                         determinism=False, keras_kwargs={"alpha": 0.75}, keras_pixels=True, **KERAS_ONLY),
     "mobilenetv3large_a075": ModelEntry("mobilenetv3", 64, "MobileNetV3Large", notop_layers=187, head100_total=1880836,
                                         determinism=False, keras_kwargs={"alpha": 0.75}, keras_pixels=True, **KERAS_ONLY),
+    # EfficientNetV2: B0-B3 Keras only; 64 like V1 (last map 2x2, every stride-2 stage sees an even size).
+    **{f"efficientnetv2b{i}": ModelEntry("efficientnetv2", 64, f"EfficientNetV2B{i}", notop_layers=n, head100_total=t,
+                                         determinism=i == 0, **KERAS_ONLY)
+       for i, (n, t) in enumerate([(270, 6047412), (334, 7059224), (349, 8910274), (409, 13084322)])},
+    "efficientnetv2s": ModelEntry("efficientnetv2", 64, "EfficientNetV2S", "efficientnet_v2_s", 513, 20459460, True),
+    "efficientnetv2m": ModelEntry("efficientnetv2", 64, "EfficientNetV2M", "efficientnet_v2_m", 740, 53278488, False),
+    "efficientnetv2l": ModelEntry("efficientnetv2", 64, "EfficientNetV2L", "efficientnet_v2_l", 1028, 117874948, False),
     "mnasnet0_5": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_5", determinism=True, **TORCH_ONLY),
     "mnasnet0_75": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_75", determinism=False, **TORCH_ONLY),
     "mnasnet1_0": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_0", determinism=False, **TORCH_ONLY),
@@ -291,6 +298,10 @@ SE_GATE_RULE = {
     "fn": lambda u: 3.0 + 0.05 * u,
     "from_role": "bias",
 }
+# The same for EfficientNetV2's MBConv stages (its Fused-MBConv stages have no SE); a rule of its
+# own so that V1's listings keep theirs.
+SE_GATE_V2_RULE = {**SE_GATE_RULE, "id": "open_se_gate_v2",
+                   "models": [f"efficientnetv2{v}" for v in ("b0", "b1", "b2", "b3", "s", "m", "l")]}
 # Keras models that normalize raw 0-255 pixels themselves (Rescaling(1/255), then Normalization)
 # would see the references' inputs in [-1, 1] as almost constant: the normalization's statistics
 # get values for pixels scaled by 1/255 (mean near 0, standard deviation near 1/255), so the
@@ -338,6 +349,25 @@ HARD_SE_GATE_RULE = {
     "fn": lambda u: 1.5 + 0.05 * u,
     "from_role": "bias",
 }
+V2_RESIDUAL_RULE = {
+    "id": "damped_efficientnetv2_residual_gamma",
+    "description": "the gamma of the projection BatchNormalization of every EfficientNetV2 S/M/L block after the "
+                   "first of its stage, the residual branches (Keras `blockN[b-z]_project_bn/gamma`; torch: the last "
+                   "unit of block K >= 1, `features.1.K.block.0.1` in the unexpanded Fused-MBConv stage, "
+                   "`features.[23].K.block.1.1` in the expanded ones, `features.S.K.block.3.1` in the MBConv stages): "
+                   "without it the residual sums of their 40-79 blocks grow until the logits reach 3e3 (Keras M) and "
+                   "1.5e5 (torchvision L, over the converter's 1e4 limit), and S's reach 360 with float32 rounding "
+                   "amplified to 3e-4 of them in zoo against Keras and torchvision alike; damping every block's "
+                   "projection instead (the stages' first blocks too) leaves the logits an input dependence of 2e-5",
+    "models": ["efficientnetv2s", "efficientnetv2m", "efficientnetv2l"],
+    "patterns": {"keras": r"block[0-9]+[b-z]_project_bn/gamma",
+                 "torchvision": r"features\.1\.[1-9][0-9]*\.block\.0\.1\.weight"
+                                r"|features\.[23]\.[1-9][0-9]*\.block\.1\.1\.weight"
+                                r"|features\.[4-7]\.[1-9][0-9]*\.block\.3\.1\.weight"},
+    "role": "bn_gamma_damped",
+    "formula": "0.25 + 0.05 * u",
+    "fn": lambda u: 0.25 + 0.05 * u,
+}
 # Keras-only families: their rules have no torchvision pattern.
 XCEPTION_RESIDUAL_RULE = {
     "id": "damped_xception_residual_gamma",
@@ -374,9 +404,9 @@ PLAIN_CHAIN_RULE = {
     "formula": "1.15 + 0.1 * u",
     "fn": lambda u: 1.15 + 0.1 * u,
 }
-RULES_BY_FORMULA = {"sin": [], "hash": [RESIDUAL_RULE, BASIC_RESIDUAL_RULE, SE_GATE_RULE, INPUT_MEAN_RULE, INPUT_VARIANCE_RULE,
-                                         MBCONV_RESIDUAL_RULE, XCEPTION_RESIDUAL_RULE, PREACTIVATION_RESIDUAL_RULE, PLAIN_CHAIN_RULE,
-                                         HARD_SE_GATE_RULE]}
+RULES_BY_FORMULA = {"sin": [], "hash": [RESIDUAL_RULE, BASIC_RESIDUAL_RULE, SE_GATE_RULE, SE_GATE_V2_RULE, INPUT_MEAN_RULE,
+                                         INPUT_VARIANCE_RULE, MBCONV_RESIDUAL_RULE, V2_RESIDUAL_RULE, XCEPTION_RESIDUAL_RULE,
+                                         PREACTIVATION_RESIDUAL_RULE, PLAIN_CHAIN_RULE, HARD_SE_GATE_RULE]}
 FORMULA = "hash"
 RULES = RULES_BY_FORMULA[FORMULA]
 
@@ -975,7 +1005,7 @@ def torch_worker(args):
     def run(m, model, x_nhwc):
         x = torch.from_numpy(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))
         store = {}
-        if FAMILY[model] in ("resnet", "inception", "googlenet", "efficientnet"):
+        if FAMILY[model] in ("resnet", "inception", "googlenet", "efficientnet", "efficientnetv2"):
             h = m.avgpool.register_forward_hook(
                 lambda mod, i, o: store.__setitem__("f", torch.flatten(o, 1).clone()))
         elif FAMILY[model] == "densenet":
@@ -1002,6 +1032,7 @@ def torch_worker(args):
         "inception": "flatten(avgpool output) (before dropout and fc)",
         "googlenet": "flatten(avgpool output) (before dropout and fc)",
         "efficientnet": "flatten(avgpool output) (before dropout and classifier.1)",
+        "efficientnetv2": "flatten(avgpool output) (before dropout and classifier.1)",
         "mobilenet": "mean over H,W of features(x) (adaptive_avg_pool2d(features(x), 1))",
         "mnasnet": "mean over H,W of layers(x) (what the classifier sees)",
         "mobilenetv3": "mean over H,W of features(x) (avgpool's output, what classifier.0 sees)",

@@ -128,9 +128,10 @@ extension LayerKind {
     })
 
     /// Keras's in-model `Normalization` (EfficientNet's input): `mean`, `variance`, and the
-    /// sample `count` they were adapted on.
-    public static let normalization = LayerKind(className: "Normalization", kerasFileKey: "normalization", weights: { _ in
-        [KerasWeight("mean"), KerasWeight("variance"), KerasWeight("count", .scalar)]
+    /// sample `count` they were adapted on; none where the statistics are constants of the graph
+    /// (EfficientNetV2 B0-B3).
+    public static let normalization = LayerKind(className: "Normalization", kerasFileKey: "normalization", weights: { module in
+        module.localParameters.isEmpty ? [] : [KerasWeight("mean"), KerasWeight("variance"), KerasWeight("count", .scalar)]
     })
 
     public static let inputLayer = LayerKind(weightless: "InputLayer", "input_layer")

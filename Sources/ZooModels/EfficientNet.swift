@@ -150,7 +150,9 @@ public final class EfficientNet: ImageModel {
 extension EfficientNet {
     /// Keras's in-model input normalization: `Rescaling(1/255)` then `Normalization` (weights
     /// `mean`, `variance`, `count`), and for the published weights a per-channel rescaling by
-    /// `1/sqrt(std)` (Keras's `IMAGENET_STDDEV_RGB`).
+    /// `1/sqrt(std)` (Keras's `IMAGENET_STDDEV_RGB`). EfficientNetV2 B0-B3 build their
+    /// `Normalization` with ImageNet's mean and variance as constants instead (``imagenetConstants()``):
+    /// no weights.
     final class InputNormalization: Module, Layer {
         let mean = Parameter(Tensor.zeros([3]), role: .runningStatistic)
         let variance = Parameter(Tensor.filled([3], 1), role: .runningStatistic)
@@ -158,8 +160,21 @@ extension EfficientNet {
         /// a Keras file's `count` has a place and counts as Keras counts it.
         let count = Parameter(Tensor.zeros([1]), role: .runningStatistic)
         var publishedWeightRescaling = false
+        /// Whether `mean` and `variance` are constants of the graph rather than weights.
+        private(set) var constant = false
 
-        override var localParameters: [(name: String, parameter: Parameter)] { [("mean", mean), ("variance", variance), ("count", count)] }
+        /// Keras's `Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229², 0.224², 0.225²])`.
+        static func imagenetConstants() -> InputNormalization {
+            let normalization = InputNormalization()
+            normalization.mean.value = try! Tensor(shape: [3], values: [0.485, 0.456, 0.406])
+            normalization.variance.value = try! Tensor(shape: [3], values: [0.229, 0.224, 0.225].map { Float($0 * $0) })
+            normalization.constant = true
+            return normalization
+        }
+
+        override var localParameters: [(name: String, parameter: Parameter)] {
+            constant ? [] : [("mean", mean), ("variance", variance), ("count", count)]
+        }
         override var children: [(name: String, module: Module)] { [] }
 
         var layers: [NamedLayer] { [NamedLayer("rescaling", .rescaling), NamedLayer("normalization", .normalization, self)] }
@@ -191,9 +206,16 @@ extension EfficientNet {
         let dropRate: Float
         let flavor: Flavor
 
+        /// - Parameters:
+        ///   - depthwiseName: the Keras name of the depthwise convolution after the prefix
+        ///     (`dwconv`; EfficientNetV2's `dwconv2`).
+        ///   - paddingLayer: whether Keras pads a stride-2 depthwise convolution with a
+        ///     `ZeroPadding2D` of its own (V1) or inside the convolution (`same`, V2).
         init(_ name: String, inChannels: Int, outChannels: Int, kernel: Int, stride: Int, expansion: Int, dropRate: Float, flavor: Flavor,
+             depthwiseName: String = "dwconv", paddingLayer: Bool = true,
              unit: (Int, Int, Int, Int, Int, Bool, ConvNorm.Names, (String, String)) -> ConvNorm) {
             self.name = name
+            self.paddingLayer = paddingLayer
             let hidden = inChannels * expansion
             // torchvision's `block` sequence: the expansion (when there is one), the depthwise
             // unit, the SE, the projection.
@@ -206,7 +228,7 @@ extension EfficientNet {
                 : unit(inChannels, hidden, 1, 1, 1, true, .init(conv: "\(name)expand_conv", norm: "\(name)expand_bn",
                                                                  activation: "\(name)expand_activation"), keys())
             depthwise = unit(hidden, hidden, kernel, stride, hidden, true,
-                             .init(conv: "\(name)dwconv", norm: "\(name)bn", activation: "\(name)activation"), keys())
+                             .init(conv: "\(name)\(depthwiseName)", norm: "\(name)bn", activation: "\(name)activation"), keys())
             excitation = SqueezeExcitation(channels: hidden, squeezed: max(1, inChannels / 4), activation: .silu, gate: .sigmoid,
                                            names: .init(pool: "\(name)se_squeeze", reshape: "\(name)se_reshape", reduce: "\(name)se_reduce",
                                                         reduceActivation: nil, expand: "\(name)se_expand", gate: nil,
@@ -222,6 +244,7 @@ extension EfficientNet {
         }
 
         private let excitationKey: String
+        private let paddingLayer: Bool
         private var padName: String { "\(name)dwconv_pad" }
         private var dropName: String { "\(name)drop" }
         private var addName: String { "\(name)add" }
@@ -233,7 +256,7 @@ extension EfficientNet {
         }
 
         var layers: [NamedLayer] {
-            (expand?.layers ?? []) + (stride == 2 ? [NamedLayer(padName, .zeroPadding2D)] : []) + depthwise.layers
+            (expand?.layers ?? []) + (stride == 2 && paddingLayer ? [NamedLayer(padName, .zeroPadding2D)] : []) + depthwise.layers
                 + excitation.layers + project.layers + (hasDropLayer ? [NamedLayer(dropName, .dropout)] : [])
                 + (residual ? [NamedLayer(addName, .add)] : [])
         }
@@ -244,7 +267,7 @@ extension EfficientNet {
             if stride == 2 {
                 let kernel = depthwise.conv.weight.shape[2]
                 padding = flavor == .keras ? sameStridedPadding(y, kernel: kernel) : .symmetric(kernel / 2)
-                if case let .explicit(top, bottom, left, right) = padding {
+                if paddingLayer, case let .explicit(top, bottom, left, right) = padding {
                     try context.tapPadding(padName, y, top: top, bottom: bottom, left: left, right: right)
                 }
             }

@@ -132,6 +132,7 @@ public enum ModelRegistry {
         MNASNet.self,
         ShuffleNetV2.self,
         EfficientNet.self,
+        EfficientNetV2.self,
         // Keras applications only.
         Xception.self,
         ResNetV2.self,
