@@ -287,7 +287,8 @@ extension EfficientNetV2: ModelFamily {
     public static let architectures: [Architecture] = Variant.allCases.map { variant in
         Architecture(name: variant.name, summary: "EfficientNetV2-\(variant.rawValue.uppercased()) (Tan & Le 2021)",
                      defaultInputSize: variant.coefficients.size, flavors: variant.flavors,
-                     preprocessing: [.keras: .none, .torchvision: .torch]) {
+                     // torchvision's L weights were trained on mean 0.5, std 0.5 (`tf`), S and M on ImageNet's.
+                     preprocessing: [.keras: .none, .torchvision: variant == .l ? .tf : .torch]) {
             EfficientNetV2(variant, flavor: $0.flavor, top: $0.top)
         }
     }
