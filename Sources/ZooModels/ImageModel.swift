@@ -51,6 +51,12 @@ open class ImageModel: Module, Layer {
     /// replacement template.
     open var stateDictionaryAliases: [(pattern: String, replacement: String)] { [] }
 
+    /// Renamings applied to the layer names of legacy HDF5 files that no layer of the model
+    /// carries (a family whose Keras 2 names differ from Keras 3's lists them): regular
+    /// expression and replacement template, applied in order to the name with its slashes
+    /// already turned into underscores.
+    open var legacyKerasLayerAliases: [(pattern: String, replacement: String)] { [] }
+
     /// Sets what the framework sets when it loads its own published weights into this model
     /// (torchvision's InceptionV3 turns on `transform_input`); called when weights come from a
     /// published weight set.

@@ -10,18 +10,20 @@ final class RenamedWeights: WeightReader, @unchecked Sendable {
     let rename: (String) -> String
     let url: URL
     let tensors: [TensorInfo]
+    let metadata: WeightMetadata
     private let original: [String: String]
 
-    init(_ base: FormulaWeights, rename: @escaping (String) -> String) {
+    /// `metadata` replaces the base's (a Keras file's `layer_names` in the other spelling).
+    init(_ base: FormulaWeights, metadata: WeightMetadata? = nil, rename: @escaping (String) -> String) {
         self.base = base
         self.rename = rename
+        self.metadata = metadata ?? base.metadata
         url = base.url
         tensors = base.tensors.map { TensorInfo(name: rename($0.name), dtype: $0.dtype, shape: $0.shape) }
         original = Dictionary(base.tensors.map { (rename($0.name), $0.name) }, uniquingKeysWith: { first, _ in first })
     }
 
     var format: WeightFormat { base.format }
-    var metadata: WeightMetadata { base.metadata }
     func info(_ name: String) -> TensorInfo? { tensors.first { $0.name == name } }
     func floats(_ name: String) throws -> [Float] { try base.floats(try #require(original[name])) }
 }
@@ -88,6 +90,40 @@ struct WeightImportTests {
         let top = try Architecture.mobilenetv2.load(flavor: .torchvision, weights: headed)
         #expect(top.model.head?.outputFeatures == 5)
         #expect(top.report.isComplete)
+    }
+
+    /// `keras2_names.json` (from `converters/make_keras2_names.py`): what tf_keras's
+    /// `save_weights` file of each model holds, each tensor paired with its Keras 3 name.
+    struct Keras2Names: Decodable {
+        struct Model: Decodable {
+            var layer_names: [String]
+            var tensors: [Entry]
+        }
+        struct Entry: Decodable {
+            var name: String
+            var keras3: String
+            var shape: [Int]
+        }
+        var models: [String: Model]
+    }
+
+    @Test("Keras 2's MobileNetV3 files (Conv/BatchNorm, Logits) load by name, with Keras 3's logits",
+          arguments: ["mobilenetv3small", "mobilenetv3large", "mobilenetv3small_minimalistic",
+                      "mobilenetv3large_minimalistic", "mobilenetv3small_a075", "mobilenetv3large_a075"])
+    func keras2Names(_ name: String) throws {
+        let names = try JSONDecoder().decode(Keras2Names.self, from: Data(contentsOf: References.folder.appendingPathComponent("keras2_names.json")))
+        let file = try #require(names.models[name])
+        let listing = try References.listing(name, "keras")
+        let keras2 = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.keras3, $0.name) })
+        #expect(Set(listing.tensors.map(\.name)) == Set(keras2.keys))
+        #expect(file.tensors.contains { $0.name.contains("/BatchNorm/") }, "\(name): the file should hold Keras 2 names")
+        let weights = RenamedWeights(FormulaWeights(listing), metadata: WeightMetadata(kerasLayerNames: file.layer_names)) { keras2[$0] ?? $0 }
+        let model = try Architecture(named: name).makeWithZeroWeights(flavor: .keras, top: .imagenet, inputSize: listing.inputSize)
+        let report = try WeightImport.load(weights, into: model, strict: true)
+        #expect(report.isComplete && report.unexpected.isEmpty, "\(report)")
+        let input = try References.array(listing.input)
+        let logits = try model(Tensor(nhwc: input.values, shape: input.shape), .inference())
+        expectClose(try logits.array(), try References.array(listing.logits).values, "\(name) logits from Keras 2 names")
     }
 
     @Test("Keras weights map layer by layer into PyTorch layouts")

@@ -32,7 +32,6 @@ struct KerasWeightMap {
     func assignments(report: inout LoadReport) throws -> [WeightAssignment] {
         var fileLayers = try self.fileLayers()
         renumberAutoNamedLayers(&fileLayers)
-        matchRemainingLayersByPosition(&fileLayers)
         let byName = Dictionary(fileLayers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let modulePaths = Dictionary(model.namedModules().map { (ObjectIdentifier($0.module), $0.name) }, uniquingKeysWith: { first, _ in first })
         var used = Set<String>()
@@ -90,7 +89,7 @@ struct KerasWeightMap {
         }
         switch reader.format {
         case .kerasH5:
-            return legacyLayers(tensors)
+            return try legacyLayers(tensors)
         default:
             return keras3Layers(tensors)
         }
@@ -101,8 +100,9 @@ struct KerasWeightMap {
     /// model's layer holds `model/inner/...`, split into its inner layers. Old Keras named some
     /// layers with a slash (`conv1/conv` in DenseNet, now `conv1_conv`); slashes in layer names
     /// become underscores.
-    private func legacyLayers(_ tensors: [TensorInfo]) -> [FileLayer] {
+    private func legacyLayers(_ tensors: [TensorInfo]) throws -> [FileLayer] {
         let known = Set(model.layers.map(\.name))
+        let aliases = model.legacyKerasLayerAliases.map { RenameRule(pattern: $0.pattern, replacement: $0.replacement) }
         let fileLayerNames = (reader.metadata.kerasLayerNames ?? []).sorted { $0.count > $1.count }
         var layers: [String: [TensorInfo]] = [:]
         var sequence: [String] = []
@@ -117,6 +117,9 @@ struct KerasWeightMap {
                 rest = tensor.name.dropFirst(min(name.count + 1, tensor.name.count))
             }
             name = name.replacingOccurrences(of: "/", with: "_")
+            if !known.contains(name) {
+                for alias in aliases { name = try alias.apply(name) }
+            }
             let inner = rest.split(separator: "/")
             if !known.contains(name), !isAutoNamed(name), inner.count >= 2 {
                 name = String(inner[0])
@@ -172,19 +175,6 @@ struct KerasWeightMap {
             let sortedTheirs = theirs.sorted { autoNameNumber(layers[$0].name, prefix)! < autoNameNumber(layers[$1].name, prefix)! }
             for (index, name) in zip(sortedTheirs, sortedOurs) { layers[index].name = name }
         }
-    }
-
-    /// Keras's own default (`load_weights` with `by_name=False`) pairs the file's layers with
-    /// weights and the model's, in order. Layers that no name matches are paired that way when
-    /// the two sides have the same number of them; shapes then confirm every pair.
-    private func matchRemainingLayersByPosition(_ layers: inout [FileLayer]) {
-        let weighted = model.layers.filter { $0.module != nil && !$0.kerasWeightNames.isEmpty }
-        let fileNames = Set(layers.map(\.name))
-        let unmatchedOurs = weighted.filter { !fileNames.contains($0.name) }
-        let ourNames = Set(weighted.map(\.name))
-        let unmatchedTheirs = layers.indices.filter { !ourNames.contains(layers[$0].name) }
-        guard !unmatchedOurs.isEmpty, unmatchedOurs.count == unmatchedTheirs.count else { return }
-        for (index, layer) in zip(unmatchedTheirs, unmatchedOurs) { layers[index].name = layer.name }
     }
 
     /// The Keras 3 file keys of the model's layer classes that hold weights: the prefixes of
