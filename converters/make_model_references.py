@@ -161,11 +161,11 @@ MODEL_ENTRIES = {
                                         determinism=False, keras_kwargs={"alpha": 0.75}, keras_pixels=True, **KERAS_ONLY),
     # EfficientNetV2: B0-B3 Keras only; 64 like V1 (last map 2x2, every stride-2 stage sees an even size).
     **{f"efficientnetv2b{i}": ModelEntry("efficientnetv2", 64, f"EfficientNetV2B{i}", notop_layers=n, head100_total=t,
-                                         determinism=i == 0, **KERAS_ONLY)
+                                         determinism=i == 0, keras_pixels=True, **KERAS_ONLY)
        for i, (n, t) in enumerate([(270, 6047412), (334, 7059224), (349, 8910274), (409, 13084322)])},
-    "efficientnetv2s": ModelEntry("efficientnetv2", 64, "EfficientNetV2S", "efficientnet_v2_s", 513, 20459460, True),
-    "efficientnetv2m": ModelEntry("efficientnetv2", 64, "EfficientNetV2M", "efficientnet_v2_m", 740, 53278488, False),
-    "efficientnetv2l": ModelEntry("efficientnetv2", 64, "EfficientNetV2L", "efficientnet_v2_l", 1028, 117874948, False),
+    "efficientnetv2s": ModelEntry("efficientnetv2", 64, "EfficientNetV2S", "efficientnet_v2_s", 513, 20459460, True, keras_pixels=True),
+    "efficientnetv2m": ModelEntry("efficientnetv2", 64, "EfficientNetV2M", "efficientnet_v2_m", 740, 53278488, False, keras_pixels=True),
+    "efficientnetv2l": ModelEntry("efficientnetv2", 64, "EfficientNetV2L", "efficientnet_v2_l", 1028, 117874948, False, keras_pixels=True),
     "mnasnet0_5": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_5", determinism=True, **TORCH_ONLY),
     "mnasnet0_75": ModelEntry("mnasnet", 64, torch_fn="mnasnet0_75", determinism=False, **TORCH_ONLY),
     "mnasnet1_0": ModelEntry("mnasnet", 64, torch_fn="mnasnet1_0", determinism=False, **TORCH_ONLY),
@@ -218,10 +218,12 @@ KERAS_TOP_SIZE = {m: 299 if m in ("inceptionv3", "xception", "inceptionresnetv2"
 TORCH_FN = {m: e.torch_fn for m, e in MODEL_ENTRIES.items()}
 EXPECTED_NOTOP_LAYERS = {m: e.notop_layers for m, e in MODEL_ENTRIES.items()}
 EXPECTED_HEAD100_TOTAL = {m: e.head100_total for m, e in MODEL_ENTRIES.items()}
-# Keras models whose first layer rescales raw 0-255 pixels (MobileNetV3's Rescaling(1/127.5,
-# offset=-1)): the common input in [-1, 1] would reach their convolutions as -1 plus 1/127.5 of
-# the signal (measured: MobileNetV3Small's logits_input_dependence 3e-5), so their Keras flavour
-# runs input_<S>_pixels.npy, 127.5 * (x + 1), which the rescaling maps back to the common input.
+# Keras models whose first layers rescale raw 0-255 pixels (MobileNetV3's Rescaling(1/127.5,
+# offset=-1), EfficientNetV2's 1/128 with offset -1 or, for B0-B3, 1/255 and ImageNet's
+# Normalization): the common input in [-1, 1] would reach their convolutions as a constant plus
+# a sliver of the signal (measured: MobileNetV3Small's logits_input_dependence 3e-5,
+# EfficientNetV2's 0.002-0.07), so their Keras flavour runs input_<S>_pixels.npy,
+# 127.5 * (x + 1), which the rescaling maps back to (about) the common input.
 PIXEL_INPUT = {m for m, e in MODEL_ENTRIES.items() if e.keras_pixels}
 LAYERS_INPUT = 96
 FREEZE_FRACTIONS = [Fraction(0), Fraction(1, 10), Fraction(2, 10)]
@@ -1260,8 +1262,10 @@ def write_readme(out):
     w("")
     w("Input: `x[n, h, w, c] = Float(sin(0.013 * Double(index) + 0.5 * Double(n)))`, `index` the "
       "row-major NHWC element index, batch 2. torch ran the same values transposed to NCHW. Keras models that "
-      "rescale raw pixels themselves (MobileNetV3's `Rescaling(1/127.5, offset=-1)`) ran `input_<S>_pixels.npy`, "
-      "`127.5 * (x + 1)`, which that rescaling maps back to `x` (the listing's `input` names the file).")
+      "rescale raw pixels themselves (MobileNetV3's `Rescaling(1/127.5, offset=-1)`, EfficientNetV2's "
+      "`Rescaling(1/128, offset=-1)` or, B0-B3, `Rescaling(1/255)` and ImageNet's `Normalization`) ran "
+      "`input_<S>_pixels.npy`, `127.5 * (x + 1)`, which that rescaling maps back to `x` or near it "
+      "(the listing's `input` names the file).")
     w("")
     w("## Files")
     w("")
