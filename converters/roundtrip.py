@@ -48,7 +48,8 @@ KERAS_FAMILY_PREPROCESS = {"vgg": "caffe", "resnet": "caffe", "densenet": "torch
                            "inceptionresnetv2": "tf", "mobilenetv3": "none", "efficientnetv2": "none"}
 KERAS_PREPROCESS = {m: KERAS_FAMILY_PREPROCESS[e.family] for m, e in MODEL_ENTRIES.items() if e.keras_app}
 KERAS_KWARGS = {m: e.keras_kwargs or {} for m, e in MODEL_ENTRIES.items()}
-SIZE = {"inceptionv3": 299, "xception": 299, "inceptionresnetv2": 299, **{f"efficientnetb{i}": s for i, s in enumerate([224, 240, 260, 300, 380, 456, 528, 600])}}
+SIZE = {"inceptionv3": 299, "xception": 299, "inceptionresnetv2": 299, **{f"efficientnetb{i}": s for i, s in enumerate([224, 240, 260, 300, 380, 456, 528, 600])},
+        **{f"efficientnetv2{v}": s for v, s in [("b0", 224), ("b1", 240), ("b2", 260), ("b3", 300), ("s", 384), ("m", 480), ("l", 480)]}}
 BATCH = 2
 
 

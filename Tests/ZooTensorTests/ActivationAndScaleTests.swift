@@ -59,6 +59,15 @@ struct ActivationAndScaleTests {
         expectClose(try #require(tape.gradient(for: x)).array(), [Float](repeating: 1 / 127.5, count: 4), tolerance: 1e-7, "gradient")
     }
 
+    /// Runs over the physical elements of the channel-padded layout (see `linear`).
+    @Test("rescaling an RGB batch in the blocked layout (channels padded to the block) gives the definition")
+    func scaleWithOffsetOnPaddedChannels() throws {
+        var check = Check()
+        let x = try check.tensor([2, 3, 7, 5], in: 0...255, blocked: true)
+        let y = try scale(x, by: 1 / 127.5, offset: -1)
+        expectClose(try y.array(), try x.array().map { $0 * (1 / 127.5) - 1 }, tolerance: 1e-6, "rescaled")
+    }
+
     @Test("the hard sigmoid's gradient is 1/6 strictly inside (-3, 3) and 0 elsewhere, the hard swish's as torch's")
     func hardGradients() throws {
         let values: [Float] = [-4, -3, -2.9, 0, 2.9, 3, 4, 100]
