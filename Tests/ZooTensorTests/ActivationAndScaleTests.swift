@@ -228,7 +228,8 @@ struct ActivationAndScaleTests {
     ///
     /// Seen with AVX-512 (oneDNN 2.6.3, `ONEDNN_VERBOSE=1`): the activations `jit:avx512_core`
     /// both ways, on 96 channels and, as a dense vector, on 40; `scaleChannels` and
-    /// `scaleSamples` `jit:uni` (binary), the channel-scale gradient `jit:avx512_core`
+    /// `scaleSamples` `jit:uni` (binary), `scale` with an offset on a 3-channel input
+    /// `jit:avx512_core` as a dense vector, the channel-scale gradient `jit:avx512_core`
     /// (pooling); the shuffle `jit:avx512_core`; the grouped convolution `jit:avx512_core` in all
     /// three passes (channels-last); the depthwise 3x3 `jit_dw:avx512_core` in all three, the
     /// 5x5 `jit_dw:avx512_core` forward and backward data and `jit:avx512_core` backward
@@ -259,6 +260,8 @@ struct ActivationAndScaleTests {
                 return try dropPath(tape.watch(x), rate: 0.2, generator: &generator)
             }
         }
+        let pixels = try check.tensor([32, 3, 96, 96], in: 0...255, blocked: true)
+        try expectFast("scale with an offset, an RGB batch (MobileNetV3's Rescaling)") { try scale($0.watch(pixels), by: 1 / 127.5, offset: -1) }
         let shuffled = try check.tensor([32, 116, 24, 24], blocked: true)
         try expectFast("channelShuffle") { try channelShuffle($0.watch(shuffled), groups: 2) }
         // Not through concat: its 58 + 58 channels on the blocked layout run `ref:any` (oneDNN's
