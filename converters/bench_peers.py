@@ -1,31 +1,52 @@
 #!/usr/bin/env python3
-"""Speed and memory of PyTorch and Keras on the cases of `zoo bench models`, side by side with zoo.
+"""Speed and memory of PyTorch, Keras, ONNX Runtime and OpenVINO on the cases of
+`zoo bench models`, side by side with zoo.
 
 Each model of make_model_references.py's list (by default the eight the zoo began with: VGG16,
 ResNet50/152, DenseNet121/169/201, InceptionV3, MobileNetV2) is built by each peer framework that
 publishes it, with random weights and the head zoo benchmarks: global average pooling of the
-base's last feature map, then one dense layer of 100 units.
+base's last feature map, then one dense layer of 100 units. The peers (--frameworks):
 
-  PyTorch:  the torchvision model (weights=None) with its classifier replaced by a 100-unit
-            Linear after the pooling (VGG, AlexNet, SqueezeNet: features, AdaptiveAvgPool2d(1),
-            flatten, Linear(C, 100); InceptionV3 and GoogLeNet: aux_logits=False,
-            init_weights=False, no dropout; MobileNetV3: its 1280-unit hidden layer goes too,
-            as zoo's base ends where Keras's include_top=False does).
-  Keras 3:  keras.applications.X(include_top=False, weights=None, input_shape=(S, S, 3),
-            pooling="avg", plus the entry's keyword arguments such as MobileNet's alpha)
-            followed by Dense(100), on the TensorFlow backend.
+  torch        the torchvision model (weights=None) with its classifier replaced by a 100-unit
+               Linear after the pooling (VGG, AlexNet, SqueezeNet: features, AdaptiveAvgPool2d(1),
+               flatten, Linear(C, 100); InceptionV3 and GoogLeNet: aux_logits=False,
+               init_weights=False, no dropout; MobileNetV3: its 1280-unit hidden layer goes too,
+               as zoo's base ends where Keras's include_top=False does).
+  torch_bf16   the same model and cases, the forward pass (and the loss) under
+               torch.autocast("cpu", dtype=torch.bfloat16); backward and the SGD step run outside
+               it, as PyTorch's mixed precision recipe has them. Weights and gradients stay f32.
+  keras        Keras 3: keras.applications.X(include_top=False, weights=None,
+               input_shape=(S, S, 3), pooling="avg", plus the entry's keyword arguments such as
+               MobileNet's alpha) followed by Dense(100), on the TensorFlow backend.
+  onnxruntime  the torch model in eval mode, exported by torch.onnx.export (TorchScript exporter,
+               opset 17) at the run's fixed batch and size, run by InferenceSession.run on the
+               CPUExecutionProvider (intra_op_num_threads --threads, inter_op_num_threads 1).
+  openvino     the same ONNX file, read by Core.read_model and compiled for "CPU" with
+               INFERENCE_NUM_THREADS --threads and PERFORMANCE_HINT LATENCY (one stream, so a
+               synchronous InferRequest.infer runs the whole batch on all the threads).
 
-Three cases, each on a batch of random float32 images (NCHW for torch, NHWC for Keras) with
-random labels in 0..99:
+The cases, each on a batch of random float32 images (NCHW, NHWC for Keras) with random labels
+in 0..99; each runs for the frameworks that have it (--cases picks some), "—" in the table for
+the others:
 
-  infer           inference mode, no gradients
+  infer           inference mode, no gradients. All five peers; OpenVINO at its default
+                  inference precision (bf16 on a CPU with AVX512-BF16 or AMX, f32 elsewhere: the
+                  JSON's `inference_precision` says which it used), ONNX Runtime in f32.
   train           one step: forward in training mode, softmax cross-entropy, backward,
-                  SGD (lr 0.01, momentum 0.9) update
+                  SGD (lr 0.01, momentum 0.9) update. torch, torch_bf16, keras.
   train_frozen80  the same with the bottom 80% of the base frozen, the Keras way: n layers in
                   the base, k = ceil(0.2 n), the first n - k frozen; frozen batch norms run in
                   inference mode. PyTorch gets the same rule over the base's leaf modules in
                   definition order (the new head, with the pooling module where torchvision
                   has one, always trains). `trainable_params` in the JSON shows each split.
+                  torch, torch_bf16, keras.
+  infer_f32       OpenVINO with INFERENCE_PRECISION_HINT f32.
+  infer_int8      static int8 quantization, activation ranges from 4 batches of random images:
+                  ONNX Runtime's quant_pre_process then quantize_static (QDQ format, per-channel
+                  QInt8 weights, QUInt8 activations, MinMax calibration); OpenVINO's NNCF
+                  (nncf.quantize, default preset; `pip install nncf`, without it this case is
+                  left out for OpenVINO).
+zoo has the first three cases only.
 
 Timing: --warmup untimed steps, then --steps timed ones; images/s = batch / median step time.
 The whole sequence of cases runs --rounds times (3 by default), and each figure in the table is
@@ -34,11 +55,15 @@ for minutes at a time, for every framework alike, and one burst must not decide 
 JSON keeps every round's figure under `rounds`.
 Every (framework, model, case) runs in a fresh child process (this script with a hidden
 --worker option), so each peak resident size (VmHWM, framework import and model build
-included) is the case's own. Each child also measures how many cores other processes used
-during its timed steps (`others_cores`, the same definition as zoo's CPUMonitor) and a warning
-is printed when that exceeds 0.1: the machine is shared. Keep --threads at most the number of
-idle cores: when another process takes a core from one of torch's OpenMP threads, every
-barrier waits for it (a DenseNet121 training step was measured 30 times slower that way).
+included) is the case's own. The ONNX and int8 model files are made by children of their own,
+once per model in each run of this script (in a temporary directory), so neither torch nor the
+export nor the calibration counts in an ONNX Runtime or OpenVINO case's memory or time. Each
+child also measures how many cores other processes used during its timed steps
+(`others_cores`, the same definition as zoo's CPUMonitor; null when the timed steps took under
+0.2 s, too short for 100 ticks a second to tell) and a warning is printed when that exceeds
+0.1: the machine is shared. Keep --threads at most the number of idle cores: when another
+process takes a core from one of torch's OpenMP threads, every barrier waits for it (a
+DenseNet121 training step was measured 30 times slower that way).
 A 2048^3 float32 matmul through torch gives a reference figure for the machine (SGEMM GFLOP/s).
 How each framework runs a step is recorded as `method` in the JSON.
 
@@ -46,22 +71,29 @@ With --zoo PATH, zoo runs each model and case in its own process too, alternatin
 (and once more for ResNet50 inference at 224x224, whose GFLOP/s the report holds against the SGEMM):
     PATH bench models --models M --cases C --size S --batch B --threads N --steps K --json
 whose standard output is a JSON array of {"model", "size", "batch", "case", "images_per_s",
-"peak_rss_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table.
+"peak_rss_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table,
+where "zoo/faster peer" holds zoo against the fastest peer that ran the case (`faster_peer` in
+the JSON's table).
 
 Usage (from the repository root, with the project venv):
 
     ../venv/bin/python converters/bench_peers.py [--models vgg16,resnet50,...] [--size 96]
-        [--batch 32] [--threads 2] [--steps 5] [--warmup 2] [--frameworks torch,keras]
+        [--batch 32] [--threads 2] [--steps 5] [--warmup 2]
+        [--frameworks torch,torch_bf16,keras,onnxruntime,openvino]
+        [--cases infer,train,train_frozen80,infer_f32,infer_int8]
         [--rounds 3] [--zoo .build/release/zoo] [--json OUT.json] [--markdown OUT.md]
 
-The default (all eight models, three cases, two frameworks, batch 32 at 96x96, three rounds) runs
-147 child processes (48 cases and the SGEMM per round), about 35 minutes on two cores; with
---zoo, 219 and about 50 minutes. CI never runs this script.
+The default (all eight models, five cases, five frameworks, batch 32 at 96x96, three rounds)
+runs 363 child processes (112 cases and the SGEMM per round, and 24 that make the ONNX and int8
+files), about 65 minutes on two cores; with --zoo, 438 and about 80 minutes (estimates: the
+two-framework default took 35 and 50, and torch_bf16 takes about as long as torch, the inference
+cases of ONNX Runtime and OpenVINO 1-10 s each). CI never runs this script.
 """
 
 import argparse
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -69,10 +101,18 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
-CASES = ["infer", "train", "train_frozen80"]
-FRAMEWORKS = ["torch", "keras"]
+# The cases of `zoo bench models`, then inference variants only some peers have.
+ZOO_CASES = ["infer", "train", "train_frozen80"]
+CASES = ZOO_CASES + ["infer_f32", "infer_int8"]
+# Each peer's cases and its name in the table, in the table's order.
+FRAMEWORK_CASES = {"torch": ZOO_CASES, "torch_bf16": ZOO_CASES, "keras": ZOO_CASES,
+                   "onnxruntime": ["infer", "infer_int8"], "openvino": ["infer", "infer_f32", "infer_int8"]}
+FRAMEWORK_TITLES = {"torch": "PyTorch", "torch_bf16": "PyTorch bf16", "keras": "Keras",
+                    "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+FRAMEWORKS = list(FRAMEWORK_CASES)
 # The models and the frameworks' constructor names, shared with the reference scripts (that
 # module imports only numpy at its top, so this process still never imports torch or TensorFlow).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -83,10 +123,12 @@ DEFAULT_MODELS = ["vgg16", "resnet50", "resnet152", "densenet121", "densenet169"
                   "mobilenetv2"]
 
 
-def publishes(framework, model_name):
-    """Whether the framework has the model (an architecture only one of them publishes is run
-    by that one alone)."""
-    return (TORCH_FN if framework == "torch" else KERAS_APP)[model_name] is not None
+def runs_case(framework, model_name, case):
+    """Whether the framework has the case and the model (an architecture only Keras or only
+    torchvision publishes is run by that side alone; ONNX Runtime and OpenVINO run the
+    torchvision model)."""
+    published = (KERAS_APP if framework == "keras" else TORCH_FN)[model_name] is not None
+    return published and case in FRAMEWORK_CASES[framework]
 
 CLASSES = 100
 LEARNING_RATE = 0.01
@@ -95,6 +137,10 @@ SGEMM_N = 2048
 SGEMM_WARMUP, SGEMM_REPEATS = 2, 5
 NOISE_THRESHOLD = 0.1   # cores used by other processes above which a figure is flagged
 NOT_RUN, FAILED = "—", "failed"
+ONNX_OPSET = 17
+ONNX_INPUT = "images"
+CALIBRATION_BATCHES = 4   # random batches for the int8 quantizers' activation ranges
+TIMING_SEED, CALIBRATION_SEED = 0, 1
 
 
 def log(*parts):
@@ -143,7 +189,9 @@ def own_ticks():
 
 
 class NoiseMeter:
-    """Cores that other processes used between start() and stop(), on average."""
+    """Cores that other processes used between start() and stop(), on average; None where the
+    window is too short for the clock ticks to tell noise from rounding (a few milliseconds of
+    inference: one tick either way would read as more than the threshold)."""
 
     def __init__(self, own=own_ticks):
         self.own = own
@@ -153,9 +201,10 @@ class NoiseMeter:
 
     def stop(self):
         busy, own, wall = busy_ticks(), self.own(), time.perf_counter() - self.wall0
-        if None in (busy, own, self.busy0, self.own0) or wall <= 0:
+        ticks_per_s = os.sysconf("SC_CLK_TCK")
+        if None in (busy, own, self.busy0, self.own0) or wall < 2 / (ticks_per_s * NOISE_THRESHOLD):
             return None
-        others = ((busy - self.busy0) - (own - self.own0)) / os.sysconf("SC_CLK_TCK")
+        others = ((busy - self.busy0) - (own - self.own0)) / ticks_per_s
         return max(0.0, others / wall)
 
 
@@ -214,11 +263,17 @@ def torch_build(model_name):
     return model, [m for m in (getattr(model, "avgpool", None), model.classifier) if m is not None]
 
 
-def torch_worker(args, model_name, case):
+def torch_worker(args, model_name, case, bf16):
+    """Returns (result, step) for one case; with bf16 the forward and the loss run under CPU
+    autocast to bfloat16, backward and the SGD step outside it, as PyTorch's automatic mixed
+    precision recipe has them."""
+    import contextlib
     import torch
     import torch.nn as nn
     import torchvision
     torch.manual_seed(0)
+    precision = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    autocast_text = " + torch.autocast('cpu', dtype=torch.bfloat16)" if bf16 else ""
     model, head = torch_build(model_name)
     head_ids = {id(m) for m in head}
     base_leaves = [m for m in model.modules()
@@ -232,10 +287,10 @@ def torch_worker(args, model_name, case):
 
     if case == "infer":
         model.eval()
-        result["method"] = "model.eval() + torch.inference_mode()"
+        result["method"] = "model.eval() + torch.inference_mode()" + autocast_text
 
         def step():
-            with torch.inference_mode():
+            with torch.inference_mode(), precision():
                 model(x)
     else:
         frozen_bn = []
@@ -254,15 +309,16 @@ def torch_worker(args, model_name, case):
         result["trainable_params"] = sum(p.numel() for p in params)
         optimizer = torch.optim.SGD(params, lr=LEARNING_RATE, momentum=MOMENTUM)
         loss_fn = nn.CrossEntropyLoss()
-        result["method"] = "model.train(), CrossEntropyLoss, backward, torch.optim.SGD step"
+        result["method"] = ("model.train(), CrossEntropyLoss" + (" (both under torch.autocast('cpu', "
+                            "dtype=torch.bfloat16))" if bf16 else "") + ", backward, torch.optim.SGD step")
 
         def step():
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
+            with precision():
+                loss = loss_fn(model(x), y)
+            loss.backward()
             optimizer.step()
-    result["rss_built_mb"] = status_mb("VmRSS")
-    result["step_s"], result["others_cores"] = time_steps(step, args.warmup, args.steps)
-    return result
+    return result, step
 
 
 def sgemm_worker(args):
@@ -280,6 +336,7 @@ def sgemm_worker(args):
 # ----------------------------------------------------------------------------
 
 def keras_worker(args, model_name, case, tf):
+    """Returns (result, step) for one case."""
     import keras
     import numpy as np
     keras.utils.set_random_seed(0)
@@ -328,30 +385,176 @@ def keras_worker(args, model_name, case, tf):
 
         def step():
             train_step(x, y).numpy()   # fetching the loss waits for the whole step
-    result["rss_built_mb"] = status_mb("VmRSS")
-    result["step_s"], result["others_cores"] = time_steps(step, args.warmup, args.steps)
-    return result
+    return result, step
+
+
+# ----------------------------------------------------------------------------
+# ONNX Runtime and OpenVINO workers, on the torchvision model exported to ONNX
+# ----------------------------------------------------------------------------
+
+def random_images(args, seed):
+    """A batch of random float32 NCHW images, the torch worker's input shape, as numpy."""
+    import numpy as np
+    return np.random.default_rng(seed).random((args.batch, 3, args.size, args.size), dtype=np.float32)
+
+
+def calibration_batches(args):
+    return [random_images(args, CALIBRATION_SEED + i) for i in range(CALIBRATION_BATCHES)]
+
+
+def export_onnx(args, model_name, path):
+    """Writes the torch worker's model (eval mode) as ONNX at the fixed batch and size."""
+    import torch
+    torch.manual_seed(0)
+    model, _ = torch_build(model_name)
+    model.eval()
+    x = torch.rand(args.batch, 3, args.size, args.size)
+    # The TorchScript exporter: quick, and it folds each batch norm into its convolution.
+    torch.onnx.export(model, (x,), path, opset_version=ONNX_OPSET, dynamo=False,
+                      input_names=[ONNX_INPUT], output_names=["logits"])
+    return {"total_params": sum(p.numel() for p in model.parameters()),
+            "exported_by": f"torch {torch.__version__} torch.onnx.export(dynamo=False, opset_version={ONNX_OPSET}), "
+                           f"batch {args.batch}, {args.size}x{args.size}"}
+
+
+def quantize_onnx(args, f32_path, path):
+    """Writes ONNX Runtime's static int8 quantization of the f32 file."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class RandomImages(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(calibration_batches(args))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {ONNX_INPUT: batch}
+
+    # The pre-processing (shape inference, graph optimization) ONNX Runtime's guide asks for first.
+    preprocessed = path + ".pre.onnx"
+    quant_pre_process(f32_path, preprocessed)
+    quantize_static(preprocessed, path, RandomImages(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                    calibrate_method=CalibrationMethod.MinMax)
+    return {"quantized_by": "onnxruntime.quantization: quant_pre_process, quantize_static(QDQ, per-channel, "
+                            f"QInt8 weights, QUInt8 activations, MinMax over {CALIBRATION_BATCHES} random batches)"}
+
+
+def quantize_openvino(args, f32_path, path):
+    """Writes NNCF's int8 quantization of the f32 file as OpenVINO IR."""
+    import nncf
+    import openvino as ov
+    model = nncf.quantize(ov.Core().read_model(f32_path), nncf.Dataset(calibration_batches(args)),
+                          subset_size=CALIBRATION_BATCHES)
+    ov.save_model(model, path, compress_to_fp16=False)
+    return {"quantized_by": f"nncf {nncf.__version__} nncf.quantize (default preset) over {CALIBRATION_BATCHES} "
+                            "random batches"}
+
+
+# Each model file the ONNX Runtime and OpenVINO workers read: its name and how it is made from
+# the f32 ONNX file (None: it is that file).
+ARTIFACTS = {"onnx": (".onnx", None), "onnx_int8": ("_int8.onnx", quantize_onnx),
+             "openvino_int8": ("_int8.xml", quantize_openvino)}
+
+
+def prepare_worker(args, model_name, artifact):
+    """Child process: writes one model file into --model-dir; returns what made it."""
+    suffix, quantize = ARTIFACTS[artifact]
+    path = os.path.join(args.model_dir, model_name + suffix)
+    if quantize is None:
+        return export_onnx(args, model_name, path)
+    f32_path, info = prepared(args, model_name, "onnx")
+    return {**info, **quantize(args, f32_path, path)}
+
+
+def prepared(args, model_name, artifact):
+    """Returns (path, description) of a model file, made by a child process the first time any
+    case of this run asks for it: torch, the export and the calibration then count in neither
+    the case's peak memory nor its time, and the rounds reuse the file."""
+    path = os.path.join(args.model_dir, model_name + ARTIFACTS[artifact][0])
+    description = path + ".json"
+    if not os.path.exists(description):
+        made = run_worker(args, "prepare", model_name, artifact)
+        if made.get("failed"):
+            raise SystemExit(f"cannot make the {artifact} file of {model_name}: {made['error']}")
+        with open(description, "w") as f:
+            json.dump(made, f)
+    with open(description) as f:
+        return path, json.load(f)
+
+
+def onnxruntime_worker(args, model_name, case):
+    """Returns (result, step): InferenceSession.run of the whole batch, f32 or int8."""
+    import onnxruntime as ort
+    path, result = prepared(args, model_name, "onnx_int8" if case == "infer_int8" else "onnx")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    x = random_images(args, TIMING_SEED)
+    result.update(framework_version=ort.__version__,
+                  method=f"InferenceSession.run, CPUExecutionProvider, intra_op_num_threads {args.threads}, "
+                         "inter_op_num_threads 1")
+
+    def step():
+        session.run(None, {ONNX_INPUT: x})
+    return result, step
+
+
+def openvino_worker(args, model_name, case):
+    """Returns (result, step): a synchronous InferRequest.infer of the whole batch."""
+    import openvino as ov
+    path, result = prepared(args, model_name, "openvino_int8" if case == "infer_int8" else "onnx")
+    # LATENCY: one stream, so one infer() call runs the whole batch on all --threads threads.
+    config = {"INFERENCE_NUM_THREADS": args.threads, "PERFORMANCE_HINT": "LATENCY"}
+    if case == "infer_f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(path), "CPU", config)
+    request = compiled.create_infer_request()
+    request.set_input_tensor(ov.Tensor(random_images(args, TIMING_SEED)))
+    result.update(framework_version=ov.__version__, config=config,
+                  inference_precision=compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name(),
+                  method="Core.read_model, compile_model('CPU'), InferRequest.infer")
+    return result, request.infer
 
 
 def worker_main(args):
-    """Child process: one (framework, model, case); prints one JSON line on standard output."""
+    """Child process: one (framework, model, case), or one model file for the ONNX Runtime and
+    OpenVINO cases (framework "prepare"); prints one JSON line on standard output."""
     framework, model_name, case = args.worker
-    if framework == "torch":
+    if framework == "prepare":
+        if case == "onnx":
+            import torch
+            torch.set_num_threads(args.threads)
+        print(json.dumps(prepare_worker(args, model_name, case)), flush=True)
+        return
+    if framework in ("torch", "torch_bf16"):
         import torch
         # Before any operation: inter-op threads can no longer be set once work has started.
         torch.set_num_threads(args.threads)
         torch.set_num_interop_threads(1)
-        result = sgemm_worker(args) if model_name == "sgemm" else torch_worker(args, model_name, case)
+        if model_name == "sgemm":
+            result = sgemm_worker(args)
+        else:
+            result, step = torch_worker(args, model_name, case, bf16=framework == "torch_bf16")
     elif framework == "keras":
         import tensorflow as tf
         # Before any operation (and before importing keras, which may start TensorFlow).
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        result = keras_worker(args, model_name, case, tf)
+        result, step = keras_worker(args, model_name, case, tf)
+    elif framework == "onnxruntime":
+        result, step = onnxruntime_worker(args, model_name, case)
+    elif framework == "openvino":
+        result, step = openvino_worker(args, model_name, case)
     else:
         raise SystemExit(f"unknown framework {framework}")
     result.update(framework=framework, model=model_name, case=case, threads=args.threads)
     if model_name != "sgemm":
+        result["rss_built_mb"] = status_mb("VmRSS")
+        result["step_s"], result["others_cores"] = time_steps(step, args.warmup, args.steps)
         result["median_s"] = statistics.median(result["step_s"])
         result.update(images_per_s=args.batch / result["median_s"], size=args.size,
                       batch=args.batch, steps=args.steps, warmup=args.warmup)
@@ -379,7 +582,7 @@ def last_line(text):
 def run_worker(args, framework, model_name, case):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, model_name, case,
            "--size", str(args.size), "--batch", str(args.batch), "--threads", str(args.threads),
-           "--steps", str(args.steps), "--warmup", str(args.warmup)]
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--model-dir", args.model_dir]
     proc = subprocess.run(cmd, env=child_env(args.threads), capture_output=True, text=True)
     for line in reversed(proc.stdout.splitlines()):
         # Frameworks may print to stdout too; the result is the last line that is a JSON object.
@@ -437,7 +640,9 @@ def run_zoo(args, model_name, case, size=None):
 def package_versions():
     versions = {"python": platform.python_version()}
     for key, names in (("torch", ["torch"]), ("torchvision", ["torchvision"]), ("keras", ["keras"]),
-                       ("tensorflow", ["tensorflow", "tensorflow-cpu"]), ("numpy", ["numpy"])):
+                       ("tensorflow", ["tensorflow", "tensorflow-cpu"]), ("onnx", ["onnx"]),
+                       ("onnxruntime", ["onnxruntime"]), ("openvino", ["openvino"]), ("nncf", ["nncf"]),
+                       ("numpy", ["numpy"])):
         versions[key] = None
         for name in names:
             try:
@@ -491,24 +696,23 @@ def combine_rounds(runs):
 
 
 def table_rows(args, results):
-    """One dict per model and case with the table's figures (numbers, FAILED or None)."""
+    """One dict per model and case that anything ran, with the table's figures (numbers, FAILED
+    or None); every framework has its keys, run or not."""
     rows = []
     for model_name in args.models:
-        for case in CASES:
-            zoo = results.get(("zoo", model_name, case))
-            peer = {fw: results.get((fw, model_name, case)) for fw in FRAMEWORKS}
-            row = {"model": model_name, "case": case,
-                   "zoo_img_s": value(zoo, "images_per_s"),
-                   "torch_img_s": value(peer["torch"], "images_per_s"),
-                   "keras_img_s": value(peer["keras"], "images_per_s"),
-                   "zoo_mb": value(zoo, "peak_rss_mb"),
-                   "torch_mb": value(peer["torch"], "peak_rss_mb"),
-                   "keras_mb": value(peer["keras"], "peak_rss_mb")}
-            peers = [row[k] for k in ("torch_img_s", "keras_img_s") if is_rate(row[k])]
+        for case in args.cases:
+            runs = {fw: results.get((fw, model_name, case)) for fw in ["zoo"] + FRAMEWORKS}
+            if not any(runs.values()):
+                continue
+            row = {"model": model_name, "case": case}
+            row.update({f"{fw}_img_s": value(runs[fw], "images_per_s") for fw in runs})
+            row.update({f"{fw}_mb": value(runs[fw], "peak_rss_mb") for fw in runs})
+            rates = {fw: row[f"{fw}_img_s"] for fw in FRAMEWORKS if is_rate(row[f"{fw}_img_s"])}
+            row["faster_peer"] = max(rates, key=rates.get) if rates else None
             zoo_ok = is_rate(row["zoo_img_s"])
             row["zoo_vs_torch"] = (row["zoo_img_s"] / row["torch_img_s"]
                                    if zoo_ok and is_rate(row["torch_img_s"]) else None)
-            row["zoo_vs_faster_peer"] = row["zoo_img_s"] / max(peers) if zoo_ok and peers else None
+            row["zoo_vs_faster_peer"] = row["zoo_img_s"] / max(rates.values()) if zoo_ok and rates else None
             rows.append(row)
     return rows
 
@@ -525,16 +729,17 @@ def fmt(v, spec):
     return f"{v:.0f}"
 
 
-def markdown_table(rows):
-    header = ["model", "case", "zoo img/s", "PyTorch img/s", "Keras img/s", "zoo/PyTorch",
-              "zoo/faster peer", "zoo MB", "PyTorch MB", "Keras MB"]
-    lines = ["| " + " | ".join(header) + " |",
-             "|---|---|" + "---:|" * (len(header) - 2)]
-    columns = [("zoo_img_s", "rate"), ("torch_img_s", "rate"), ("keras_img_s", "rate"),
-               ("zoo_vs_torch", "ratio"), ("zoo_vs_faster_peer", "ratio"),
-               ("zoo_mb", "mb"), ("torch_mb", "mb"), ("keras_mb", "mb")]
+def markdown_table(rows, frameworks):
+    """The table, with columns for the frameworks that ran (zoo's are always there)."""
+    columns = ([("zoo img/s", "zoo_img_s", "rate")]
+               + [(f"{FRAMEWORK_TITLES[fw]} img/s", f"{fw}_img_s", "rate") for fw in frameworks]
+               + [("zoo/PyTorch", "zoo_vs_torch", "ratio"), ("zoo/faster peer", "zoo_vs_faster_peer", "ratio"),
+                  ("zoo MB", "zoo_mb", "mb")]
+               + [(f"{FRAMEWORK_TITLES[fw]} MB", f"{fw}_mb", "mb") for fw in frameworks])
+    lines = ["| model | case | " + " | ".join(title for title, _, _ in columns) + " |",
+             "|---|---|" + "---:|" * len(columns)]
     for row in rows:
-        cells = [row["model"], row["case"]] + [fmt(row[key], spec) for key, spec in columns]
+        cells = [row["model"], row["case"]] + [fmt(row[key], spec) for _, key, spec in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -559,6 +764,10 @@ def report_header(doc):
                      if not sgemm.get("failed") else "")
             lines.append(f"zoo ResNet50 inference at 224x224, batch {cfg['batch']}: {gemm_check['images_per_s']:.1f} img/s, "
                          f"{gemm_check['gflop_per_s']:.1f} GFLOP/s (2 x multiply-adds){share}")
+    precisions = sorted({r["inference_precision"] for r in doc["results"]
+                         if r.get("framework") == "openvino" and r.get("case") == "infer" and "inference_precision" in r})
+    if precisions:
+        lines.append(f"OpenVINO's infer case ran at its default inference precision: {', '.join(precisions)}")
     return lines + [f"Input {cfg['size']}x{cfg['size']}, batch {cfg['batch']}, {cfg['warmup']} warm-up and "
                     f"{cfg['steps']} timed steps; img/s = batch / median step time, the median over "
                     f"{cfg['rounds']} round(s) of every case; MB = peak resident MiB of the case's own "
@@ -587,21 +796,29 @@ def main():
     ap.add_argument("--rounds", type=int, default=3,
                     help="times the whole sequence of cases runs; figures are medians over them (default: 3)")
     ap.add_argument("--frameworks", type=comma_list(FRAMEWORKS), default=FRAMEWORKS,
-                    help="comma-separated peers to run (default: torch,keras)")
+                    help=f"comma-separated peers to run (default: {','.join(FRAMEWORKS)})")
+    ap.add_argument("--cases", type=comma_list(CASES), default=CASES,
+                    help=f"comma-separated cases; each runs for the frameworks that have it (default: {','.join(CASES)})")
     ap.add_argument("--zoo", metavar="PATH", help="zoo executable; runs `PATH bench models ... --json`")
     ap.add_argument("--json", metavar="OUT", help="write every result as JSON")
     ap.add_argument("--markdown", metavar="OUT", help="write the header and the table as markdown")
     ap.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "MODEL", "CASE"), help=argparse.SUPPRESS)
+    ap.add_argument("--model-dir", help=argparse.SUPPRESS)   # the run's exported and quantized model files
     args = ap.parse_args()
     if min(args.size, args.batch, args.threads, args.steps, args.rounds) < 1 or args.warmup < 0:
         ap.error("--size, --batch, --threads, --steps and --rounds must be positive, --warmup not negative")
     if args.worker:
         return worker_main(args)
+    with tempfile.TemporaryDirectory(prefix="bench_peers_") as args.model_dir:
+        run_all(args)
 
+
+def run_all(args):
+    """Runs every job, in rounds, and writes the report."""
     doc = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "cpu": cpu_model(), "cpus_available": len(os.sched_getaffinity(0)),
            "versions": package_versions(),
-           "config": {"models": args.models, "frameworks": args.frameworks, "size": args.size,
+           "config": {"models": args.models, "frameworks": args.frameworks, "cases": args.cases, "size": args.size,
                       "batch": args.batch, "threads": args.threads, "steps": args.steps,
                       "warmup": args.warmup, "rounds": args.rounds, "zoo": args.zoo}}
 
@@ -610,7 +827,7 @@ def main():
             log(f"warning: other processes used {cores:.2f} cores during {what}; "
                 f"its figures are lower than on a quiet machine")
 
-    # Frameworks alternate within each case, so slow drifts in the machine's load hit both; the
+    # Frameworks alternate within each case, so slow drifts in the machine's load hit all alike; the
     # rounds repeat the whole sequence, so a burst of load spoils at most one round of a case.
     # Each job: its key in the results, what the log calls it, and how to run it.
     sgemm_key, resnet50_224_key = ("torch", "sgemm", "-"), ("zoo", "resnet50", "infer at 224")
@@ -620,9 +837,15 @@ def main():
         # Issue 8's compute-bound check: ResNet50 inference at 224 against the SGEMM figure.
         jobs.append((resnet50_224_key, "zoo ResNet50 inference at 224x224",
                      lambda: run_zoo(args, "resnet50", "infer", size=224)))
+    # NNCF is an optional package: without it OpenVINO's int8 case is left out, not faked.
+    left_out = set()
+    if "openvino" in args.frameworks and "infer_int8" in args.cases and importlib.util.find_spec("nncf") is None:
+        log("nncf is not installed (pip install nncf): OpenVINO's infer_int8 case is left out")
+        left_out.add(("openvino", "infer_int8"))
     for model_name in args.models:
-        for case in CASES:
-            for fw in [f for f in args.frameworks if publishes(f, model_name)] + (["zoo"] if args.zoo else []):
+        for case in args.cases:
+            peers = [f for f in args.frameworks if runs_case(f, model_name, case) and (f, case) not in left_out]
+            for fw in peers + (["zoo"] if args.zoo and case in ZOO_CASES else []):
                 run = (lambda m=model_name, c=case: run_zoo(args, m, c)) if fw == "zoo" else \
                       (lambda fw=fw, m=model_name, c=case: run_worker(args, fw, m, c))
                 jobs.append(((fw, model_name, case), f"{fw} {model_name} {case}", run))
@@ -657,7 +880,7 @@ def main():
     doc["table"] = rows
     noisy = [f"{r['framework']} {r['model']} {r['case']} ({r['others_cores']:.2f})"
              for r in doc["results"] if (r.get("others_cores") or 0) > NOISE_THRESHOLD]
-    lines = report_header(doc) + [""] + markdown_table(rows)
+    lines = report_header(doc) + [""] + markdown_table(rows, args.frameworks)
     if noisy:
         lines += ["", f"Other processes used more than {NOISE_THRESHOLD} cores during: " + ", ".join(noisy)]
     text = "\n".join(lines) + "\n"
