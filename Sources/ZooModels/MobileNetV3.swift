@@ -189,8 +189,6 @@ public final class MobileNetV3: ImageModel {
         ])
     }
 
-    /// torchvision's names: `features.0` (stem), `features.1` ... (blocks), then the last 1x1
-    /// (`features.12` Small, `features.16` Large), `classifier.0`, `classifier.3`.
     /// Keras 2 (`tf_keras`, and the published `.h5` files) names the layers `Conv`,
     /// `Conv/BatchNorm`, `expanded_conv_3/squeeze_excite/Conv_1`, `Logits`, where Keras 3 has
     /// `conv`, `conv_bn`, `expanded_conv_3_squeeze_excite_conv_1`, `logits`; the layers are the same.
@@ -198,6 +196,8 @@ public final class MobileNetV3: ImageModel {
         [(#"_BatchNorm$"#, "_bn"), (#"^Conv(?=_|$)"#, "conv"), (#"_Conv(_1)?$"#, "_conv$1"), (#"^Logits$"#, "logits")]
     }
 
+    /// torchvision's names: `features.0` (stem), `features.1` ... (blocks), then the last 1x1
+    /// (`features.12` Small, `features.16` Large), `classifier.0`, `classifier.3`.
     public override var children: [(name: String, module: Module)] {
         stem.children + blocks.enumerated().map { ("features.\($0.offset + 1)", $0.element as Module) } + last.children
             + (head?.children ?? [])

@@ -292,7 +292,7 @@ public func scale(_ x: Tensor, by factor: Float, offset: Float = 0) throws -> Te
 /// `alpha * x + beta` via oneDNN's linear eltwise, untraced; on the dense vector of a
 /// channel-padded layout where oneDNN has only its reference kernel for the layout itself
 /// (an RGB input blocked as `nChw16c`, rescaled by MobileNetV3's first layer: `ref:any` took
-/// 4-7 ms at 32x3x96x96, a third of a whole inference step).
+/// 4-7 ms at 32x3x96x96 under `ONEDNN_VERBOSE`, the largest single primitive of the batch).
 func linear(_ x: Tensor, scale alpha: Float, shift beta: Float = 0, name: String) throws -> Tensor {
     let key = PrimitiveKey("linear", layouts: [x.layout], [Int64(alpha.bitPattern), Int64(beta.bitPattern)])
     let primitive = try PrimitiveCache.primitive(key) {
