@@ -289,25 +289,12 @@ public func scale(_ x: Tensor, by factor: Float, offset: Float = 0) throws -> Te
     }
 }
 
-/// `alpha * x + beta` via oneDNN's linear eltwise, untraced; on the dense vector of a
-/// channel-padded layout where oneDNN has only its reference kernel for the layout itself
-/// (an RGB input blocked as `nChw16c`, rescaled by MobileNetV3's first layer: `ref:any` took
+/// `alpha * x + beta` via oneDNN's linear eltwise, untraced; like the activations, on the dense
+/// vector of a channel-padded layout where oneDNN has only its reference kernel for the layout
+/// itself (an RGB input blocked as `nChw16c`, rescaled by MobileNetV3's first layer: `ref:any` took
 /// 4-7 ms at 32x3x96x96 under `ONEDNN_VERBOSE`, the largest single primitive of the batch).
 func linear(_ x: Tensor, scale alpha: Float, shift beta: Float = 0, name: String) throws -> Tensor {
-    let key = PrimitiveKey("linear", layouts: [x.layout], [Int64(alpha.bitPattern), Int64(beta.bitPattern)])
-    let primitive = try PrimitiveCache.primitive(key) {
-        try preferDense(x.layout) { layout in
-            var desc = dnnl_eltwise_desc_t()
-            var data = layout.desc
-            try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, dnnl_eltwise_linear, &data, alpha, beta), name)
-            return try makePrimitive(name, desc)
-        }
-    }
-    let runLayout = primitive.layout(dnnl_query_src_md)
     let output = Buffer(x.layout)
-    try primitive.execute(name, [(DNNL_ARG_SRC, Buffer(storage: x.buffer.storage, layout: runLayout)),
-                                 (DNNL_ARG_DST, Buffer(storage: output.storage, layout: runLayout))])
-    // On the dense vector the shift reached the padding too.
-    if runLayout != output.layout { output.zeroChannelPadding() }
+    try elementwiseForward(ElementwiseStep(dnnl_eltwise_linear, alpha, beta), from: x.buffer, into: output, operation: name)
     return Tensor(shape: x.shape, buffer: output)
 }
