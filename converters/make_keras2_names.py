@@ -11,7 +11,7 @@ to a temporary `.h5` and records what that file holds as zoo lists it: `layer_na
 tensor (`weight_names` inside each layer group, the layer's name in front where Keras 2 left it
 out), each paired with the tensor of the committed Keras 3 listing (`<model>_keras.json`) that
 holds the same weight: the same position among the layers with weights, the same position in
-its layer, the same shape (checked; a difference stops the script). The test suite loads a
+its layer, the same shape (checked here; a difference stops the script). The test suite loads a
 file spelled this way into zoo's model, values from the Keras 3 names' formula, and expects
 Keras 3's logits: the names map one to one through the family's explicit aliases.
 
@@ -36,28 +36,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_model_references import KERAS_APP, KERAS_KWARGS, MODELS  # noqa: E402
+from make_model_references import KERAS_APP, KERAS_KWARGS, MODELS, h5_str_attr  # noqa: E402
 
 REFERENCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "ZooModelsTests", "References")
 # The models whose Keras 2 names differ from Keras 3's (what --survey found).
 KERAS2_MODELS = ["mobilenetv3small", "mobilenetv3large", "mobilenetv3small_minimalistic",
                  "mobilenetv3large_minimalistic", "mobilenetv3small_a075", "mobilenetv3large_a075"]
 SURVEY_SIZE = 224
-
-
-def strings(values):
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
-
-
-def chunked_attribute(group, name):
-    """`layer_names`, or `layer_names0`, `layer_names1`, ... when Keras split a large one."""
-    if name in group.attrs:
-        return strings(group.attrs[name])
-    values, index = [], 0
-    while f"{name}{index}" in group.attrs:
-        values += strings(group.attrs[f"{name}{index}"])
-        index += 1
-    return values
 
 
 def keras2_file(tf_keras, h5py, model, folder):
@@ -67,10 +52,10 @@ def keras2_file(tf_keras, h5py, model, folder):
     path = os.path.join(folder, f"{model}.h5")
     m.save_weights(path)
     with h5py.File(path, "r") as f:
-        layer_names = chunked_attribute(f, "layer_names")
+        layer_names = h5_str_attr(f, "layer_names")
         layers = []
         for layer in layer_names:
-            weights = chunked_attribute(f[layer], "weight_names")
+            weights = h5_str_attr(f[layer], "weight_names")
             if weights:
                 layers.append([(w if w.startswith(layer + "/") else f"{layer}/{w}", list(f[layer][w].shape)) for w in weights])
     tf_keras.backend.clear_session()
@@ -99,7 +84,7 @@ def pair(model, keras2, keras3):
         if [s for _, s in ours] != [s for _, s in theirs]:
             sys.exit(f"{model}: tf_keras layer {ours[0][0]} has shapes {[s for _, s in ours]}, "
                      f"Keras 3's {theirs[0][0]} {[s for _, s in theirs]}")
-        tensors += [{"name": k2, "keras3": k3, "shape": shape} for (k2, shape), (k3, _) in zip(ours, theirs)]
+        tensors += [{"name": k2, "keras3": k3} for (k2, _), (k3, _) in zip(ours, theirs)]
     return tensors
 
 
@@ -121,6 +106,16 @@ def survey(tf_keras):
         print(f"{model}: {verdict}", flush=True)
 
 
+def compact_json(doc):
+    """Indented JSON with each tensor pair on one line: a readable diff when a name changes."""
+    models = []
+    for model, entry in doc["models"].items():
+        tensors = ",\n".join("    " + json.dumps(t) for t in entry["tensors"])
+        models.append(f'  {json.dumps(model)}: {{"layer_names": {json.dumps(entry["layer_names"])},\n'
+                      f'   "tensors": [\n{tensors}]}}')
+    return f'{{"writer": {json.dumps(doc["writer"])}, "models": {{\n' + ",\n".join(models) + "}}"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--survey", action="store_true", help="print which Keras models' names differ between Keras 2 and 3")
@@ -137,8 +132,7 @@ def main():
             print(f"{model}: {len(layer_names)} layers, {len(doc['models'][model]['tensors'])} tensors", flush=True)
     out = os.path.join(REFERENCES, "keras2_names.json")
     with open(out + ".tmp", "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+        f.write(compact_json(doc) + "\n")
     os.replace(out + ".tmp", out)
     print(f"wrote {os.path.relpath(out)}")
 

@@ -102,7 +102,6 @@ struct WeightImportTests {
         struct Entry: Decodable {
             var name: String
             var keras3: String
-            var shape: [Int]
         }
         var models: [String: Model]
     }
