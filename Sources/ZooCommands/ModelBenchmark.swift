@@ -22,6 +22,8 @@ public enum ModelBenchmark {
         public var size: Int
         public var batch: Int
         public var `case`: Case
+        /// The activations' element type (f32, or bf16 for mixed precision).
+        public var precision: ElementType
         public var imagesPerSecond: Double
         /// The process's peak resident memory during the case (model, data and work).
         public var peakRSSMB: Double
@@ -30,7 +32,7 @@ public enum ModelBenchmark {
         public var gflopPerSecond: Double?
 
         enum CodingKeys: String, CodingKey {
-            case model, size, batch, `case`
+            case model, size, batch, `case`, precision
             case imagesPerSecond = "images_per_s"
             case peakRSSMB = "peak_rss_mb"
             case gflopPerSecond = "gflop_per_s"
@@ -39,9 +41,10 @@ public enum ModelBenchmark {
 
     /// Measures every case of every model on random images: `warmup` untimed steps, then the
     /// median of `steps` timed ones. Each model carries a pooled 100-class head (`gap,dense`) and
-    /// follows `flavor`, or without one its architecture's first flavour.
+    /// follows `flavor`, or without one its architecture's first flavour. Activations are of
+    /// `precision`.
     public static func run(models: [Architecture], flavor: Flavor? = nil, size: Int = 96, batch: Int = 32,
-                           cases: [Case] = Case.allCases, warmup: Int = 2, steps: Int = 5,
+                           cases: [Case] = Case.allCases, precision: ElementType = .float32, warmup: Int = 2, steps: Int = 5,
                            progress: ((Result) -> Void)? = nil) throws -> [Result] {
         var results: [Result] = []
         for architecture in models {
@@ -50,10 +53,10 @@ public enum ModelBenchmark {
                 Memory.releaseCache()
                 Memory.resetPeakResidentBytes()
                 let network = try model(architecture, flavor: flavor ?? architecture.defaultFlavor, size: size)
-                let rate = try imagesPerSecond(network, size: size, batch: batch, benchmarkCase: benchmarkCase, warmup: warmup,
-                                               steps: steps)
-                var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, imagesPerSecond: rate,
-                                    peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20))
+                let rate = try imagesPerSecond(network, size: size, batch: batch, benchmarkCase: benchmarkCase, precision: precision,
+                                               warmup: warmup, steps: steps)
+                var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, precision: precision,
+                                    imagesPerSecond: rate, peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20))
                 if benchmarkCase == .infer {
                     let summary = try ModelSummary(network, inputSize: size)
                     result.gflopPerSecond = rate * Double(2 * summary.multiplyAdds) / 1e9
@@ -74,14 +77,15 @@ public enum ModelBenchmark {
 
     /// Images per second of one case (the median step of `steps`, after `warmup` steps).
     public static func imagesPerSecond(_ architecture: Architecture, flavor: Flavor, size: Int, batch: Int, benchmarkCase: Case,
-                                       classes: Int = 100, warmup: Int = 2, steps: Int = 5) throws -> Double {
+                                       precision: ElementType = .float32, classes: Int = 100, warmup: Int = 2,
+                                       steps: Int = 5) throws -> Double {
         try imagesPerSecond(model(architecture, flavor: flavor, size: size, classes: classes), size: size, batch: batch,
-                            benchmarkCase: benchmarkCase, classes: classes, warmup: warmup, steps: steps)
+                            benchmarkCase: benchmarkCase, precision: precision, classes: classes, warmup: warmup, steps: steps)
     }
 
     /// Images per second of `model` (whose head has `classes` units) in one case.
-    static func imagesPerSecond(_ model: ImageModel, size: Int, batch: Int, benchmarkCase: Case, classes: Int = 100, warmup: Int,
-                                steps: Int) throws -> Double {
+    static func imagesPerSecond(_ model: ImageModel, size: Int, batch: Int, benchmarkCase: Case, precision: ElementType,
+                                classes: Int = 100, warmup: Int, steps: Int) throws -> Double {
         if benchmarkCase == .trainFrozen80 { try FreezePlan.fraction(0.2).apply(to: model) }
         let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
         var generator = SeededGenerator(seed: 1)
@@ -91,10 +95,11 @@ public enum ModelBenchmark {
         for step in 0..<(warmup + steps) {
             let start = Date()
             if benchmarkCase == .infer {
-                _ = try model(images, .inference()).array()
+                _ = try model(images, .inference(precision)).array()
             } else {
                 let tape = GradientTape()
-                let loss = try softmaxCrossEntropy(logits: model(images, ForwardContext(training: true, tape: tape)), labels: labels)
+                let context = ForwardContext(training: true, tape: tape, activationType: precision)
+                let loss = try softmaxCrossEntropy(logits: model(images, context), labels: labels)
                 try tape.backward(loss)
                 try optimizer.step(model.namedParameters())
             }

@@ -77,7 +77,7 @@ open class ImageModel: Module, Layer {
 
     /// The base: images `[N, 3, H, W]` to the last feature map.
     public func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        try run(stages, x, context)
+        try run(stages, x.converted(to: context.activationType), context)
     }
 
     /// Runs the base and the head.
@@ -99,12 +99,12 @@ open class ImageModel: Module, Layer {
     /// The stages before `stage` (the trunk up to a cut): images to the tensor that enters `stage`.
     public func trunk(before stage: Int, _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         try checkInput(x)
-        return try run(Array(stages.prefix(stage)), x, context)
+        return try run(Array(stages.prefix(stage)), x.converted(to: context.activationType), context)
     }
 
     /// The stages from `stage` on and the head, on the tensor that enters `stage`.
     public func forward(from stage: Int, _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        let base = try run(Array(stages.dropFirst(stage)), x, context)
+        let base = try run(Array(stages.dropFirst(stage)), x.converted(to: context.activationType), context)
         return try head.map { try $0(base, context) } ?? base
     }
 

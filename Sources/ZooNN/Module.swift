@@ -1,8 +1,8 @@
 import Foundation
 import ZooTensor
 
-/// How a forward pass runs: in training or inference mode, recording on a tape or not, and
-/// where dropout draws its randomness.
+/// How a forward pass runs: in training or inference mode, recording on a tape or not, in
+/// which precision, and where dropout draws its randomness.
 public final class ForwardContext {
     /// Training mode: batch norm uses batch statistics (unless its layer is frozen) and
     /// dropout drops. Inference mode uses running statistics and no dropout.
@@ -12,14 +12,22 @@ public final class ForwardContext {
     /// Randomness for dropout and other stochastic layers.
     public var generator: SeededGenerator
 
-    public init(training: Bool, tape: GradientTape? = nil, seed: UInt64 = 0) {
+    /// The element type of activations: a model converts its input to it, and every layer
+    /// computes in its input's type. bf16 is mixed precision: weights, their gradients and
+    /// optimizer state stay f32, and so do batch-norm statistics, logits and losses.
+    public let activationType: ElementType
+
+    public init(training: Bool, tape: GradientTape? = nil, seed: UInt64 = 0, activationType: ElementType = .float32) {
         isTraining = training
         self.tape = tape
         generator = SeededGenerator(seed: seed)
+        self.activationType = activationType
     }
 
-    /// Inference mode, no tape.
-    public static func inference() -> ForwardContext { ForwardContext(training: false) }
+    /// Inference mode, no tape, activations of `activationType`.
+    public static func inference(_ activationType: ElementType = .float32) -> ForwardContext {
+        ForwardContext(training: false, activationType: activationType)
+    }
 
     /// Names of layers whose outputs ``tap(_:_:)`` keeps in ``captured``.
     public var capturing: Set<String> = []

@@ -86,6 +86,21 @@ public struct Tensor: @unchecked Sendable {
     /// The physical layout.
     public var layout: Layout { buffer.layout }
 
+    /// The type of the elements: f32, or bf16 for activations in mixed precision.
+    public var elementType: ElementType { buffer.layout.elementType }
+
+    /// The same values with elements of `type` (rounded to nearest even going to bf16), in the
+    /// same format; `self` when already of that type. Traced: the gradient comes back in this
+    /// tensor's type.
+    public func converted(to type: ElementType) throws -> Tensor {
+        if elementType == type { return self }
+        let y = Tensor(shape: shape, buffer: try reorder(buffer, to: buffer.layout.with(type), operation: "convert to \(type)"))
+        let source = layout
+        return try GradientTape.record("convert to \(type)", inputs: [self], output: y) { dy, _ in
+            [try dy.reordered(to: source, operation: "convert to \(type) backward")]
+        }
+    }
+
     /// Whether gradients flow back through this tensor on a tape.
     public var isTraced: Bool { trace?.tape != nil }
 
@@ -125,25 +140,27 @@ public struct Tensor: @unchecked Sendable {
         return Tensor(shape: shape, buffer: try reorder(buffer, to: layout, operation: operation), trace: trace)
     }
 
-    /// The same values in row-major layout.
-    public func rowMajor() throws -> Tensor { try reordered(to: .rowMajor(shape)) }
+    /// The same values in row-major layout, of the same element type.
+    public func rowMajor() throws -> Tensor { try reordered(to: .rowMajor(shape, elementType)) }
 
-    /// A 4-D tensor in the blocked layout activations use (`nChw8c`); others unchanged.
+    /// A 4-D tensor in the blocked layout activations use (`nChw8c`), of the same element type;
+    /// others unchanged.
     public func blocked() throws -> Tensor {
         guard shape.count == 4, !buffer.layout.isBlocked else { return self }
-        return try reordered(to: .blocked(shape))
+        return try reordered(to: .blocked(shape, elementType))
     }
 
-    /// Reads the raw buffer of a row-major tensor.
+    /// Reads the values, row-major and as f32 (converted when the tensor holds bf16).
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
-        let plain = try rowMajor()
+        let plain = try reordered(to: .rowMajor(shape))
         let pointer = plain.buffer.storage.pointer.bindMemory(to: Float.self, capacity: elementCount)
         return try withExtendedLifetime(plain) { try body(UnsafeBufferPointer(start: pointer, count: elementCount)) }
     }
 
-    /// The physical elements, padding included, in this tensor's own layout. Element-wise work
-    /// on two tensors of the same layout can run over these directly.
+    /// The physical elements, padding included, in this tensor's own layout (which must be
+    /// f32). Element-wise work on two tensors of the same layout can run over these directly.
     func physicalFloats() -> UnsafeMutableBufferPointer<Float> {
+        precondition(elementType == .float32, "zoo: physicalFloats of a \(elementType) tensor")
         let count = buffer.layout.byteCount / 4
         return UnsafeMutableBufferPointer(start: buffer.storage.pointer.bindMemory(to: Float.self, capacity: count), count: count)
     }

@@ -153,7 +153,9 @@ extension ZooCommand.Bench {
         @Option(help: "keras or torchvision (default: each architecture's first).") var flavor: Flavor?
         @Option(help: "Cases, comma-separated: infer, train, train_frozen80 (default: all).") var cases: String?
         @Option(help: "Timed steps per case (the median is reported), after two warm-up steps.") var steps = 5
-        @Flag(help: "Print a JSON array: model, size, batch, case, images_per_s, peak_rss_mb (and gflop_per_s for infer).") var json = false
+        @Flag(help: "Print a JSON array: model, size, batch, case, precision, images_per_s, peak_rss_mb (and gflop_per_s for infer).")
+        var json = false
+        @OptionGroup var precision: PrecisionOptions
         @OptionGroup var engine: EngineOptions
 
         func run() throws {
@@ -166,12 +168,13 @@ extension ZooCommand.Bench {
                     }
                     return value
                 } } ?? ModelBenchmark.Case.allCases
+                let activationType = precision.resolved().activationType
                 if !json {
-                    print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor?.rawValue ?? "each model's first") flavour, \(Threads.count) threads, median of \(steps) steps")
+                    print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor?.rawValue ?? "each model's first") flavour, \(activationType), \(Threads.count) threads, median of \(steps) steps")
                     print("model         case              images/s   peak RSS (MB)   GFLOP/s")
                 }
                 let results = try ModelBenchmark.run(models: architectures, flavor: flavor, size: size, batch: batch, cases: chosen,
-                                                     steps: steps) { r in
+                                                     precision: activationType, steps: steps) { r in
                     guard !json else { return }
                     print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0) + r.case.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
                         + String(format: " %10.1f %15.0f", r.imagesPerSecond, r.peakRSSMB)

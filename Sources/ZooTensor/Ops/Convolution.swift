@@ -154,23 +154,27 @@ struct ConvolutionGeometry {
     /// `activation`, when given, runs as a post-op on the output while it is still in cache
     /// (inference only: backward would need the pre-activation values).
     /// `residual: true` adds a tensor of the output's shape (blocked) before the activation.
+    ///
+    /// The output has the input's element type; so do the weights the primitive reads (bf16
+    /// weights are rounded copies of the f32 ones, see ``weight(_:for:query:)``).
     func forwardPrimitive(source: Layout, training: Bool, activation: Activation? = nil, residual: Bool = false) throws -> Primitive {
-        let epilogue = Epilogue(residual: residual ? .blocked(outputShape) : nil, activation: activation)
+        let type = source.elementType
+        let epilogue = Epilogue(residual: residual ? .blocked(outputShape, type) : nil, activation: activation)
         let key = PrimitiveKey("conv_forward", layouts: [source],
                                settings + [training ? 1 : 0, activation?.code ?? -1, residual ? 1 : 0])
         return try PrimitiveCache.primitive(key) {
-            let input = source.isBlocked ? source : .any(inputShape)
-            if suitsWinograd,
+            let input = source.isBlocked || source == .blocked(inputShape, type) ? source : .any(inputShape, type)
+            if suitsWinograd, type == .float32,
                let winograd = try? forwardPrimitive(training: training, source: input, output: .blocked(outputShape),
                                                     epilogue: epilogue, algorithm: dnnl_convolution_winograd),
                winograd.isWinograd {
                 return winograd
             }
             return try preferFast(
-                [{ try forwardPrimitive(training: training, source: input, output: .blocked(outputShape), epilogue: epilogue) }]
-                    + (groups > 1 ? [{ try forwardPrimitive(training: training, source: .nhwc(inputShape), output: .nhwc(outputShape),
-                                                            epilogue: epilogue) }] : []),
-                fallback: { try forwardPrimitive(training: training, source: .any(inputShape), output: .any(outputShape),
+                [{ try forwardPrimitive(training: training, source: input, output: .blocked(outputShape, type), epilogue: epilogue) }]
+                    + (groups > 1 ? [{ try forwardPrimitive(training: training, source: .nhwc(inputShape, type),
+                                                            output: .nhwc(outputShape, type), epilogue: epilogue) }] : []),
+                fallback: { try forwardPrimitive(training: training, source: .any(inputShape, type), output: .any(outputShape, type),
                                                  epilogue: epilogue) })
         }
     }
@@ -181,7 +185,8 @@ struct ConvolutionGeometry {
     /// transforms to pay for themselves (measured on VGG16, ResNet50/152 and InceptionV3 at
     /// 96x96: about 2x faster at 12x12 and larger, 10-15% at 6x6, 2x slower in training at 3x3,
     /// 10-20x slower at 1x1 where a 4x4 tile holds one output). It does about half the
-    /// multiplications of the direct method, with rounding differences of order 1e-6.
+    /// multiplications of the direct method, with rounding differences of order 1e-6. oneDNN
+    /// 2.6.3 has Winograd kernels for f32 only.
     var suitsWinograd: Bool {
         weightShape[2] == 3 && weightShape[3] == 3 && stride == [1, 1] && dilation == [1, 1] && groups == 1
             && weightShape[0] >= 64 && weightShape[1] >= 64 && outputShape[2] >= 6 && outputShape[3] >= 6
@@ -191,7 +196,7 @@ struct ConvolutionGeometry {
                                   algorithm: dnnl_alg_kind_t = dnnl_convolution_direct) throws -> Primitive {
         let op = Self.operation
         var desc = dnnl_convolution_desc_t()
-        var src = source.desc, wei = Layout.any(dnnlWeightShape).desc, dst = output.desc
+        var src = source.desc, wei = Layout.any(dnnlWeightShape, source.elementType).desc, dst = output.desc
         try withOptionalPointer(biasLayout?.desc) { bia in
             try check(dnnl_dilated_convolution_forward_desc_init(
                 &desc, training ? dnnl_forward_training : dnnl_forward_inference, algorithm,
@@ -201,13 +206,14 @@ struct ConvolutionGeometry {
     }
 
     /// The backward-data primitive, producing the input gradient in the blocked layout when a
-    /// fast kernel does.
+    /// fast kernel does, of the forward input's element type.
     func backwardDataPrimitive(forward: Primitive) throws -> Primitive {
         let op = Self.operation + " backward data"
-        let key = PrimitiveKey("conv_backward_data", layouts: [forward.layout(dnnl_query_src_md)], settings)
+        let source = forward.layout(dnnl_query_src_md)
+        let key = PrimitiveKey("conv_backward_data", layouts: [source], settings)
         func make(_ algorithm: dnnl_alg_kind_t, _ data: (Int) -> Layout) throws -> Primitive {
             var desc = dnnl_convolution_desc_t()
-            var src = data(0).desc, wei = Layout.any(dnnlWeightShape).desc, dst = data(1).desc
+            var src = data(0).desc, wei = Layout.any(dnnlWeightShape, source.elementType).desc, dst = data(1).desc
             try check(dnnl_dilated_convolution_backward_data_desc_init(
                 &desc, algorithm, &src, &wei, &dst, dnnlStride, dnnlDilation, dnnlPadBefore, dnnlPadAfter), op)
             return try makePrimitive(op, desc, hint: forward)
@@ -215,7 +221,9 @@ struct ConvolutionGeometry {
         return try PrimitiveCache.primitive(key) { try backwardPrimitive(forward: forward, make) }
     }
 
-    /// The backward-weights primitive, reading blocked activations when a fast kernel does.
+    /// The backward-weights primitive, reading blocked activations when a fast kernel does. The
+    /// weight and bias gradients are f32 whatever the activations' type (oneDNN accumulates bf16
+    /// products in f32), for the f32 master weights.
     func backwardWeightsPrimitive(forward: Primitive) throws -> Primitive {
         let op = Self.operation + " backward weights"
         let key = PrimitiveKey("conv_backward_weights", layouts: [forward.layout(dnnl_query_src_md)], settings)
@@ -235,14 +243,15 @@ struct ConvolutionGeometry {
     /// when the forward pass is, otherwise the direct kernel on blocked data, or (grouped) on
     /// channels-last data, or on oneDNN's choice of layouts when those have only slow kernels.
     private func backwardPrimitive(forward: Primitive, _ make: @escaping (dnnl_alg_kind_t, (Int) -> Layout) throws -> Primitive) throws -> Primitive {
-        let blocked: (Int) -> Layout = { $0 == 0 ? .blocked(inputShape) : .blocked(outputShape) }
+        let type = forward.layout(dnnl_query_src_md).elementType
+        let blocked: (Int) -> Layout = { $0 == 0 ? .blocked(inputShape, type) : .blocked(outputShape, type) }
         if forward.isWinograd, let winograd = try? make(dnnl_convolution_winograd, blocked), winograd.isWinograd {
             return winograd
         }
-        let channelsLast: (Int) -> Layout = { $0 == 0 ? .nhwc(inputShape) : .nhwc(outputShape) }
+        let channelsLast: (Int) -> Layout = { $0 == 0 ? .nhwc(inputShape, type) : .nhwc(outputShape, type) }
         return try preferFast([{ try make(dnnl_convolution_direct, blocked) }]
                                   + (groups > 1 ? [{ try make(dnnl_convolution_direct, channelsLast) }] : []),
-                              fallback: { try make(dnnl_convolution_direct) { $0 == 0 ? .any(inputShape) : .any(outputShape) } })
+                              fallback: { try make(dnnl_convolution_direct) { $0 == 0 ? .any(inputShape, type) : .any(outputShape, type) } })
     }
 
     /// The first of `candidates` that oneDNN builds from a fast kernel, else `fallback`.
@@ -266,10 +275,11 @@ struct ConvolutionGeometry {
         return try fallback()
     }
 
-    /// The weight (row-major OIHW) in the layout `primitive` wants, reordered once per value.
+    /// The weight (row-major OIHW) in the layout `primitive` wants, reordered (and for bf16
+    /// primitives rounded) once per value.
     func weight(_ weight: Tensor, for primitive: Primitive, query: dnnl_query_t) throws -> Buffer {
         let plain = weight.layout.isRowMajor ? weight : try weight.rowMajor()
-        return try plain.viewed(as: .rowMajor(dnnlWeightShape), shape: dnnlWeightShape)
+        return try plain.viewed(as: .rowMajor(dnnlWeightShape, plain.elementType), shape: dnnlWeightShape)
             .cachedReorder(to: primitive.layout(query), operation: Self.operation).buffer
     }
 }
@@ -296,7 +306,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
     // Fused only where oneDNN has a fast kernel for these post-ops; otherwise one operation each.
     let fused = training || (activation == nil && residual == nil) ? nil
         : try? geometry.forwardPrimitive(source: x.layout, training: false, activation: activation, residual: residual != nil)
-    if activation != nil || residual != nil, fused == nil || fused!.isSlowFallback {
+    if activation != nil || residual != nil, fused == nil || fused!.isSlowFallback || (residual != nil && fused!.corruptsWithBinaryPostOp) {
         var y = try conv2d(x, weight: weight, bias: bias, options: options)
         if let residual { y = try add(y, residual) }
         return try activation.map { try ZooTensor.activation($0, y) } ?? y
@@ -311,7 +321,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
     ]
     if let bias { arguments.append((DNNL_ARG_BIAS, try bias.rowMajor().buffer)) }
     if let residual {
-        let added = try residual.reordered(to: .blocked(geometry.outputShape), operation: op)
+        let added = try residual.reordered(to: .blocked(geometry.outputShape, output.layout.elementType), operation: op)
         arguments.append((Epilogue.residualArgument, added.buffer))
     }
     try forward.execute(op, arguments)
@@ -367,4 +377,11 @@ func conv2dBackwardWeights(_ dy: Tensor, input: Tensor, geometry: ConvolutionGeo
 extension Primitive {
     /// Whether oneDNN runs this convolution with a Winograd kernel.
     var isWinograd: Bool { implementation.contains("wino") }
+
+    /// Whether this is oneDNN 2.6.3's AMX 1x1 kernel `jit_1x1:avx512_core_amx_bf16`, which
+    /// corrupts the heap when it adds a residual as a binary post-op (seen in MobileNetV2 in
+    /// bf16 at 96x96, batch 32, on the 576 -> 96 projection at 6x6: a crash a few layers later;
+    /// the `brgconv_1x1` AMX kernel other shapes get runs the same post-op cleanly, see
+    /// MixedPrecisionTests). The residual is then added separately.
+    var corruptsWithBinaryPostOp: Bool { implementation.hasPrefix("jit_1x1:avx512_core_amx") }
 }

@@ -10,11 +10,13 @@ public func dropout(_ x: Tensor, rate: Float, generator: inout SeededGenerator) 
     let source = try x.asActivation(operation)
     let keep = 1 - rate
     let scale = 1 / keep
-    let mask = Tensor(shape: source.shape, buffer: Buffer(source.layout))
-    let maskValues = mask.physicalFloats()
+    // Drawn in f32 in the source's format, then converted to its type (the same draws either way).
+    let drawn = Tensor(shape: source.shape, buffer: Buffer(source.layout.with(.float32)))
+    let maskValues = drawn.physicalFloats()
     for index in maskValues.indices {
         maskValues[index] = generator.nextUnitFloat() < keep ? scale : 0
     }
+    let mask = try drawn.converted(to: source.elementType)
     let y = try binary(.multiply, source.detached(), mask, name: operation)
     return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
         [try binary(.multiply, dy.reordered(to: mask.layout, operation: operation).detached(), mask, name: operation + " backward")]

@@ -26,14 +26,15 @@ extension Tensor {
     /// (unless already blocked). Keeps the trace.
     func asActivation(_ operation: String) throws -> Tensor {
         if shape.count == 4 {
-            return layout.isBlocked ? self : try reordered(to: .blocked(shape), operation: operation)
+            return layout.isBlocked ? self : try reordered(to: .blocked(shape, elementType), operation: operation)
         }
-        return layout.isRowMajor ? self : try reordered(to: .rowMajor(shape), operation: operation)
+        return layout.isRowMajor ? self : try reordered(to: .rowMajor(shape, elementType), operation: operation)
     }
 
     /// A tensor with this one's buffer seen as `layout` (same bytes, different description).
     func viewed(as layout: Layout, shape: [Int]) -> Tensor {
-        Tensor(shape: shape, buffer: Buffer(storage: buffer.storage, layout: layout), trace: trace)
+        precondition(layout.elementType == elementType, "zoo: viewing \(elementType) elements as \(layout.elementType)")
+        return Tensor(shape: shape, buffer: Buffer(storage: buffer.storage, layout: layout), trace: trace)
     }
 
     /// This tensor reordered into `layout`, remembering the copy on the storage so the next

@@ -127,7 +127,7 @@ struct PoolingGeometry {
         let key = PrimitiveKey("pool_forward", layouts: [source], settings + [training ? 1 : 0])
         return try PrimitiveCache.primitive(key) {
             var desc = dnnl_pooling_desc_t()
-            var src = source.desc, dst = Layout.any(outputShape).desc
+            var src = source.desc, dst = Layout.any(outputShape, source.elementType).desc
             try check(dnnl_pooling_forward_desc_init(&desc, training ? dnnl_forward_training : dnnl_forward_inference, algorithm,
                                                      &src, &dst, stride.dnnl, kernel.dnnl, padBefore.dnnl, padAfter.dnnl), operation)
             return try makePrimitive(operation, desc)
@@ -184,8 +184,9 @@ private func pool2d(_ kind: PoolingKind, _ x: Tensor, _ options: Pool2DOptions, 
 
 /// `x * factors`, with `factors` broadcast over the dimensions where it has size 1 (untraced;
 /// pooling's `[1, 1, H, W]` divisor corrections, channel and sample scales). The result has
-/// `x`'s layout.
+/// `x`'s layout; the factors are converted to its element type.
 func broadcastMultiply(_ x: Tensor, _ factors: Tensor, operation: String) throws -> Tensor {
+    let factors = try factors.reordered(to: factors.layout.with(x.elementType), operation: operation)
     let key = PrimitiveKey("binary_broadcast", layouts: [x.layout, factors.layout], [Int64(dnnl_binary_mul.rawValue)])
     let primitive = try PrimitiveCache.primitive(key) {
         var desc = dnnl_binary_desc_t()

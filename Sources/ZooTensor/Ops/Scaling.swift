@@ -18,7 +18,7 @@ public func scaleChannels(_ x: Tensor, by scale: Tensor) throws -> Tensor {
     // Blocked like the input: oneDNN's binary primitive broadcasts a blocked [N, C, 1, 1] with
     // its JIT kernel, a row-major one only with `ref:any` (measured at N=32, C=96 and 40, 24x24:
     // `jit:uni` against `ref:any`).
-    let factors = try scale.detached().reordered(to: .blocked(scale.shape), operation: operation)
+    let factors = try scale.detached().reordered(to: .blocked(scale.shape, input.elementType), operation: operation)
     let y = try broadcastMultiply(input, factors, operation: operation)
     return try GradientTape.record(operation, inputs: [x, scale], output: y) { dy, needed in
         let backward = operation + " backward"
@@ -63,14 +63,14 @@ public func scaleSamples(_ x: Tensor, by scale: Tensor) throws -> Tensor {
 /// times `[N, 1, 1, 1]` runs `ref:any` on the blocked layout (measured at N=32, C=96, 24x24).
 private func multiplySamples(_ x: Tensor, _ factors: Tensor, operation: String) throws -> Tensor {
     let count = x.shape[0]
-    let physical = x.layout.byteCount / 4
+    let physical = x.layout.byteCount / x.elementType.byteSize
     let blocking = x.layout.desc.format_desc.blocking
     guard x.layout.desc.format_kind == dnnl_blocked, x.layout.desc.offset0 == 0, physical % count == 0,
           count == 1 || Int(blocking.strides.0) == physical / count else {
         throw TensorError.invalidArgument(operation: operation, message: "samples of a \(x.layout) tensor are not contiguous")
     }
     let rows = [count, physical / count]
-    let view = Tensor(shape: rows, buffer: Buffer(storage: x.buffer.storage, layout: .rowMajor(rows)))
-    let product = try broadcastMultiply(view, factors.viewed(as: .rowMajor([count, 1]), shape: [count, 1]), operation: operation)
+    let view = Tensor(shape: rows, buffer: Buffer(storage: x.buffer.storage, layout: .rowMajor(rows, x.elementType)))
+    let product = try broadcastMultiply(view, factors.viewed(as: .rowMajor([count, 1], factors.elementType), shape: [count, 1]), operation: operation)
     return Tensor(shape: x.shape, buffer: Buffer(storage: product.buffer.storage, layout: x.layout))
 }

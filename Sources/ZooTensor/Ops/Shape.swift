@@ -8,9 +8,9 @@ public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
         throw TensorError.shapeMismatch(operation: operation, expected: "the same number of elements", lhs: x.shape, rhs: shape)
     }
     let plain = try x.detached().rowMajor()
-    let y = plain.viewed(as: .rowMajor(shape), shape: shape)
+    let y = plain.viewed(as: .rowMajor(shape, plain.elementType), shape: shape)
     return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
-        [try dy.rowMajor().viewed(as: .rowMajor(x.shape), shape: x.shape)]
+        [try dy.rowMajor().viewed(as: .rowMajor(x.shape, dy.elementType), shape: x.shape)]
     }
 }
 
@@ -24,7 +24,8 @@ public func flatten(_ x: Tensor) throws -> Tensor {
 }
 
 /// Concatenates tensors along `axis` (1, the channel axis, by default). All other dimensions
-/// must agree. The first input's gradient is the first slice, and so on.
+/// must agree. The result has the first tensor's element type (the others are converted). The
+/// first input's gradient is the first slice, and so on.
 public func concat(_ tensors: [Tensor], axis: Int = 1) throws -> Tensor {
     let operation = "concat"
     guard let first = tensors.first else {
@@ -42,13 +43,13 @@ public func concat(_ tensors: [Tensor], axis: Int = 1) throws -> Tensor {
         }
     }
     if tensors.count == 1 { return first }
-    let inputs = try tensors.map { try $0.asActivation(operation).detached() }
+    let inputs = try tensors.map { try $0.converted(to: first.elementType).asActivation(operation).detached() }
     var shape = first.shape
     shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
     let key = PrimitiveKey("concat", layouts: inputs.map(\.layout), [Int64(axis)])
     let primitive = try PrimitiveCache.primitive(key) {
         var pd: dnnl_primitive_desc_t?
-        var destination = Layout.any(shape).desc
+        var destination = Layout.any(shape, first.elementType).desc
         let sources = inputs.map(\.layout.desc)
         try withScratchpadAttributes(nil, operation) { attributes in
             try check(dnnl_concat_primitive_desc_create(&pd, &destination, Int32(sources.count), Int32(axis), sources, attributes,
@@ -87,7 +88,7 @@ func slice(_ x: Tensor, axis: Int, offset: Int, size: Int, operation: String) th
     var parent = source.layout.desc
     try check(dnnl_memory_desc_init_submemory(&sub, &parent, shape.dnnl, offsets.dnnl), operation, "slice \(shape) at \(offsets) of \(x.shape)")
     let view = Buffer(storage: source.buffer.storage, layout: Layout(sub))
-    let target = source.layout.isBlocked ? Layout.blocked(shape) : Layout.rowMajor(shape)
+    let target = source.layout.isBlocked ? Layout.blocked(shape, x.elementType) : Layout.rowMajor(shape, x.elementType)
     return Tensor(shape: shape, buffer: try reorder(view, to: target, operation: operation))
 }
 
@@ -100,7 +101,7 @@ public func zeroPad2d(_ x: Tensor, top: Int, bottom: Int, left: Int, right: Int)
     }
     let source = try x.asActivation(operation).detached()
     let shape = [x.shape[0], x.shape[1], x.shape[2] + top + bottom, x.shape[3] + left + right]
-    let output = Buffer(.blocked(shape))
+    let output = Buffer(.blocked(shape, source.elementType))
     output.storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: output.layout.byteCount)
     var sub = dnnl_memory_desc_t()
     var parent = output.layout.desc
@@ -186,7 +187,8 @@ public func splitChannels(_ x: Tensor, at index: Int) throws -> (Tensor, Tensor)
     func part(_ offset: Int, _ size: Int) throws -> Tensor {
         var shape = x.shape
         shape[1] = size
-        let y = try channelSlice(source, offset: offset, size: size, into: x.shape.count == 4 ? .blocked(shape) : .rowMajor(shape),
+        let y = try channelSlice(source, offset: offset, size: size,
+                                 into: x.shape.count == 4 ? .blocked(shape, x.elementType) : .rowMajor(shape, x.elementType),
                                  operation: operation)
         return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
             [try embedChannels(dy, into: x.shape, offset: offset, operation: operation + " backward")]
@@ -220,7 +222,7 @@ private func channelSlice(_ source: Tensor, offset: Int, size: Int, into layout:
 /// gradient of a channel slice. Blocked when the part lies on block boundaries, else row-major.
 private func embedChannels(_ part: Tensor, into shape: [Int], offset: Int, operation: String) throws -> Tensor {
     let blocked = shape.count == 4 && blockAligned(offset: offset, size: part.shape[1], channels: shape[1])
-    let output = Buffer(blocked ? .blocked(shape) : .rowMajor(shape))
+    let output = Buffer(blocked ? .blocked(shape, part.elementType) : .rowMajor(shape, part.elementType))
     output.storage.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: output.layout.byteCount)
     var offsets = [Int](repeating: 0, count: shape.count)
     offsets[1] = offset

@@ -1,5 +1,32 @@
 import CDNNL
 
+/// The type of a tensor's elements.
+///
+/// Parameters, optimizer state, losses and every array that goes in or out are `float32`.
+/// `bfloat16` (f32's 8-bit exponent with 8 bits of mantissa, about 3 significant digits) is for
+/// activations and their gradients in mixed precision: oneDNN runs convolutions and matrix
+/// products on it with the CPU's AVX512_BF16 or AMX instructions, reading half the bytes, while
+/// it keeps batch-norm statistics and accumulations in f32.
+public enum ElementType: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
+    case float32 = "f32"
+    case bfloat16 = "bf16"
+
+    /// Bytes per element.
+    public var byteSize: Int { self == .float32 ? 4 : 2 }
+
+    var dnnl: dnnl_data_type_t { self == .float32 ? dnnl_f32 : dnnl_bf16 }
+
+    init?(_ type: dnnl_data_type_t) {
+        switch type {
+        case dnnl_f32: self = .float32
+        case dnnl_bf16: self = .bfloat16
+        default: return nil
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
 /// How a tensor's elements lie in memory: a oneDNN memory descriptor.
 ///
 /// Logical dimensions are always in oneDNN's order (N, C, H, W for activations; O, I, H, W for
@@ -13,45 +40,80 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
 
     /// A layout with the given format tag (`dnnl_abcd` = row-major, `dnnl_acdb` = NHWC,
     /// `dnnl_aBcd8b` = nChw8c, `dnnl_format_tag_any` = let the primitive choose).
-    static func tagged(_ shape: [Int], _ tag: dnnl_format_tag_t) -> Layout {
+    static func tagged(_ shape: [Int], _ tag: dnnl_format_tag_t, _ type: ElementType = .float32) -> Layout {
         var desc = dnnl_memory_desc_t()
         let dims = shape.isEmpty ? [Int64(1)] : shape.map { Int64($0) }
         let status = dims.withUnsafeBufferPointer {
-            dnnl_memory_desc_init_by_tag(&desc, Int32(dims.count), $0.baseAddress, dnnl_f32, tag)
+            dnnl_memory_desc_init_by_tag(&desc, Int32(dims.count), $0.baseAddress, type.dnnl, tag)
         }
         precondition(status == dnnl_success, "oneDNN rejected shape \(shape) with format tag \(tag.rawValue)")
         return Layout(desc)
     }
 
     /// Row-major (C order): `abcd`, NCHW for activations, OIHW for weights.
-    static func rowMajor(_ shape: [Int]) -> Layout { tagged(shape, plainTag(rank: max(1, shape.count))) }
+    static func rowMajor(_ shape: [Int], _ type: ElementType = .float32) -> Layout {
+        tagged(shape, plainTag(rank: max(1, shape.count)), type)
+    }
 
     /// Channels-last for a 4-D tensor (NHWC).
-    static func nhwc(_ shape: [Int]) -> Layout { tagged(shape, dnnl_acdb) }
+    static func nhwc(_ shape: [Int], _ type: ElementType = .float32) -> Layout { tagged(shape, dnnl_acdb, type) }
 
-    /// The blocked layout activations use inside a network: channels in blocks of
-    /// ``activationBlockSize`` (`nChw8c` with AVX2, `nChw16c` with AVX-512).
-    static func blocked(_ shape: [Int]) -> Layout {
-        tagged(shape, activationBlockSize == 16 ? dnnl_aBcd16b : dnnl_aBcd8b)
+    /// The layout 4-D activations use inside a network, the one oneDNN's convolutions choose
+    /// for `type` on this CPU: for f32 channels in blocks of ``activationBlockSize``
+    /// (`nChw8c` with AVX2, `nChw16c` with AVX-512); for bf16 channels-last where oneDNN's
+    /// brgemm kernels run it (AMX and AVX512_BF16), which they choose over its older kernels on
+    /// `nChw16c` (measured, ResNet50 at 96x96, batch 32, AMX: 1x1 convolutions
+    /// `jit_bf16_1x1:avx512_core_bf16` on `nChw16c` took 4x the time of f32, while the first layer,
+    /// left to choose, ran `jit:avx512_core_amx_bf16` on NHWC).
+    static func blocked(_ shape: [Int], _ type: ElementType = .float32) -> Layout {
+        tagged(shape, type == .float32 ? (activationBlockSize == 16 ? dnnl_aBcd16b : dnnl_aBcd8b) : bfloat16ActivationTag, type)
+    }
+
+    /// The format oneDNN's convolutions choose for bf16 activations on this CPU, asked once as
+    /// for ``activationBlockSize``: `acdb` (NHWC) or a channel-blocked one.
+    static let bfloat16ActivationTag: dnnl_format_tag_t = {
+        let shape = [32, 64, 56, 56]
+        guard let chosen = probeConvolutionOutput(.bfloat16) else { return dnnl_aBcd16b }
+        return [dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b].first { chosen == Layout.tagged(shape, $0, .bfloat16) } ?? dnnl_aBcd16b
+    }()
+
+    /// The output layout oneDNN chooses for a typical 3x3 convolution (64 -> 64 channels at
+    /// 56x56, batch 32) of `type` with every layout left open.
+    private static func probeConvolutionOutput(_ type: ElementType) -> Layout? {
+        var desc = dnnl_convolution_desc_t()
+        var src = any([32, 64, 56, 56], type).desc, wei = any([64, 64, 3, 3], type).desc, dst = any([32, 64, 56, 56], type).desc
+        let one: [Int64] = [1, 1], none: [Int64] = [0, 0]
+        guard dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil,
+                                                         &dst, one, none, one, one) == dnnl_success,
+              let primitive = try? makePrimitive("probe", desc) else { return nil }
+        return primitive.layout(dnnl_query_dst_md)
     }
 
     /// The channel block oneDNN's convolutions choose on this CPU, asked once of oneDNN for a
     /// typical 3x3 convolution with every layout left open. Pooling and batch norm have fast
     /// kernels for the same block (and fall back to slow ones for a block the CPU lacks).
     static let activationBlockSize: Int = {
-        var desc = dnnl_convolution_desc_t()
-        var src = any([32, 64, 56, 56]).desc, wei = any([64, 64, 3, 3]).desc, dst = any([32, 64, 56, 56]).desc
-        let one: [Int64] = [1, 1], none: [Int64] = [0, 0]
-        guard dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil,
-                                                         &dst, one, none, one, one) == dnnl_success,
-              let primitive = try? makePrimitive("probe", desc) else { return 8 }
-        let chosen = primitive.layout(dnnl_query_dst_md)
-        guard chosen.desc.format_kind == dnnl_blocked, chosen.desc.format_desc.blocking.inner_nblks == 1 else { return 8 }
+        guard let chosen = probeConvolutionOutput(.float32), chosen.desc.format_kind == dnnl_blocked,
+              chosen.desc.format_desc.blocking.inner_nblks == 1 else { return 8 }
         return Int(chosen.desc.format_desc.blocking.inner_blks.0)
     }()
 
     /// "Any layout": lets a primitive choose the fastest one.
-    static func any(_ shape: [Int]) -> Layout { tagged(shape, dnnl_format_tag_any) }
+    static func any(_ shape: [Int], _ type: ElementType = .float32) -> Layout { tagged(shape, dnnl_format_tag_any, type) }
+
+    /// The element type; layouts the engine makes are always f32 or bf16.
+    public var elementType: ElementType {
+        guard let type = ElementType(desc.data_type) else { preconditionFailure("zoo: a layout of oneDNN type \(desc.data_type.rawValue)") }
+        return type
+    }
+
+    /// The same format with elements of `type`.
+    func with(_ type: ElementType) -> Layout {
+        var changed = desc
+        changed.data_type = type.dnnl
+        // Offsets and strides count elements, so only the type changes; oneDNN derives sizes from it.
+        return Layout(changed)
+    }
 
     static func plainTag(rank: Int) -> dnnl_format_tag_t {
         switch rank {
@@ -75,7 +137,7 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
     var byteCount: Int { withUnsafePointer(to: desc) { dnnl_memory_desc_get_size($0) } }
 
     /// Whether this is exactly the row-major layout of its dimensions (no padding, no blocking).
-    var isRowMajor: Bool { self == Layout.rowMajor(dims) }
+    var isRowMajor: Bool { self == Layout.rowMajor(dims, elementType) }
 
     /// Whether the channel dimension is split into blocks (`nChw8c` and the like).
     public var isBlocked: Bool {
@@ -98,7 +160,7 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
     /// All physical elements of a channel-padded layout as one dense vector, for element-wise
     /// primitives (see ``Buffer/zeroChannelPadding()``); nil for other layouts.
     var denseVector: Layout? {
-        channelPadding == nil ? nil : .rowMajor([byteCount / 4])
+        channelPadding == nil ? nil : .rowMajor([byteCount / elementType.byteSize], elementType)
     }
 
     /// A short name for the format: `abcd`, `acdb`, `aBcd8b`, or `blocked` for others.
@@ -109,8 +171,9 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
                (dnnl_ABcd16b16a, "OIhw16i16o"),
                (dnnl_ABcd8b8a, "OIhw8i8o"), (dnnl_Abcd8a, "Ohwi8o")]
             : [(Layout.plainTag(rank: max(1, rank)), "row-major")]
-        for (tag, name) in candidates where self == Layout.tagged(dims, tag) { return name }
-        return "blocked"
+        let suffix = elementType == .float32 ? "" : " \(elementType)"
+        for (tag, name) in candidates where self == Layout.tagged(dims, tag, elementType) { return name + suffix }
+        return "blocked" + suffix
     }
 
     /// A hashable summary of the descriptor, used to key caches of primitives and reorders.
@@ -161,14 +224,15 @@ extension Buffer {
             Array($0.bindMemory(to: Int64.self).prefix(dims.count).map { Int($0) })
         }
         let first = channels % block, count = block - first
-        let base = storage.pointer.bindMemory(to: Float.self, capacity: layout.byteCount / 4)
-            + (channels / block) * strides[1] + first
+        // Zero is all-zero bits in f32 and bf16 alike, so this works in elements of either size.
+        let size = layout.elementType.byteSize
+        let base = storage.pointer + ((channels / block) * strides[1] + first) * size
         // Every position of the other dimensions, odometer style.
         let others = (0..<dims.count).filter { $0 != 1 }
         var index = [Int](repeating: 0, count: dims.count)
         while true {
             let offset = others.reduce(0) { $0 + index[$1] * strides[$1] }
-            (base + offset).initialize(repeating: 0, count: count)
+            (base + offset * size).initializeMemory(as: UInt8.self, repeating: 0, count: count * size)
             var axis = others.count - 1
             while axis >= 0 {
                 index[others[axis]] += 1
