@@ -34,6 +34,8 @@ public struct ExtractionJob {
     /// Load a weight file even if it does not fit exactly (see ``ZooModels/WeightImport``).
     public var strict = true
     public var renameRules: [RenameRule] = []
+    /// The activations' element type (the file holds f32 either way).
+    public var precision: ElementType = .float32
 
     public init(architecture: Architecture, weights: String, images: Images) {
         self.architecture = architecture
@@ -91,7 +93,8 @@ public struct ExtractionJob {
                                        imageSize: imageSize, preprocessing: mode, source: description)
         var resumedAfter: Int?
         let written = try FeatureExtraction.extract(loaded.model, from: source, layers: layers.isEmpty ? [FeatureExtraction.outputName] : layers,
-                                                    to: file, batchSize: batchSize, header: header, preprocessing: mode) { done, total in
+                                                    to: file, batchSize: batchSize, header: header, preprocessing: mode,
+                                                    precision: precision) { done, total in
             if resumedAfter == nil { resumedAfter = done }
             progress?(done, total)
         }

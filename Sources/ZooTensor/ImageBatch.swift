@@ -69,14 +69,14 @@ public struct TensorSample: Sendable {
 }
 
 extension Tensor {
-    /// Each sample of a batch (first dimension) as physical values. 4-D tensors are taken in
-    /// the blocked activation layout, others row-major; both keep a sample's values contiguous.
+    /// Each sample of a batch (first dimension) as physical f32 values. 4-D tensors are taken in
+    /// the blocked f32 activation layout, others row-major; both keep a sample's values contiguous.
     public func samples() throws -> [TensorSample] {
         guard let count = shape.first, count > 0 else {
             throw TensorError.invalidShape(operation: "Tensor.samples", shape: shape, expected: "a batch [N, ...]")
         }
         let blocked = shape.count == 4
-        let standard = try blocked ? reordered(to: .blocked(shape)) : rowMajor()
+        let standard = try reordered(to: blocked ? .blocked(shape) : .rowMajor(shape))
         let physical = standard.physicalFloats()
         let size = physical.count / count
         return (0..<count).map { index in

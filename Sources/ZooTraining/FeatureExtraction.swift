@@ -30,15 +30,17 @@ public enum FeatureExtraction {
     /// images given channels-last, `[N, H, W, 3]`, after `preprocessing`.
     ///
     /// Images go through in batches of `batchSize`, so memory stays bounded. The result is
-    /// channels-last `[N, H, W, C]` for feature maps and `[N, C]` for vectors.
+    /// channels-last `[N, H, W, C]` for feature maps and `[N, C]` for vectors, in f32 whatever
+    /// the activations' `precision`.
     public static func run(_ model: ImageModel, nhwc values: [Float], shape: [Int], layer: String? = nil,
-                           preprocessing: Preprocessing = .none, batchSize: Int = 32) throws -> (values: [Float], shape: [Int]) {
+                           preprocessing: Preprocessing = .none, batchSize: Int = 32,
+                           precision: ElementType = .float32) throws -> (values: [Float], shape: [Int]) {
         let layers = [layer ?? outputName]
         try check(layers, in: model)
         var output: [Float] = []
         var rowShape: [Int] = []
         try forEachArrayBatch(nhwc: values, shape: shape, preprocessing: preprocessing, batchSize: batchSize, from: 0) { batch, _ in
-            let result = try outputs(of: model, for: batch, layers: layers)[0]
+            let result = try outputs(of: model, for: batch, layers: layers, precision: precision)[0]
             output += result.values
             rowShape = result.rowShape
         }
@@ -70,9 +72,10 @@ public enum FeatureExtraction {
     /// last committed batch, and the finished file equals an uninterrupted run's (batches keep
     /// their boundaries). `header` describes the run (model, weights, data); its layers,
     /// count and class names are filled in here. `progress` hears (done, total) after each batch.
+    /// Activations are of `precision`; the file holds f32.
     @discardableResult
     public static func extract(_ model: ImageModel, from source: Source, layers: [String], to file: URL, batchSize: Int,
-                               header: FeatureFileHeader, preprocessing: Preprocessing,
+                               header: FeatureFileHeader, preprocessing: Preprocessing, precision: ElementType = .float32,
                                progress: ((Int, Int) -> Void)? = nil) throws -> FeatureFileHeader {
         try check(layers, in: model)
         guard batchSize > 0 else { throw ModelError.invalidArgument("the batch size must be positive, got \(batchSize)") }
@@ -96,7 +99,7 @@ public enum FeatureExtraction {
             probe = try Tensor(nhwc: [Float](repeating: 0, count: size * size * 3), shape: [1, size, size, 3])
         }
         // One blank image gives every layer's per-sample shape before any file is made.
-        header.layers = try zip(layers, outputs(of: model, for: probe, layers: layers)).map { .init(name: $0, shape: $1.rowShape) }
+        header.layers = try zip(layers, outputs(of: model, for: probe, layers: layers, precision: precision)).map { .init(name: $0, shape: $1.rowShape) }
 
         let writer = try FeatureFileWriter(url: file, header: header, labels: labels, sampleIDs: sampleIDs)
         let total = source.count
@@ -104,7 +107,7 @@ public enum FeatureExtraction {
         var done = writer.rowsDone
         progress?(done, total)
         let write: (Tensor, Int) throws -> Void = { batch, start in
-            let results = try outputs(of: model, for: batch, layers: layers)
+            let results = try outputs(of: model, for: batch, layers: layers, precision: precision)
             for (index, result) in results.enumerated() {
                 try writer.write(layer: index, start: start, rows: batch.shape[0], values: result.values)
             }
@@ -171,8 +174,9 @@ public enum FeatureExtraction {
 
     /// One forward pass: each layer's output for the batch, channels-last, with the shape of
     /// one sample's part.
-    private static func outputs(of model: ImageModel, for batch: Tensor, layers: [String]) throws -> [(values: [Float], rowShape: [Int])] {
-        let context = ForwardContext.inference()
+    private static func outputs(of model: ImageModel, for batch: Tensor, layers: [String],
+                                precision: ElementType) throws -> [(values: [Float], rowShape: [Int])] {
+        let context = ForwardContext.inference(precision)
         context.capturing = Set(layers.filter { $0 != outputName && !isPooled($0, in: model) })
         // The model's own call, in its parts, so that the base's output is at hand for `pooled`.
         try model.checkInput(batch)

@@ -69,6 +69,8 @@ public final class FineTuner {
     let data: TrainingData
     let optimizer: GradientDescent
     private var state: TrainingState
+    /// The run's precision on this machine, and what to tell the user about it.
+    private let precision: ResolvedPrecision
     private var trainingCache: TrunkCache?
     private var validationCache: TrunkCache?
     private var testCache: TrunkCache?
@@ -114,6 +116,8 @@ public final class FineTuner {
         }
         var settings = settings
         if settings.preprocessing == nil { settings.preprocessing = try FineTuneJob.defaultPreprocessing(settings) }
+        precision = settings.precision.resolved()
+        settings.precision = precision.effective
         if let head = model.head {
             try settings.head.check(head, classes: settings.classNames.count, featureChannels: model.featureChannels, imageSize: settings.imageSize)
         } else {
@@ -147,6 +151,7 @@ public final class FineTuner {
             throw TrainingError.noRunToResume(folder: folder, readable: true)
         }
         settings = try JSONDecoder().decode(FineTuneSettings.self, from: text)
+        precision = settings.precision.resolved()
         self.folder = folder
         checkpoints = folder.appendingPathComponent("checkpoints")
         self.data = data
@@ -183,6 +188,7 @@ public final class FineTuner {
     @discardableResult
     public func run(observer: TrainingObserver? = nil) throws -> FineTuneResult {
         let schedule = try settings.schedule.make()
+        observer?.note("precision: \(precision.effective)" + (precision.note.map { " (\($0))" } ?? ""))
         let loader = try DataLoader(data.training, options: loaderOptions(transform: data.trainingTransform, shuffle: true))
         var stopped = false
         let firstEpoch = completedEpochs
@@ -329,7 +335,7 @@ public final class FineTuner {
                 try body(batch.images, batch.labels)
                 continue
             }
-            let trunk = try model.trunk(before: cache.stage, batch.images, .inference())
+            let trunk = try model.trunk(before: cache.stage, batch.images, .inference(precision.activationType))
             try cache.store(try trunk.samples(), indices: batch.indices, copy: copy)
             try body(trunk, batch.labels)
         }
@@ -339,7 +345,8 @@ public final class FineTuner {
     /// returns its loss.
     private func trainStep(_ input: Tensor, labels: [Int], epoch: Int, step: Int, metrics: inout ClassificationMetrics) throws -> Float {
         let tape = GradientTape()
-        let context = ForwardContext(training: true, tape: tape, seed: stepSeed(epoch: epoch, step: step))
+        let context = ForwardContext(training: true, tape: tape, seed: stepSeed(epoch: epoch, step: step),
+                                     activationType: precision.activationType)
         let cut = trainingCache?.stage ?? 0
         let logits = cut > 0 ? try model.forward(from: cut, input, context) : try model(input, context)
         let loss = try softmaxCrossEntropy(logits: logits, labels: labels, labelSmoothing: settings.labelSmoothing)
@@ -366,7 +373,7 @@ public final class FineTuner {
         cacheCopies = 1
         defer { cacheCopies = saved }
         try forEachBatch(loader: loader, batches: loader.batches(epoch: 0), epoch: 0, cache: cache) { input, labels in
-            let logits = try model.forward(from: cache.stage, input, .inference())
+            let logits = try model.forward(from: cache.stage, input, .inference(precision.activationType))
             let loss = try softmaxCrossEntropy(logits: logits, labels: labels).scalar()
             let probabilities = try softmax(logits).array()
             metrics.add(scores: probabilities, labels: labels, meanLoss: loss, probabilities: probabilities)
@@ -396,7 +403,7 @@ public final class FineTuner {
     public func evaluate(_ dataset: any Dataset, mirrored: Bool = false) throws -> ClassificationMetrics {
         try Evaluation.run(model, on: dataset, size: settings.imageSize, batchSize: settings.batchSize,
                            preprocessing: settings.preprocessing ?? .none, transform: data.evaluationTransform, workers: data.workers,
-                           skipDamaged: data.skipDamaged, mirrored: mirrored)
+                           skipDamaged: data.skipDamaged, mirrored: mirrored, precision: precision.activationType)
     }
 
     private func saveCheckpoints(after epoch: Int, record: EpochRecord, plan: FreezePlan) throws {

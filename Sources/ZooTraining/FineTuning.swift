@@ -59,6 +59,9 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     public var features: String?
     /// Test features for the final evaluation of a run on ``features``.
     public var testFeatures: String?
+    /// The arithmetic of training and evaluation. A run stores what its precision resolved to
+    /// on the machine that started it (`f32` or `bf16`, never `auto`), and resuming keeps it.
+    public var precision = Precision.f32
 
     public init(architecture: String, flavor: Flavor, imageSize: Int) {
         self.architecture = architecture
@@ -92,7 +95,7 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
         case architecture, flavor, weights, extendFrom, freezeOldRows, imageSize, head, unfreeze, unfreezeSchedule
         case randomFrozenLayersAllowed = "allowRandomFrozenLayers"
         case optimizer, schedule, epochs, batchSize, labelSmoothing, earlyStoppingPatience, seed, classNames, preprocessing, data
-        case testTimeAugmentation, trunkCache, features, testFeatures
+        case testTimeAugmentation, trunkCache, features, testFeatures, precision
     }
 }
 
@@ -127,6 +130,7 @@ extension FineTuneSettings {
         trunkCache = try value(.trunkCache, trunkCache)
         features = try container.decodeIfPresent(String.self, forKey: .features)
         testFeatures = try container.decodeIfPresent(String.self, forKey: .testFeatures)
+        precision = try value(.precision, precision)
         randomFrozenLayersAllowed = try container.decodeIfPresent(Bool.self, forKey: .randomFrozenLayersAllowed)
     }
 }

@@ -10,6 +10,8 @@ public struct Classifier {
     public var imageSize: Int
     public var preprocessing: Preprocessing
     public var resize: ResizeMethod = .keras
+    /// The activations' element type: f32, or bf16 for mixed precision (see ``Precision``).
+    public var precision: ElementType = .float32
 
     public init(model: ImageModel, classNames: [String], imageSize: Int, preprocessing: Preprocessing) {
         self.model = model
@@ -67,7 +69,7 @@ public struct Classifier {
         }
         let metrics = try Evaluation.run(model, on: data, size: imageSize, batchSize: batchSize, preprocessing: preprocessing,
                                          transform: AugmentationSpecification.evaluationTransform(size: imageSize, resize: resize),
-                                         workers: workers, skipDamaged: skipDamaged, mirrored: mirrored)
+                                         workers: workers, skipDamaged: skipDamaged, mirrored: mirrored, precision: precision)
         return MetricsSummary(metrics, classNames: classNames)
     }
 
@@ -86,7 +88,7 @@ public struct Classifier {
         let batch = try Tensor.imageBatch(count: prepared.count, height: imageSize, width: imageSize) { writer in
             for (index, image) in prepared.enumerated() { image.values.withUnsafeBufferPointer { writer.write(image: index, nhwc: $0) } }
         }
-        let probabilities = try softmax(model(batch, .inference())).array()
+        let probabilities = try softmax(model(batch, .inference(precision))).array()
         let classes = classNames.count
         return (0..<images.count).map { row in
             let scores = Array(probabilities[row * classes..<(row + 1) * classes])

@@ -17,6 +17,7 @@ extension ZooCommand {
                     --classes airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck,crocodile,dinosaur,lizard,snake,turtle
                 """)
 
+        @OptionGroup var precision: PrecisionOptions
         @OptionGroup var engine: EngineOptions
         @Option(help: "Data sources, as zoo finetune --data takes them (default: the embedded sample).") var data: [String] = []
         @Option(help: "Only these classes of the data, comma-separated (for the official files: CIFAR-10's ten and the five reptiles).")
@@ -32,8 +33,9 @@ extension ZooCommand {
             engine.apply()
             if synthetic { return try runSynthetic() }
             do {
-                let settings = try TransferDemo.settings(sources: data, classes: classes.map { $0.split(separator: ",").map(String.init) },
+                var settings = try TransferDemo.settings(sources: data, classes: classes.map { $0.split(separator: ",").map(String.init) },
                                                          classifier: classifier, epochs: epochs ?? 60, seed: seed)
+                settings.precision = precision.precision ?? .f32
                 let folder = URL(fileURLWithPath: out ?? "runs/demo-" + Self.timestamp())
                 // Written straight through, like the run's own lines, so it comes first in a log.
                 FileHandle.standardOutput.write(Data(("zoo demo: \(TransferDemo.weightSet) (trained by zoo on CIFAR-10) extended to the CIFAR-100 reptiles "

@@ -22,6 +22,7 @@ extension ZooCommand {
         @Flag(help: "Average each image's prediction with its mirror image's.") var mirrored = false
         @Option(help: "Batch size.") var batch = 32
         @Flag(help: "Print JSON: accuracy, top5, per_class, precision, recall, f1, confusion, ...") var json = false
+        @OptionGroup var precision: PrecisionOptions
         @OptionGroup var engine: EngineOptions
 
         func run() throws {
@@ -31,7 +32,7 @@ extension ZooCommand {
                 var dataset: any Dataset = source.test ?? source.training
                 if let classes = data.classes { dataset = try dataset.classes(classes.split(separator: ",").map(String.init)) }
                 if let limit = data.limitPerClass { dataset = dataset.limitPerClass(limit) }
-                let classifier: Classifier
+                var classifier: Classifier
                 if let weights {
                     let loaded = try LoadedWeights.load(weights, architecture: try Architecture(named: target), flavor: flavor,
                                                         preprocessing: preprocess, inputSize: size)
@@ -39,6 +40,7 @@ extension ZooCommand {
                 } else {
                     classifier = try Classifier(try LoadedWeights.load(target))
                 }
+                classifier.precision = precision.resolved().activationType
                 let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, mirrored: mirrored)
                 if json {
                     print(summary.json)
@@ -76,6 +78,7 @@ extension ZooCommand {
         @Option(help: "Preprocessing (with --weights; default: the weight set's, else the architecture's usual one for the flavour).") var preprocess: Preprocessing?
         @Option(help: "Classes to show per image.") var top = 5
         @Flag(help: "Print JSON: per image {image, top: [{rank, index, class, probability}]}.") var json = false
+        @OptionGroup var precision: PrecisionOptions
         @OptionGroup var engine: EngineOptions
 
         func validate() throws {
@@ -86,7 +89,8 @@ extension ZooCommand {
         func run() throws {
             engine.apply()
             do {
-                let classifier = try makeClassifier()
+                var classifier = try makeClassifier()
+                classifier.precision = precision.resolved().activationType
                 let decoded = try images.map { try ImageCodec.decode(contentsOf: URL(fileURLWithPath: $0)) }
                 let predictions = try classifier.predict(decoded, top: top)
                 if json {

@@ -84,6 +84,7 @@ extension ZooCommand {
         var cacheTrunk: TrunkCacheChoice = .auto
         @Option(help: "Cache the frozen base's outputs for K augmented copies of each image, cycled through epochs (augmentation then repeats every K epochs).")
         var cacheAugmented: Int?
+        @OptionGroup var precision: PrecisionOptions
         @OptionGroup var engine: EngineOptions
 
         func validate() throws {
@@ -91,6 +92,9 @@ extension ZooCommand {
                 guard model != nil || features != nil else { throw ValidationError("name a model (zoo models lists them), or --resume a run") }
                 guard !data.sources.isEmpty || features != nil else { throw ValidationError("give training data with --data (or saved features with --features)") }
                 guard out != nil else { throw ValidationError("give the run folder with --out") }
+            }
+            if resume != nil, precision.precision != nil {
+                throw ValidationError("a resumed run keeps the precision it started with (its config.json); leave out --precision")
             }
             if features != nil, !data.sources.isEmpty { throw ValidationError("--features replaces --data: give one of them") }
             if testFeatures != nil, features == nil { throw ValidationError("--test-features needs --features") }
@@ -160,6 +164,7 @@ extension ZooCommand {
             settings.epochs = epochs
             settings.batchSize = batch
             settings.seed = seed
+            settings.precision = precision.precision ?? .f32
             settings.data.sources = data.sources
             settings.data.testSources = data.testSources.isEmpty ? nil : data.testSources
             settings.data.classes = data.classes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

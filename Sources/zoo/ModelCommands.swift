@@ -176,6 +176,7 @@ extension ZooCommand {
         var nonStrict = false
         @Option(help: "A JSON list of renaming rules for foreign checkpoints: [{\"pattern\": \"^backbone\\\\.\", \"replacement\": \"\"}].")
         var renameRules: String?
+        @OptionGroup var precision: PrecisionOptions
         @OptionGroup var engine: EngineOptions
 
         func validate() throws {
@@ -201,6 +202,7 @@ extension ZooCommand {
                 job.workers = workers
                 job.strict = !nonStrict
                 job.renameRules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
+                job.precision = precision.resolved().activationType
                 let isTerminal = isatty(STDERR_FILENO) != 0
                 var announced = false
                 let result = try job.run(to: URL(fileURLWithPath: out)) { done, total in

@@ -17,13 +17,13 @@ struct ZooCommand: ParsableCommand {
 /// Options every computing command takes.
 /// `--precision`, for the commands that run models.
 struct PrecisionOptions: ParsableArguments {
-    @Option(help: "f32, bf16 (mixed precision: bf16 activations, f32 weights and losses) or auto (bf16 where the CPU has AVX512_BF16 or AMX, else f32).")
-    var precision: Precision = .f32
+    @Option(help: "f32 (the default), bf16 (mixed precision: bf16 activations, f32 weights and losses) or auto (bf16 where the CPU has AVX512_BF16 or AMX, else f32).")
+    var precision: Precision?
 
     /// The precision resolved for this CPU; says on standard error what auto chose, or that
     /// bf16 fell back to f32.
     func resolved() -> ResolvedPrecision {
-        let resolved = precision.resolved()
+        let resolved = (precision ?? .f32).resolved()
         if let note = resolved.note { FileHandle.standardError.write(Data("zoo: precision: \(note)\n".utf8)) }
         return resolved
     }

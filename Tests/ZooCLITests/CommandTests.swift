@@ -107,8 +107,9 @@ struct CommandTests {
             "mobilenetv2 infer", "mobilenetv2 train", "mobilenetv2 train_frozen80", "resnet50 infer", "resnet50 train", "resnet50 train_frozen80"])
         for row in rows {
             let isInference = row["case"] as? String == "infer"
-            #expect(Set(row.keys) == Set(["model", "size", "batch", "case", "images_per_s", "peak_rss_mb"] + (isInference ? ["gflop_per_s"] : [])))
-            #expect(row["size"] as? Int == 32 && row["batch"] as? Int == 2)
+            #expect(Set(row.keys) == Set(["model", "size", "batch", "case", "precision", "images_per_s", "peak_rss_mb"]
+                + (isInference ? ["gflop_per_s"] : [])))
+            #expect(row["size"] as? Int == 32 && row["batch"] as? Int == 2 && row["precision"] as? String == "f32")
             #expect((row["images_per_s"] as? Double ?? 0) > 0 && (row["peak_rss_mb"] as? Double ?? 0) > 10)
             if isInference {
                 // The model's multiply-adds at 32x32 (ResNet50: 0.08 billion) times two times the rate.
@@ -117,6 +118,24 @@ struct CommandTests {
                 #expect(perImage > 0.01 && perImage < 1, "\(perImage) GFLOP per 32x32 image")
             }
         }
+    }
+
+    @Test("--precision bf16 runs bf16 where the CPU has it natively, and where oneDNN is capped below it says so and runs f32")
+    func precisionFallback() throws {
+        let arguments = ["bench", "models", "--models", "resnet50", "--cases", "infer", "--size", "32", "--batch", "2", "--steps", "1",
+                         "--threads", "1", "--json"]
+        func precision(of result: (status: Int32, output: String, error: String)) throws -> String? {
+            #expect(result.status == 0, "\(result.error)")
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [[String: Any]])
+            return rows.first?["precision"] as? String
+        }
+        let capped = try Zoo.run(arguments + ["--precision", "bf16"], environment: ["ONEDNN_MAX_CPU_ISA": "AVX2"])
+        #expect(try precision(of: capped) == "f32")
+        #expect(capped.error.contains("zoo: precision: bf16 is not native here, running f32: oneDNN runs avx2, without AVX512_BF16 or AMX"),
+                "\(capped.error)")
+        let automatic = try Zoo.run(arguments + ["--precision", "auto"])
+        #expect(try precision(of: automatic) == (CPUCapabilities.hasNativeBFloat16 ? "bf16" : "f32"))
+        #expect(automatic.error.contains("zoo: precision: auto chose"), "\(automatic.error)")
     }
 
     @Test("bad arguments are reported, not crashed on")
@@ -274,6 +293,23 @@ struct TrainingCommandTests {
         let data = try #require(try JSONSerialization.jsonObject(with: Data(listing.output.utf8)) as? [String: Any])
         #expect(data["total"] as? Int == 72)
         #expect((data["classes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["diagonal", "horizontal", "vertical"])
+    }
+
+    @Test("a run's config stores the precision it resolved to, the run says it, and resuming keeps it (--precision is refused)")
+    func precisionIsStored() throws {
+        try makeImageFolder(folder.appendingPathComponent("images"), perClass: 8)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let run = folder.appendingPathComponent("mixed")
+        var arguments = finetune(run) + ["--precision", "auto"]
+        arguments[arguments.firstIndex(of: "--epochs")! + 1] = "1"
+        let result = try Zoo.run(arguments)
+        #expect(result.status == 0, "\(result.error)")
+        let expected = CPUCapabilities.hasNativeBFloat16 ? "bf16" : "f32"
+        #expect(result.output.contains("precision: \(expected) (auto chose \(expected)"), "\(result.output)")
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as? [String: Any])
+        #expect(config["precision"] as? String == expected)
+        let refused = try Zoo.run(["finetune", "--resume", run.path, "--precision", "f32"])
+        #expect(refused.status != 0 && refused.error.contains("a resumed run keeps the precision it started with"), "\(refused.error)")
     }
 
     @Test("without --weights, freezing random layers is refused with the weight sets to pull, unless --allow-random-frozen")

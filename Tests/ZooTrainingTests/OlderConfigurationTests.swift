@@ -164,11 +164,13 @@ struct OlderConfigurationTests {
         return String(decoding: try encoder.encode(settings), as: UTF8.self)
     }
 
-    @Test("config.json files of runs before typed settings decode to the typed values and encode to the same text",
+    @Test("config.json files of runs before typed settings decode to the typed values and encode to the same text, plus the precision they ran in (f32)",
           arguments: [OlderConfigurations.demo, OlderConfigurations.finetune])
     func sameText(_ text: String) throws {
         let settings = try JSONDecoder().decode(FineTuneSettings.self, from: Data(text.utf8))
-        #expect(try encoded(settings) == text.trimmingCharacters(in: .newlines))
+        #expect(settings.precision == .f32)
+        let withPrecision = text.replacingOccurrences(of: "\n  \"preprocessing\"", with: "\n  \"precision\" : \"f32\",\n  \"preprocessing\"")
+        #expect(try encoded(settings) == withPrecision.trimmingCharacters(in: .newlines))
     }
 
     @Test("the typed values are those the strings said")
