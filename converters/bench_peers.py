@@ -69,9 +69,9 @@ How each framework runs a step is recorded as `method` in the JSON.
 
 With --zoo PATH, zoo runs each model and case in its own process too, alternating with the peers
 (and once more for ResNet50 inference at 224x224, whose GFLOP/s the report holds against the SGEMM):
-    PATH bench models --models M --cases C --size S --batch B --threads N --steps K --json
-whose standard output is a JSON array of {"model", "size", "batch", "case", "images_per_s",
-"peak_rss_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table,
+    PATH bench models --models M --cases C --size S --batch B --threads N --steps K --precision P --json
+(P from --zoo-precision: f32, bf16 or auto) whose standard output is a JSON array of {"model",
+"size", "batch", "case", "precision", "images_per_s", "peak_rss_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table,
 where "zoo/faster peer" holds zoo against the fastest peer that ran the case (`faster_peer` in
 the JSON's table).
 
@@ -81,7 +81,7 @@ Usage (from the repository root, with the project venv):
         [--batch 32] [--threads 2] [--steps 5] [--warmup 2]
         [--frameworks torch,torch_bf16,keras,onnxruntime,openvino]
         [--cases infer,train,train_frozen80,infer_f32,infer_int8]
-        [--rounds 3] [--zoo .build/release/zoo] [--json OUT.json] [--markdown OUT.md]
+        [--rounds 3] [--zoo .build/release/zoo] [--zoo-precision f32|bf16|auto] [--json OUT.json] [--markdown OUT.md]
 
 The default (all eight models, five cases, five frameworks, batch 32 at 96x96, three rounds)
 runs 363 child processes (112 cases and the SGEMM per round, and 24 that make the ONNX and int8
@@ -614,7 +614,8 @@ def run_zoo(args, model_name, case, size=None):
     cases, so its peak memory is the case's own; returns a result shaped like a worker's."""
     size = size or args.size
     cmd = [args.zoo, "bench", "models", "--models", model_name, "--cases", case, "--size", str(size),
-           "--batch", str(args.batch), "--threads", str(args.threads), "--steps", str(args.steps), "--json"]
+           "--batch", str(args.batch), "--threads", str(args.threads), "--steps", str(args.steps),
+           "--precision", args.zoo_precision, "--json"]
     result = {"framework": "zoo", "model": model_name, "case": case, "command": cmd}
     # zoo's process is not this one: its CPU time comes from the children's rusage.
     meter = NoiseMeter(own=children_ticks)
@@ -752,7 +753,8 @@ def report_header(doc):
     cfg = doc["config"]
     lines = [f"Date: {doc['date']}",
              f"CPU: {doc['cpu']} ({doc['cpus_available']} CPUs available), "
-             f"{cfg['threads']} thread(s) per framework",
+             f"{cfg['threads']} thread(s) per framework"
+             + (f"; zoo ran with --precision {cfg['zoo_precision']}" if cfg.get("zoo") else ""),
              "Versions: " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v),
              f"SGEMM reference (torch, {SGEMM_N}^3 float32, median of {SGEMM_REPEATS}): {sgemm_text}"]
     gemm_check = doc.get("resnet50_224")
@@ -800,6 +802,8 @@ def main():
     ap.add_argument("--cases", type=comma_list(CASES), default=CASES,
                     help=f"comma-separated cases; each runs for the frameworks that have it (default: {','.join(CASES)})")
     ap.add_argument("--zoo", metavar="PATH", help="zoo executable; runs `PATH bench models ... --json`")
+    ap.add_argument("--zoo-precision", choices=["f32", "bf16", "auto"], default="f32",
+                    help="zoo's --precision (default: f32)")
     ap.add_argument("--json", metavar="OUT", help="write every result as JSON")
     ap.add_argument("--markdown", metavar="OUT", help="write the header and the table as markdown")
     ap.add_argument("--worker", nargs=3, metavar=("FRAMEWORK", "MODEL", "CASE"), help=argparse.SUPPRESS)
@@ -820,7 +824,8 @@ def run_all(args):
            "versions": package_versions(),
            "config": {"models": args.models, "frameworks": args.frameworks, "cases": args.cases, "size": args.size,
                       "batch": args.batch, "threads": args.threads, "steps": args.steps,
-                      "warmup": args.warmup, "rounds": args.rounds, "zoo": args.zoo}}
+                      "warmup": args.warmup, "rounds": args.rounds, "zoo": args.zoo,
+                      "zoo_precision": args.zoo_precision}}
 
     def flag_noise(what, cores):
         if cores is not None and cores > NOISE_THRESHOLD:

@@ -73,11 +73,11 @@ final class Primitive: @unchecked Sendable {
         return String(cString: name)
     }
 
-    /// Whether oneDNN fell back to a reference or plain-GEMM kernel, many times slower than its
-    /// JIT kernels.
+    /// Whether oneDNN fell back to a reference, plain-GEMM or plain C++ kernel (`ref:any`,
+    /// `gemm:jit`, `simple:any`, `nspc_bnorm:any`), many times slower than its JIT kernels.
     var isSlowFallback: Bool {
         let name = implementation
-        return name.hasPrefix("ref") || name.contains("gemm") || name.hasPrefix("simple")
+        return name.hasPrefix("ref") || name.contains("gemm") || name.hasPrefix("simple") || name.hasSuffix(":any")
     }
 
     /// Whether the primitive needs a workspace buffer between forward and backward.
