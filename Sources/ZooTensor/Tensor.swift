@@ -1,7 +1,8 @@
 import CDNNL
 import Foundation
 
-/// An n-dimensional array of `Float` held in the layout oneDNN computes on fastest.
+/// An n-dimensional array of `Float` (or, for activations in mixed precision, bfloat16: see
+/// ``ElementType``) held in the layout oneDNN computes on fastest.
 ///
 /// A tensor is a value: operations return new tensors and never change their inputs. Its
 /// dimensions are logical and in oneDNN's order (N, C, H, W for images; O, I, H, W for
