@@ -180,10 +180,10 @@ struct MixedPrecisionTests {
 
 extension MixedPrecisionTests {
     /// The bottleneck and inverted-residual projections of ResNet50, MobileNetV2 and
-    /// EfficientNet at 96x96 and 224x224, batch 32: in bf16, with the residual added as a
-    /// post-op, the output equals the convolution then a separate add; oneDNN 2.6.3's AMX kernel
-    /// that corrupted memory doing this (see `Primitive.corruptsWithBinaryPostOp`) must not run
-    /// it, or this test crashes.
+    /// EfficientNet at 96x96 and 224x224, batch 32: in bf16, a residual asked for as a post-op
+    /// gives the convolution then a separate add; oneDNN 2.6.3's AMX kernel that corrupted memory
+    /// doing this (see `Primitive.corruptsWithBinaryPostOp`) must not run it, or this test
+    /// crashes (it did before the workaround).
     @Test("bf16 1x1 convolutions with a fused residual, at the shapes of real networks, equal the separate add")
     func fusedResidualShapes() throws {
         var check = Check()

@@ -439,7 +439,9 @@ extension Primitive {
     /// Whether this is oneDNN 2.6.3's AMX 1x1 kernel `jit_1x1:avx512_core_amx_bf16`, which
     /// corrupts the heap when it adds a residual as a binary post-op (seen in MobileNetV2 in
     /// bf16 at 96x96, batch 32, on the 576 -> 96 projection at 6x6: a crash a few layers later;
-    /// the `brgconv_1x1` AMX kernel other shapes get runs the same post-op cleanly, see
-    /// MixedPrecisionTests). The residual is then added separately.
+    /// see MixedPrecisionTests). The residual is then added separately. oneDNN picks it for
+    /// every bf16 1x1 convolution with a residual in ResNet50/152 and MobileNetV2 at 96x96 (its
+    /// `brgconv_1x1` kernel takes no full-tensor binary post-op), so on AMX bf16 residuals are in
+    /// effect never fused.
     var corruptsWithBinaryPostOp: Bool { implementation.hasPrefix("jit_1x1:avx512_core_amx") }
 }
