@@ -77,7 +77,7 @@ open class ImageModel: Module, Layer {
 
     /// The base: images `[N, 3, H, W]` to the last feature map.
     public func features(_ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        try run(stages, x.converted(to: context.activationType), context)
+        try run(stages, x, context)
     }
 
     /// Runs the base and the head.
@@ -99,12 +99,12 @@ open class ImageModel: Module, Layer {
     /// The stages before `stage` (the trunk up to a cut): images to the tensor that enters `stage`.
     public func trunk(before stage: Int, _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
         try checkInput(x)
-        return try run(Array(stages.prefix(stage)), x.converted(to: context.activationType), context)
+        return try run(Array(stages.prefix(stage)), x, context)
     }
 
     /// The stages from `stage` on and the head, on the tensor that enters `stage`.
     public func forward(from stage: Int, _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        let base = try run(Array(stages.dropFirst(stage)), x.converted(to: context.activationType), context)
+        let base = try run(Array(stages.dropFirst(stage)), x, context)
         return try head.map { try $0(base, context) } ?? base
     }
 
@@ -114,8 +114,9 @@ open class ImageModel: Module, Layer {
         stages.prefix { $0.modules.allSatisfy(\.isFrozen) }.count
     }
 
+    /// Runs `stages` on `x` converted to the context's activation type.
     private func run(_ stages: [Stage], _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        try stages.reduce(x) { try $1.run($0, context) }
+        try stages.reduce(x.converted(to: context.activationType)) { try $1.run($0, context) }
     }
 
     /// Throws unless `x` is an image batch this model accepts.

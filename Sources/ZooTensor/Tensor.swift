@@ -144,8 +144,8 @@ public struct Tensor: @unchecked Sendable {
     /// The same values in row-major layout, of the same element type.
     public func rowMajor() throws -> Tensor { try reordered(to: .rowMajor(shape, elementType)) }
 
-    /// A 4-D tensor in the blocked layout activations use (`nChw8c`), of the same element type;
-    /// others unchanged.
+    /// A 4-D tensor in the layout activations of its element type use (f32: `nChw8c` or
+    /// `nChw16c`; bf16: what oneDNN's bf16 convolutions choose, NHWC with AMX); others unchanged.
     public func blocked() throws -> Tensor {
         guard shape.count == 4, !buffer.layout.isBlocked else { return self }
         return try reordered(to: .blocked(shape, elementType))

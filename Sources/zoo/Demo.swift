@@ -35,7 +35,7 @@ extension ZooCommand {
             do {
                 var settings = try TransferDemo.settings(sources: data, classes: classes.map { $0.split(separator: ",").map(String.init) },
                                                          classifier: classifier, epochs: epochs ?? 60, seed: seed)
-                settings.precision = precision.precision ?? .f32
+                settings.precision = precision.requested
                 let folder = URL(fileURLWithPath: out ?? "runs/demo-" + Self.timestamp())
                 // Written straight through, like the run's own lines, so it comes first in a log.
                 FileHandle.standardOutput.write(Data(("zoo demo: \(TransferDemo.weightSet) (trained by zoo on CIFAR-10) extended to the CIFAR-100 reptiles "

@@ -164,7 +164,7 @@ extension ZooCommand {
             settings.epochs = epochs
             settings.batchSize = batch
             settings.seed = seed
-            settings.precision = precision.precision ?? .f32
+            settings.precision = precision.requested
             settings.data.sources = data.sources
             settings.data.testSources = data.testSources.isEmpty ? nil : data.testSources
             settings.data.classes = data.classes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

@@ -20,10 +20,13 @@ struct PrecisionOptions: ParsableArguments {
     @Option(help: "f32 (the default), bf16 (mixed precision: bf16 activations, f32 weights and losses) or auto (bf16 where the CPU has AVX512_BF16 or AMX, else f32).")
     var precision: Precision?
 
+    /// What was asked for: f32 unless given.
+    var requested: Precision { precision ?? .f32 }
+
     /// The precision resolved for this CPU; says on standard error what auto chose, or that
     /// bf16 fell back to f32.
     func resolved() -> ResolvedPrecision {
-        let resolved = (precision ?? .f32).resolved()
+        let resolved = requested.resolved()
         if let note = resolved.note { FileHandle.standardError.write(Data("zoo: precision: \(note)\n".utf8)) }
         return resolved
     }

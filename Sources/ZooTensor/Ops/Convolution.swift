@@ -346,9 +346,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
 /// The gradient of a convolution's input (of the forward input's type, or f32 when the
 /// bf16 pass is slower, see ``BackwardPrecision``).
 func conv2dBackwardData(_ dy: Tensor, weight: Tensor, geometry: ConvolutionGeometry, forward: Primitive) throws -> Tensor {
-    try BackwardPrecision.faster(.data, geometry: geometry, forward: forward,
-                                 native: { try backwardData(dy, weight: weight, geometry: geometry, forward: forward) },
-                                 float32: { try backwardData(dy, weight: weight, geometry: geometry, forward: $0) })
+    try BackwardPrecision.faster(.data, geometry: geometry, forward: forward) {
+        try backwardData(dy, weight: weight, geometry: geometry, forward: $0)
+    }
 }
 
 private func backwardData(_ dy: Tensor, weight: Tensor, geometry: ConvolutionGeometry, forward: Primitive) throws -> Tensor {
@@ -367,9 +367,9 @@ private func backwardData(_ dy: Tensor, weight: Tensor, geometry: ConvolutionGeo
 /// The gradients of a convolution's weight (row-major OIHW) and bias, always f32.
 func conv2dBackwardWeights(_ dy: Tensor, input: Tensor, geometry: ConvolutionGeometry,
                            forward: Primitive) throws -> (weight: Tensor, bias: Tensor?) {
-    try BackwardPrecision.faster(.weights, geometry: geometry, forward: forward,
-                                 native: { try backwardWeights(dy, input: input, geometry: geometry, forward: forward) },
-                                 float32: { try backwardWeights(dy, input: input, geometry: geometry, forward: $0) })
+    try BackwardPrecision.faster(.weights, geometry: geometry, forward: forward) {
+        try backwardWeights(dy, input: input, geometry: geometry, forward: $0)
+    }
 }
 
 private func backwardWeights(_ dy: Tensor, input: Tensor, geometry: ConvolutionGeometry,
@@ -407,26 +407,27 @@ enum BackwardPrecision {
     /// Whether f32 was faster, by configuration.
     private static let choices = Mutex<[PrimitiveKey: Bool]>([:])
 
-    /// `native()` (the bf16 pass) or `float32(an f32 forward primitive to hint it)`, whichever is
-    /// faster for this configuration; `native()` for f32 convolutions. The first call of a
-    /// configuration runs both twice, untimed then timed, and returns the last native result.
-    static func faster<R>(_ pass: Pass, geometry: ConvolutionGeometry, forward: Primitive, native: () throws -> R,
-                          float32: (Primitive) throws -> R) throws -> R {
+    /// `pass(forward)` (the bf16 pass) or `pass(an f32 forward primitive)` (which makes the
+    /// backward primitives f32), whichever is faster for this configuration; `pass(forward)` for
+    /// f32 convolutions. The first call of a configuration runs both twice, untimed then timed,
+    /// and returns the last bf16 result.
+    static func faster<R>(_ pass: Pass, geometry: ConvolutionGeometry, forward: Primitive,
+                          _ run: (Primitive) throws -> R) throws -> R {
         let source = forward.layout(dnnl_query_src_md)
-        guard source.elementType == .bfloat16 else { return try native() }
+        guard source.elementType == .bfloat16 else { return try run(forward) }
         let key = PrimitiveKey("conv_backward_precision", layouts: [source], geometry.settings + [pass.rawValue])
         let f32Forward = { try geometry.forwardPrimitive(source: .blocked(geometry.inputShape), training: true) }
-        if let useFloat32 = choices.withLock({ $0[key] }) { return useFloat32 ? try float32(f32Forward()) : try native() }
+        if let useFloat32 = choices.withLock({ $0[key] }) { return try run(useFloat32 ? f32Forward() : forward) }
         let hint = try f32Forward()
         func seconds<T>(_ body: () throws -> T) rethrows -> (T, Double) {
             let start = DispatchTime.now().uptimeNanoseconds
             let result = try body()
             return (result, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        _ = try native()
-        _ = try float32(hint)
-        let (_, float32Time) = try seconds { try float32(hint) }
-        let (result, nativeTime) = try seconds(native)
+        _ = try run(forward)
+        _ = try run(hint)
+        let (_, float32Time) = try seconds { try run(hint) }
+        let (result, nativeTime) = try seconds { try run(forward) }
         choices.withLock { $0[key] = float32Time < nativeTime }
         return result
     }

@@ -22,8 +22,8 @@ extension Array where Element == Int {
 }
 
 extension Tensor {
-    /// This tensor in the layout activations use: blocked for 4-D, row-major otherwise
-    /// (unless already blocked). Keeps the trace.
+    /// This tensor in the layout activations of its element type use (``Layout/blocked(_:_:)``)
+    /// for 4-D, row-major otherwise (unless already blocked). Keeps the trace.
     func asActivation(_ operation: String) throws -> Tensor {
         if shape.count == 4 {
             return layout.isBlocked ? self : try reordered(to: .blocked(shape, elementType), operation: operation)

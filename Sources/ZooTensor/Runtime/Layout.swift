@@ -72,9 +72,8 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
     /// The format oneDNN's convolutions choose for bf16 activations on this CPU, asked once as
     /// for ``activationBlockSize``: `acdb` (NHWC) or a channel-blocked one.
     static let bfloat16ActivationTag: dnnl_format_tag_t = {
-        let shape = [32, 64, 56, 56]
         guard let chosen = probeConvolutionOutput(.bfloat16) else { return dnnl_aBcd16b }
-        return [dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b].first { chosen == Layout.tagged(shape, $0, .bfloat16) } ?? dnnl_aBcd16b
+        return [dnnl_acdb, dnnl_aBcd16b, dnnl_aBcd8b].first { chosen == Layout.tagged(chosen.dims, $0, .bfloat16) } ?? dnnl_aBcd16b
     }()
 
     /// The output layout oneDNN chooses for a typical 3x3 convolution (64 -> 64 channels at
