@@ -34,8 +34,9 @@ public struct ExtractionJob {
     /// Load a weight file even if it does not fit exactly (see ``ZooModels/WeightImport``).
     public var strict = true
     public var renameRules: [RenameRule] = []
-    /// The activations' element type (the file holds f32 either way).
-    public var precision: ElementType = .float32
+    /// The arithmetic, resolved for this CPU: f32, bf16, auto, or int8 for weights `zoo quantize`
+    /// calibrated (the file holds f32 features either way).
+    public var precision: Precision = .f32
 
     public init(architecture: Architecture, weights: String, images: Images) {
         self.architecture = architecture
@@ -56,6 +57,8 @@ public struct ExtractionJob {
     @discardableResult
     public func run(to file: URL, progress: ((Int, Int) -> Void)? = nil) throws -> Result {
         let loaded = try LoadedWeights.load(weights, architecture: architecture, flavor: flavor, strict: strict, rules: renameRules)
+        let resolved = precision.resolved()
+        try loaded.prepare(for: resolved)
         let source: FeatureExtraction.Source
         let description: String
         let imageSize: Int?
@@ -94,7 +97,7 @@ public struct ExtractionJob {
         var resumedAfter: Int?
         let written = try FeatureExtraction.extract(loaded.model, from: source, layers: layers.isEmpty ? [FeatureExtraction.outputName] : layers,
                                                     to: file, batchSize: batchSize, header: header, preprocessing: mode,
-                                                    precision: precision) { done, total in
+                                                    precision: resolved.activationType) { done, total in
             if resumedAfter == nil { resumedAfter = done }
             progress?(done, total)
         }

@@ -22,8 +22,8 @@ public enum ModelBenchmark {
         public var size: Int
         public var batch: Int
         public var `case`: Case
-        /// The activations' element type (f32, or bf16 for mixed precision).
-        public var precision: ElementType
+        /// The precision that ran: f32, bf16 (mixed precision) or int8.
+        public var precision: Precision
         public var imagesPerSecond: Double
         /// The process's peak resident memory during the case (model, data and work).
         public var peakRSSMB: Double
@@ -41,11 +41,14 @@ public enum ModelBenchmark {
 
     /// Measures every case of every model on random images: `warmup` untimed steps, then the
     /// median of `steps` timed ones. Each model carries a pooled 100-class head (`gap,dense`) and
-    /// follows `flavor`, or without one its architecture's first flavour. Activations are of
-    /// `precision`.
+    /// follows `flavor`, or without one its architecture's first flavour. It runs in
+    /// `precision` as resolved on this CPU; int8 (inference only) first calibrates the model on
+    /// the benchmark's own random batch (the ranges matter for accuracy, not for speed).
     public static func run(models: [Architecture], flavor: Flavor? = nil, size: Int = 96, batch: Int = 32,
-                           cases: [Case] = Case.allCases, precision: ElementType = .float32, warmup: Int = 2, steps: Int = 5,
+                           cases: [Case] = Case.allCases, precision: Precision = .f32, warmup: Int = 2, steps: Int = 5,
                            progress: ((Result) -> Void)? = nil) throws -> [Result] {
+        let precision = precision.resolved()
+        if precision.quantized, cases.contains(where: { $0 != .infer }) { throw TrainingError.inferenceOnlyPrecision(.int8) }
         var results: [Result] = []
         for architecture in models {
             for benchmarkCase in cases {
@@ -55,7 +58,7 @@ public enum ModelBenchmark {
                 let network = try model(architecture, flavor: flavor ?? architecture.defaultFlavor, size: size)
                 let rate = try imagesPerSecond(network, size: size, batch: batch, benchmarkCase: benchmarkCase, precision: precision,
                                                warmup: warmup, steps: steps)
-                var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, precision: precision,
+                var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, precision: precision.effective,
                                     imagesPerSecond: rate, peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20))
                 if benchmarkCase == .infer {
                     let summary = try ModelSummary(network, inputSize: size)
@@ -77,20 +80,30 @@ public enum ModelBenchmark {
 
     /// Images per second of one case (the median step of `steps`, after `warmup` steps).
     public static func imagesPerSecond(_ architecture: Architecture, flavor: Flavor, size: Int, batch: Int, benchmarkCase: Case,
-                                       precision: ElementType = .float32, classes: Int = 100, warmup: Int = 2,
+                                       precision: Precision = .f32, classes: Int = 100, warmup: Int = 2,
                                        steps: Int = 5) throws -> Double {
-        try imagesPerSecond(model(architecture, flavor: flavor, size: size, classes: classes), size: size, batch: batch,
-                            benchmarkCase: benchmarkCase, precision: precision, classes: classes, warmup: warmup, steps: steps)
+        let precision = precision.resolved()
+        if precision.quantized, benchmarkCase != .infer { throw TrainingError.inferenceOnlyPrecision(.int8) }
+        return try imagesPerSecond(model(architecture, flavor: flavor, size: size, classes: classes), size: size, batch: batch,
+                                   benchmarkCase: benchmarkCase, precision: precision, classes: classes, warmup: warmup, steps: steps)
     }
 
     /// Images per second of `model` (whose head has `classes` units) in one case.
-    static func imagesPerSecond(_ model: ImageModel, size: Int, batch: Int, benchmarkCase: Case, precision: ElementType,
+    static func imagesPerSecond(_ model: ImageModel, size: Int, batch: Int, benchmarkCase: Case, precision resolved: ResolvedPrecision,
                                 classes: Int = 100, warmup: Int, steps: Int) throws -> Double {
         if benchmarkCase == .trainFrozen80 { try FreezePlan.fraction(0.2).apply(to: model) }
         let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
         var generator = SeededGenerator(seed: 1)
         let images = try Tensor(nhwc: (0..<(batch * size * size * 3)).map { _ in generator.nextUnitFloat() }, shape: [batch, size, size, 3])
         let labels = (0..<batch).map { $0 % classes }
+        let precision = resolved.activationType
+        if resolved.quantized {
+            let calibration = ActivationCalibration()
+            let context = ForwardContext.inference()
+            context.calibration = calibration
+            _ = try model(images, context)
+            try model.quantize(model.quantizationPlan(calibration, method: .minMax, images: batch))
+        }
         var times: [Double] = []
         for step in 0..<(warmup + steps) {
             let start = Date()

@@ -153,8 +153,7 @@ struct NamedConv {
     /// convolution with the sum fused in unless someone watches the convolution's output).
     func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor, addName: String) throws -> Tensor {
         guard context.isWatching(name) else {
-            return context.tap(addName, try conv2d(x, weight: context.value(conv.weight), bias: conv.bias.map { context.value($0) },
-                                                   options: conv.options, residual: residual))
+            return context.tap(addName, try conv(x, context, residual: residual, activation: nil))
         }
         return context.tap(addName, try add(residual, try context.run(name, conv, x)))
     }
@@ -206,10 +205,7 @@ extension ForwardContext {
     /// Runs the convolution `layer`, with `padding` instead of its own when given, and taps the
     /// result.
     func run(_ name: String, _ layer: Conv2D, _ x: Tensor, padding: Padding?) throws -> Tensor {
-        guard let padding else { return try run(name, layer, x) }
-        var options = layer.options
-        options.padding = padding
-        return tap(name, try conv2d(x, weight: value(layer.weight), bias: layer.bias.map { value($0) }, options: options))
+        tap(name, try layer(x, self, residual: nil, activation: nil, padding: padding))
     }
 
     /// A Keras `ZeroPadding2D` layer that the next convolution or pooling absorbs as its own

@@ -34,7 +34,45 @@ public final class Conv2D: Module, Layer {
 
     /// The convolution followed by `activation` (fused into it when nothing is traced).
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext, activation: Activation?) throws -> Tensor {
-        try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options, activation: activation)
+        try callAsFunction(x, context, residual: nil, activation: activation)
+    }
+
+    /// The convolution, then `residual` added, then `activation`, fused into one operation when
+    /// nothing is traced; in int8 when the layer has a ``quantization`` and the pass is an
+    /// inference pass. `padding` replaces the layer's own.
+    public func callAsFunction(_ x: Tensor, _ context: ForwardContext, residual: Tensor?, activation: Activation?,
+                               padding: Padding? = nil) throws -> Tensor {
+        var options = self.options
+        if let padding { options.padding = padding }
+        if let quantization = runsQuantized(context) {
+            return try conv2d(x, weight: quantizedWeight(weight.value), bias: bias?.value, options: options, residual: residual,
+                              activation: activation, quantization: quantization)
+        }
+        let y = try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options, residual: residual,
+                           activation: activation)
+        try context.calibration?.observe(self, input: x, output: y, residual: residual)
+        return y
+    }
+
+    /// How this convolution runs in int8 in inference passes (from ``ActivationCalibration``);
+    /// nil runs it in floating point. Training passes and calibration always run floating point.
+    public var quantization: ConvolutionQuantization?
+
+    /// The weight quantized per channel, and the value it was made from.
+    private var quantized: (source: Tensor, weight: QuantizedWeight)?
+
+    /// The quantization to run with in `context`, nil for floating point.
+    private func runsQuantized(_ context: ForwardContext) -> ConvolutionQuantization? {
+        guard let quantization, !context.isTraining, context.tape == nil, context.calibration == nil else { return nil }
+        return quantization
+    }
+
+    /// `weight` quantized, remade only when its value changed.
+    private func quantizedWeight(_ weight: Tensor) throws -> QuantizedWeight {
+        if let quantized, quantized.source.isSameValue(as: weight) { return quantized.weight }
+        let made = try QuantizedWeight(weight)
+        quantized = (weight, made)
+        return made
     }
 
     /// The weight and bias with a batch norm folded in, and the values they were made from.
@@ -63,7 +101,13 @@ public final class Conv2D: Module, Layer {
             return try activation.map { try ZooTensor.activation($0, y) } ?? y
         }
         let (weight, bias) = try foldedWeights(norm)
-        return try conv2d(x, weight: weight, bias: bias, options: options, residual: residual, activation: activation)
+        if let quantization = runsQuantized(context) {
+            return try conv2d(x, weight: quantizedWeight(weight), bias: bias, options: options, residual: residual, activation: activation,
+                              quantization: quantization)
+        }
+        let y = try conv2d(x, weight: weight, bias: bias, options: options, residual: residual, activation: activation)
+        try context.calibration?.observe(self, input: x, output: y, residual: residual)
+        return y
     }
 
     /// The folded weight and bias, remade only when a value they come from changed.
@@ -158,6 +202,11 @@ public final class BatchNorm: Module, Layer {
             count: count)
     }
 
+    /// The quantization of this layer's output in inference passes whose input arrives
+    /// quantized (from ``ActivationCalibration``): the norm then reads and writes int8. Nil
+    /// dequantizes such an input and normalizes in floating point.
+    public var quantization: ActivationQuantization?
+
     /// Whether a pass in `context` normalizes with the running statistics: in inference, and
     /// for a frozen layer in training.
     public func usesFixedStatistics(_ context: ForwardContext) -> Bool { !context.isTraining || isFrozen }
@@ -170,9 +219,15 @@ public final class BatchNorm: Module, Layer {
     /// is traced.
     public func callAsFunction(_ x: Tensor, _ context: ForwardContext, relu: Bool) throws -> Tensor {
         let gamma = scale(context), shift = context.value(bias)
-        guard !usesFixedStatistics(context) else {
+        if let quantization, x.quantization != nil, !context.isTraining, context.tape == nil, context.calibration == nil {
             return try batchNormInference(x, scale: gamma, shift: shift, mean: runningMean.value, variance: runningVariance.value,
-                                          epsilon: epsilon, relu: relu)
+                                          epsilon: epsilon, relu: relu, output: quantization)
+        }
+        guard !usesFixedStatistics(context) else {
+            let y = try batchNormInference(x, scale: gamma, shift: shift, mean: runningMean.value, variance: runningVariance.value,
+                                           epsilon: epsilon, relu: relu)
+            try context.calibration?.observe(self, output: y)
+            return y
         }
         let (y, mean, variance) = try batchNormTraining(x, scale: gamma, shift: shift, epsilon: epsilon, relu: relu)
         try updateRunningStatistics(batchMean: mean, batchVariance: variance, count: x.elementCount / x.shape[1])

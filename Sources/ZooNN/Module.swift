@@ -24,6 +24,10 @@ public final class ForwardContext {
         self.activationType = activationType
     }
 
+    /// When set, convolutions record the ranges of what they read and write, for int8
+    /// quantization, and run in floating point.
+    public var calibration: ActivationCalibration?
+
     /// Inference mode, no tape, activations of `activationType`.
     public static func inference(_ activationType: ElementType = .float32) -> ForwardContext {
         ForwardContext(training: false, activationType: activationType)

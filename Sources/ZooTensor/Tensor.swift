@@ -17,11 +17,16 @@ public struct Tensor: @unchecked Sendable {
     public let shape: [Int]
     let buffer: Buffer
     var trace: Trace?
+    /// How the integers of a quantized (int8 or uint8) tensor map to values; nil for f32 and bf16.
+    public let quantization: Quantization?
 
-    init(shape: [Int], buffer: Buffer, trace: Trace? = nil) {
+    init(shape: [Int], buffer: Buffer, trace: Trace? = nil, quantization: Quantization? = nil) {
+        precondition(buffer.layout.elementType.isQuantized == (quantization != nil),
+                     "zoo: a \(buffer.layout.elementType) tensor \(quantization == nil ? "without" : "with") a quantization step")
         self.shape = shape
         self.buffer = buffer
         self.trace = trace
+        self.quantization = quantization
     }
 
     /// A tensor with `values` in row-major (C) order: NCHW for images, OIHW for convolution
@@ -95,6 +100,8 @@ public struct Tensor: @unchecked Sendable {
     /// tensor's type.
     public func converted(to type: ElementType) throws -> Tensor {
         if elementType == type { return self }
+        precondition(!type.isQuantized, "zoo: converting to \(type) needs a step: use quantized(step:as:)")
+        if quantization != nil { return try reordered(to: layout.with(type), operation: "convert to \(type)") }
         let y = Tensor(shape: shape, buffer: try reorder(buffer, to: buffer.layout.with(type), operation: "convert to \(type)"))
         let source = layout
         return try GradientTape.record("convert to \(type)", inputs: [self], output: y) { dy, _ in
@@ -106,7 +113,7 @@ public struct Tensor: @unchecked Sendable {
     public var isTraced: Bool { trace?.tape != nil }
 
     /// The same values, no longer recorded on any tape.
-    public func detached() -> Tensor { Tensor(shape: shape, buffer: buffer) }
+    public func detached() -> Tensor { Tensor(shape: shape, buffer: buffer, quantization: quantization) }
 
     /// Whether `other` is this very value (the same buffer, not merely equal elements): a cheap
     /// test that something derived from a tensor is still current.
@@ -116,7 +123,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// The values in row-major (C) order: NCHW for 4-D activations.
     public func array() throws -> [Float] {
-        try reorder(buffer, to: .rowMajor(shape), operation: "Tensor.array").floats(count: elementCount)
+        try reordered(to: .rowMajor(shape), operation: "Tensor.array").buffer.floats(count: elementCount)
     }
 
     /// The values of a 4-D tensor in channels-last order, `[N, H, W, C]`.
@@ -124,7 +131,7 @@ public struct Tensor: @unchecked Sendable {
         guard shape.count == 4 else {
             throw TensorError.invalidShape(operation: "Tensor.nhwcArray", shape: shape, expected: "4 dimensions [N, C, H, W]")
         }
-        return try reorder(buffer, to: .nhwc(shape), operation: "Tensor.nhwcArray").floats(count: elementCount)
+        return try reordered(to: .nhwc(shape), operation: "Tensor.nhwcArray").buffer.floats(count: elementCount)
     }
 
     /// The value of a one-element tensor.
@@ -135,10 +142,45 @@ public struct Tensor: @unchecked Sendable {
         return try array()[0]
     }
 
-    /// The same values in `layout` (a copy unless already there), keeping the trace.
+    /// The same values in `layout` (a copy unless already there), keeping the trace. A
+    /// quantized tensor goes to a floating-point layout dequantized, or to one of its own type
+    /// with its step.
     func reordered(to layout: Layout, operation: String = "reorder") throws -> Tensor {
         if buffer.layout == layout { return self }
-        return Tensor(shape: shape, buffer: try reorder(buffer, to: layout, operation: operation), trace: trace)
+        guard let quantization else {
+            precondition(!layout.elementType.isQuantized, "zoo: \(operation): quantizing needs a step: use quantized(step:as:)")
+            return Tensor(shape: shape, buffer: try reorder(buffer, to: layout, operation: operation), trace: trace)
+        }
+        if layout.elementType.isQuantized {
+            precondition(layout.elementType == elementType, "zoo: \(operation): \(elementType) to \(layout.elementType) needs requantized(step:)")
+            return Tensor(shape: shape, buffer: try reorder(buffer, to: layout, operation: operation), quantization: quantization)
+        }
+        return Tensor(shape: shape, buffer: try reorder(buffer, to: layout, scale: quantization.step, operation: operation))
+    }
+
+    /// This tensor quantized: each value divided by `step`, rounded to the nearest integer and
+    /// saturated into `type` (int8 or uint8), in the activation layout for 4-D tensors. A
+    /// quantized tensor is requantized to the new step and type.
+    public func quantized(step: Float, as type: ElementType) throws -> Tensor {
+        precondition(type.isQuantized, "zoo: quantized(step:as:) to \(type)")
+        guard step.isFinite, step > 0 else {
+            throw TensorError.invalidArgument(operation: "quantize", message: "the step must be positive and finite, got \(step)")
+        }
+        if let quantization, quantization.step == step, elementType == type { return self }
+        let target = shape.count == 4 ? Layout.blocked(shape, type) : Layout.rowMajor(shape, type)
+        let floatType = quantization?.floatType ?? elementType
+        let scale = (quantization?.step ?? 1) / step
+        return Tensor(shape: shape, buffer: try reorder(buffer, to: target, scale: scale, operation: "quantize"),
+                      quantization: Quantization(step: step, floatType: floatType))
+    }
+
+    /// This tensor with floating-point elements: a quantized one dequantized to the type it was
+    /// quantized from (in the activation layout of that type for 4-D), others unchanged.
+    /// Operations without int8 kernels call it on their inputs.
+    public func dequantized() throws -> Tensor {
+        guard let quantization else { return self }
+        let target = shape.count == 4 ? Layout.blocked(shape, quantization.floatType) : Layout.rowMajor(shape, quantization.floatType)
+        return try reordered(to: target, operation: "dequantize")
     }
 
     /// The same values in row-major layout, of the same element type.
@@ -153,6 +195,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// Reads the values, row-major and as f32 (converted when the tensor holds bf16).
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        // reordered(to:) dequantizes int8 tensors on the way.
         let plain = try reordered(to: .rowMajor(shape))
         let pointer = plain.buffer.storage.pointer.bindMemory(to: Float.self, capacity: elementCount)
         return try withExtendedLifetime(plain) { try body(UnsafeBufferPointer(start: pointer, count: elementCount)) }
@@ -172,6 +215,21 @@ extension Buffer {
     func floats(count: Int) -> [Float] {
         let pointer = storage.pointer.bindMemory(to: Float.self, capacity: count)
         return Array(UnsafeBufferPointer(start: pointer, count: count))
+    }
+}
+
+/// How the integers of a quantized tensor stand for values: symmetric, `value = integer * step`
+/// (no zero point, so zero padding and ReLU need no correction).
+public struct Quantization: Sendable, Hashable {
+    /// The value of one integer unit.
+    public var step: Float
+    /// The floating-point type the values came from and return to when dequantized (f32, or
+    /// bf16 in a mixed-precision pass).
+    public var floatType: ElementType
+
+    public init(step: Float, floatType: ElementType) {
+        self.step = step
+        self.floatType = floatType
     }
 }
 

@@ -44,8 +44,9 @@ public struct CheckpointInfo: Codable, Sendable, Equatable {
 /// A model with everything needed to continue training or to use it: one safetensors file.
 ///
 /// Tensors: `model.<parameter>` (running statistics included) and `optimizer.<state>`; the
-/// `__metadata__` holds the ``CheckpointInfo`` (`zoo.checkpoint`) and the trainer's own state
-/// (`zoo.training`, JSON), so the file is complete on its own and written atomically: a kill
+/// `__metadata__` holds the ``CheckpointInfo`` (`zoo.checkpoint`), the trainer's own state
+/// (`zoo.training`, JSON) and, in a file `zoo quantize` wrote, the int8 ``QuantizationPlan``
+/// (`zoo.quantization`, JSON), so the file is complete on its own and written atomically: a kill
 /// leaves the previous checkpoint or the new one, never half of either. A JSON copy of the
 /// metadata is written beside it for people.
 public struct Checkpoint {
@@ -55,6 +56,9 @@ public struct Checkpoint {
     public var optimizerState: [String: [Float]]
     /// The training loop's own state, as JSON text (nil outside a training run).
     public var trainingState: String?
+    /// The int8 calibration the file holds (see ``ZooModels/ImageModel/quantize(_:)``); nil for
+    /// an ordinary checkpoint. Loading does not apply it.
+    public var quantization: QuantizationPlan?
 
     /// Builds the model a checkpoint describes (weights not loaded).
     public static func makeModel(_ info: CheckpointInfo) throws -> ImageModel {
@@ -68,7 +72,7 @@ public struct Checkpoint {
 
     /// Writes `model` (and optionally an optimizer's and a trainer's state) to `url`.
     public static func save(_ model: ImageModel, info: CheckpointInfo, optimizerState: [String: [Float]] = [:],
-                            trainingState: String? = nil, to url: URL) throws {
+                            trainingState: String? = nil, quantization: QuantizationPlan? = nil, to url: URL) throws {
         var tensors = try model.namedParameters().map { name, parameter in
             (name: "model." + name, shape: parameter.shape, values: try parameter.value.array())
         }
@@ -79,10 +83,13 @@ public struct Checkpoint {
         encoder.outputFormatting = [.sortedKeys]
         var metadata = ["zoo.checkpoint": String(decoding: try encoder.encode(info), as: UTF8.self), "format": "zoo-checkpoint"]
         if let trainingState { metadata["zoo.training"] = trainingState }
+        if let quantization { metadata[quantizationKey] = String(decoding: try encoder.encode(quantization), as: UTF8.self) }
         try SafetensorsFile.write(tensors, metadata: metadata, to: url)
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try AtomicFile.write(Data(encoder.encode(info)) + Data("\n".utf8), to: url.deletingPathExtension().appendingPathExtension("json"))
     }
+
+    static let quantizationKey = "zoo.quantization"
 
     /// The ``CheckpointInfo`` of the checkpoint at `url`, without loading its tensors.
     public static func info(of url: URL) throws -> CheckpointInfo {
@@ -120,6 +127,15 @@ public struct Checkpoint {
         for tensor in reader.tensors where tensor.name.hasPrefix("optimizer.") {
             optimizerState[String(tensor.name.dropFirst("optimizer.".count))] = try reader.floats(tensor.name)
         }
-        return Checkpoint(info: info, model: model, optimizerState: optimizerState, trainingState: reader.metadata.extra["zoo.training"])
+        var quantization: QuantizationPlan?
+        if let text = reader.metadata.extra[quantizationKey] {
+            do {
+                quantization = try JSONDecoder().decode(QuantizationPlan.self, from: Data(text.utf8))
+            } catch {
+                throw TrainingError.unreadableCheckpoint(file: url, reason: "its int8 quantization (\(quantizationKey)) does not decode: \(error)")
+            }
+        }
+        return Checkpoint(info: info, model: model, optimizerState: optimizerState, trainingState: reader.metadata.extra["zoo.training"],
+                          quantization: quantization)
     }
 }

@@ -114,8 +114,11 @@ public final class FineTuner {
             throw TrainingError.classesDiffer(what: "the training data's", classes: data.training.classNames,
                                               other: "the settings'", otherClasses: settings.classNames)
         }
+        guard settings.precision != .int8 else { throw TrainingError.inferenceOnlyPrecision(.int8) }
         var settings = settings
         if settings.preprocessing == nil { settings.preprocessing = try FineTuneJob.defaultPreprocessing(settings) }
+        // A quantized checkpoint trains (and is evaluated) in floating point.
+        model.removeQuantization()
         precision = settings.precision.resolved()
         settings.precision = precision.effective
         if let head = model.head {

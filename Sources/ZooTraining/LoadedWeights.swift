@@ -38,6 +38,18 @@ public struct LoadedWeights {
     public var checkpoint: CheckpointInfo?
     /// What loading a framework file did; nil for checkpoints.
     public var report: LoadReport?
+    /// The int8 calibration of a file `zoo quantize` wrote; nil otherwise. Not applied: see
+    /// ``prepare(for:)``.
+    public var quantization: QuantizationPlan?
+
+    /// Sets the model up to run in `precision`: int8 runs the convolutions the file's
+    /// calibration quantized in int8 (an error for weights without one); any other precision
+    /// runs every convolution in floating point.
+    public func prepare(for precision: ResolvedPrecision) throws {
+        guard precision.quantized else { return model.removeQuantization() }
+        guard let quantization else { throw TrainingError.notQuantized(file: file) }
+        try model.quantize(quantization)
+    }
 
     /// Loads `weights` (a path, or a weight set's name).
     ///
@@ -62,7 +74,7 @@ public struct LoadedWeights {
             return LoadedWeights(model: checkpoint.model, architecture: saved, flavor: checkpoint.info.flavor,
                                  preprocessing: preprocessing ?? checkpoint.info.preprocessing, statedPreprocessing: checkpoint.info.preprocessing,
                                  inputSize: inputSize ?? checkpoint.info.imageSize, classNames: checkpoint.info.classNames, file: file,
-                                 weightSet: set, checkpoint: checkpoint.info, report: nil)
+                                 weightSet: set, checkpoint: checkpoint.info, report: nil, quantization: checkpoint.quantization)
         }
         guard let architecture = try architecture ?? set.map({ try $0.resolvedArchitecture() }) else {
             throw TrainingError.architectureNeeded(weights: weights)
@@ -77,6 +89,6 @@ public struct LoadedWeights {
                              preprocessing: preprocessing ?? set?.inputPreprocessing ?? architecture.defaultPreprocessing(chosenFlavor),
                              statedPreprocessing: set?.inputPreprocessing,
                              inputSize: inputSize ?? set?.inputSize ?? architecture.defaultInputSize, classNames: classNames, file: file,
-                             weightSet: set, checkpoint: nil, report: report)
+                             weightSet: set, checkpoint: nil, report: report, quantization: nil)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ZooTensor
 
 /// An error in training: bad settings, a checkpoint or feature file that does not fit, a run
 /// folder in an unexpected state. Each case carries the file, layer or setting it is about;
@@ -56,6 +57,12 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case weightsDoNotFit(weights: String, holds: String, expected: String)
     /// `file` is not a zoo checkpoint.
     case notACheckpoint(file: URL)
+    /// int8 was asked of weights without an int8 calibration.
+    case notQuantized(file: URL)
+    /// A request that only inference can honour (int8) made of training.
+    case inferenceOnlyPrecision(Precision)
+    /// Calibration was asked for with nothing to calibrate on.
+    case noCalibrationImages(requested: Int, available: Int)
     /// The checkpoint metadata of `file` does not read.
     case unreadableCheckpoint(file: URL, reason: String)
     /// The checkpoint `file` lacks the tensor `tensor` of its model.
@@ -138,6 +145,12 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(weights) holds a \(holds), not a \(expected)"
         case let .notACheckpoint(file):
             return "\(file.path): not a zoo checkpoint (a safetensors file with zoo.checkpoint metadata)"
+        case let .notQuantized(file):
+            return "\(file.path) has no int8 calibration: make one with zoo quantize \(file.lastPathComponent) --calibrate DATA --out FILE"
+        case let .noCalibrationImages(requested, available):
+            return "calibration needs at least one image: asked for \(requested) of a dataset of \(available)"
+        case let .inferenceOnlyPrecision(precision):
+            return "--precision \(precision) is for inference (zoo evaluate, predict, extract, bench): train in bf16 or f32, then zoo quantize the checkpoint"
         case let .unreadableCheckpoint(file, reason):
             return "\(file.path): the checkpoint's metadata does not read (\(reason))"
         case let .checkpointLacksTensor(file, tensor, architecture, head):

@@ -168,13 +168,13 @@ extension ZooCommand.Bench {
                     }
                     return value
                 } } ?? ModelBenchmark.Case.allCases
-                let activationType = precision.resolved().activationType
+                let resolved = precision.resolved()
                 if !json {
-                    print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor?.rawValue ?? "each model's first") flavour, \(activationType), \(Threads.count) threads, median of \(steps) steps")
+                    print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor?.rawValue ?? "each model's first") flavour, \(resolved.effective), \(Threads.count) threads, median of \(steps) steps")
                     print("model         case              images/s   peak RSS (MB)   GFLOP/s")
                 }
                 let results = try ModelBenchmark.run(models: architectures, flavor: flavor, size: size, batch: batch, cases: chosen,
-                                                     precision: activationType, steps: steps) { r in
+                                                     precision: resolved.requested, steps: steps) { r in
                     guard !json else { return }
                     print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0) + r.case.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
                         + String(format: " %10.1f %15.0f", r.imagesPerSecond, r.peakRSSMB)

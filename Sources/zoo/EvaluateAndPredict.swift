@@ -32,15 +32,14 @@ extension ZooCommand {
                 var dataset: any Dataset = source.test ?? source.training
                 if let classes = data.classes { dataset = try dataset.classes(classes.split(separator: ",").map(String.init)) }
                 if let limit = data.limitPerClass { dataset = dataset.limitPerClass(limit) }
-                var classifier: Classifier
-                if let weights {
-                    let loaded = try LoadedWeights.load(weights, architecture: try Architecture(named: target), flavor: flavor,
-                                                        preprocessing: preprocess, inputSize: size)
-                    classifier = try Classifier(loaded, classNames: dataset.classNames)
-                } else {
-                    classifier = try Classifier(try LoadedWeights.load(target))
-                }
-                classifier.precision = precision.resolved().activationType
+                let loaded = try weights.map {
+                    try LoadedWeights.load($0, architecture: try Architecture(named: target), flavor: flavor, preprocessing: preprocess,
+                                           inputSize: size)
+                } ?? LoadedWeights.load(target)
+                var classifier = try Classifier(loaded, classNames: weights == nil ? nil : dataset.classNames)
+                let resolved = precision.resolved()
+                try loaded.prepare(for: resolved)
+                classifier.precision = resolved.activationType
                 let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, mirrored: mirrored)
                 if json {
                     print(summary.json)
@@ -89,8 +88,11 @@ extension ZooCommand {
         func run() throws {
             engine.apply()
             do {
-                var classifier = try makeClassifier()
-                classifier.precision = precision.resolved().activationType
+                let loaded = try load()
+                var classifier = try Classifier(loaded)
+                let resolved = precision.resolved()
+                try loaded.prepare(for: resolved)
+                classifier.precision = resolved.activationType
                 let decoded = try images.map { try ImageCodec.decode(contentsOf: URL(fileURLWithPath: $0)) }
                 let predictions = try classifier.predict(decoded, top: top)
                 if json {
@@ -114,11 +116,10 @@ extension ZooCommand {
 
         /// A checkpoint as it is; a published weight set through its manifest; an architecture
         /// with a weight file through the options, named by ImageNet-1k's classes.
-        private func makeClassifier() throws -> Classifier {
-            guard let weights else { return try Classifier(try LoadedWeights.load(target)) }
-            let loaded = try LoadedWeights.load(weights, architecture: try Architecture(named: target), flavor: flavor,
-                                                preprocessing: preprocess, inputSize: size)
-            return try Classifier(loaded)
+        private func load() throws -> LoadedWeights {
+            guard let weights else { return try LoadedWeights.load(target) }
+            return try LoadedWeights.load(weights, architecture: try Architecture(named: target), flavor: flavor, preprocessing: preprocess,
+                                          inputSize: size)
         }
     }
 }

@@ -202,7 +202,7 @@ extension ZooCommand {
                 job.workers = workers
                 job.strict = !nonStrict
                 job.renameRules = try renameRules.map { try RenameRule.load(URL(fileURLWithPath: $0)) } ?? []
-                job.precision = precision.resolved().activationType
+                job.precision = precision.resolved().requested
                 let isTerminal = isatty(STDERR_FILENO) != 0
                 var announced = false
                 let result = try job.run(to: URL(fileURLWithPath: out)) { done, total in

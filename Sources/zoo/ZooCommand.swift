@@ -10,14 +10,14 @@ struct ZooCommand: ParsableCommand {
         abstract: "ImageNet-class CNNs in Swift: weight import, fine-tuning and feature extraction.",
         version: ZooVersion.description,
         subcommands: [Demo.self, Finetune.self, Evaluate.self, Predict.self, DataCommand.self, Models.self, Summary.self, Pull.self, Extract.self,
-                      Inspect.self, Bench.self]
+                      Quantize.self, Inspect.self, Bench.self]
     )
 }
 
 /// Options every computing command takes.
 /// `--precision`, for the commands that run models.
 struct PrecisionOptions: ParsableArguments {
-    @Option(help: "f32 (the default), bf16 (mixed precision: bf16 activations, f32 weights and losses) or auto (bf16 where the CPU has AVX512_BF16 or AMX, else f32).")
+    @Option(help: "f32 (the default), bf16 (mixed precision: bf16 activations, f32 weights and losses), auto (bf16 where the CPU has AVX512_BF16 or AMX, else f32), or for inference int8 (the int8 convolutions of a file zoo quantize wrote; where the CPU lacks AVX512_VNNI, AVX_VNNI and AMX, f32).")
     var precision: Precision?
 
     /// What was asked for: f32 unless given.

@@ -295,6 +295,58 @@ struct TrainingCommandTests {
         #expect((data["classes"] as? [[String: Any]])?.map { $0["name"] as? String } == ["diagonal", "horizontal", "vertical"])
     }
 
+    @Test("zoo quantize writes a checkpoint that evaluate and predict run in int8; int8 of a plain checkpoint, and in finetune, is refused")
+    func quantize() throws {
+        let images = folder.appendingPathComponent("images")
+        try makeImageFolder(images, perClass: 8)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // The shipped CIFAR-10 model's classes, so that it can be evaluated on these images.
+        for (old, new) in zip(["diagonal", "horizontal", "vertical"], ["airplane", "automobile", "bird"]) {
+            try FileManager.default.moveItem(at: images.appendingPathComponent(old), to: images.appendingPathComponent(new))
+        }
+        let out = folder.appendingPathComponent("r20-int8.safetensors")
+        let quantized = try Zoo.run(["quantize", "cifar-resnet20.zoo_cifar10", "--calibrate", images.path, "--images", "16", "--batch", "8",
+                                     "--method", "minmax", "--out", out.path, "--threads", "1"])
+        #expect(quantized.status == 0, "\(quantized.error)")
+        #expect(quantized.output.contains("calibrated on 16 images (minmax)"), "\(quantized.output)")
+        #expect(quantized.output.contains("conv1                       float (reads the image (3 channels))"), "\(quantized.output)")
+        #expect(quantized.output.contains("layer3.2.conv2              int8  in u8"), "\(quantized.output)")
+        #expect(quantized.output.contains("18 of 19 convolutions in int8"), "\(quantized.output)")
+        let metadata = try WeightFiles.open(out).metadata.extra
+        #expect(metadata["zoo.quantization"]?.contains("\"calibration_images\":16") == true)
+
+        let evaluate = ["evaluate", out.path, "--data", images.path, "--json", "--threads", "1"]
+        let int8 = try Zoo.run(evaluate + ["--precision", "int8"])
+        #expect(int8.status == 0, "\(int8.error)")
+        let float = try Zoo.run(evaluate)
+        #expect(float.status == 0, "\(float.error)")
+        for result in [int8, float] {
+            let metrics = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+            #expect((metrics["accuracy"] as? Double).map { (0...1).contains($0) } == true)
+        }
+        let bird = try #require(try FileManager.default.contentsOfDirectory(atPath: images.appendingPathComponent("bird").path).sorted().first)
+        let prediction = try Zoo.run(["predict", out.path, images.appendingPathComponent("bird/" + bird).path, "--precision", "int8"])
+        #expect(prediction.status == 0 && prediction.output.contains("%"), "\(prediction.error)")
+
+        let features = folder.appendingPathComponent("features.npy")
+        let extracted = try Zoo.run(["extract", "cifar-resnet20", "--weights", out.path, "--data", images.path, "--layer", "layer3.2.relu2",
+                                     "--precision", "int8", "--threads", "1", "--out", features.path])
+        #expect(extracted.status == 0, "\(extracted.error)")
+        #expect(try WeightFiles.open(features).tensors.first?.shape == [24, 8, 8, 64])
+
+        let plain = try Zoo.run(["evaluate", "cifar-resnet20.zoo_cifar10", "--data", images.path, "--precision", "int8"])
+        if CPUCapabilities.hasNativeInt8 {
+            #expect(plain.status != 0 && plain.error.contains("has no int8 calibration: make one with zoo quantize"), "\(plain.error)")
+        }
+        let capped = try Zoo.run(evaluate + ["--precision", "int8"], environment: ["ONEDNN_MAX_CPU_ISA": "AVX2"])
+        #expect(capped.status == 0 && capped.error.contains("zoo: precision: int8 is not native here, running f32"), "\(capped.error)")
+        let training = try Zoo.run(["finetune", "cifar-resnet20", "--weights", out.path, "--data", images.path, "--epochs", "1",
+                                    "--precision", "int8", "--out", folder.appendingPathComponent("run").path])
+        #expect(training.status != 0 && training.error.contains("--precision int8 is for inference"), "\(training.error)")
+        let missing = try Zoo.run(["quantize", "cifar-resnet20.zoo_cifar10", "--out", out.path])
+        #expect(missing.status != 0 && missing.error.contains("--calibrate needs data"), "\(missing.error)")
+    }
+
     @Test("a run's config stores the precision it resolved to, the run says it, and resuming keeps it (--precision is refused)")
     func precisionIsStored() throws {
         try makeImageFolder(folder.appendingPathComponent("images"), perClass: 8)

@@ -4,6 +4,7 @@ import ZooData
 import ZooModels
 import ZooTraining
 import ZooCatalog
+import ZooTensor
 
 /// The real CIFAR-10 images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), unpacked once
 /// per test run into a temporary folder; nil where the archive is absent.
@@ -64,5 +65,41 @@ struct RealDataTests {
         let summary = try classifier.evaluate(test)
         let stated = try #require(set.metrics?.top1)
         #expect(abs(Double(summary.accuracy) * 100 - stated) < 0.005, "measured \(summary.accuracy), stated \(stated)")
+    }
+
+    @Test("calibrated on 512 CIFAR-10 training images, the shipped model's int8 test accuracy is within 0.5 points of f32's, and the quantized checkpoint reloads with its calibration",
+          .enabled(if: SharedCIFAR.unpacked != nil, "the shared CIFAR-10 archive is not here"))
+    func shippedModelInInt8() throws {
+        let data = try #require(SharedCIFAR.unpacked)
+        let set = try Catalog.weightSet(named: "cifar-resnet20.zoo_cifar10")
+        let loaded = try LoadedWeights.load(set.name)
+        let sources = try DataSource([data.path])
+        let report = try Classifier(loaded).calibrate(on: sources.training, images: 512)
+        #expect(report.images == 512 && report.plan.layers.count == 18 && report.plan.keptFloat.keys.sorted() == ["conv1"])
+        #expect(report.topOneAgreement > 0.97, "\(report.topOneAgreement)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-int8-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("int8.safetensors")
+        try Checkpoint.save(loaded.model, info: try #require(loaded.checkpoint), quantization: report.plan, to: file)
+
+        let reloaded = try LoadedWeights.load(file.path)
+        #expect(reloaded.quantization == report.plan)
+        let test = try #require(sources.test)
+        var classifier = try Classifier(reloaded)
+        let int8 = Precision.int8.resolved()
+        try reloaded.prepare(for: int8)
+        #expect(reloaded.model.isQuantized == int8.quantized)
+        classifier.precision = int8.activationType
+        let quantized = try classifier.evaluate(test)
+        try reloaded.prepare(for: Precision.f32.resolved())
+        #expect(!reloaded.model.isQuantized)
+        classifier.precision = .float32
+        let float = try classifier.evaluate(test)
+        #expect(abs(quantized.accuracy - float.accuracy) <= 0.005, "int8 \(quantized.accuracy), f32 \(float.accuracy)")
+        // An ordinary checkpoint has no calibration to run int8 with.
+        #expect(throws: TrainingError.self) {
+            try loaded.prepare(for: ResolvedPrecision(requested: .int8, activationType: .float32, quantized: true, note: nil))
+        }
     }
 }

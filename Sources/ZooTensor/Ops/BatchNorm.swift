@@ -53,6 +53,8 @@ public enum BatchNormMomentum: Sendable, Equatable {
 /// one byte per element instead of a separate activation's output).
 public func batchNormTraining(_ x: Tensor, scale: Tensor, shift: Tensor, epsilon: Float, relu fusedReLU: Bool = false) throws
     -> (output: Tensor, mean: Tensor, variance: Tensor) {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "batchNorm"
     let input = try validatedBatchNormInput(x, scale: scale, shift: shift, operation: operation)
     let channels = [x.shape[1]]
@@ -85,6 +87,8 @@ public func batchNormTraining(_ x: Tensor, scale: Tensor, shift: Tensor, epsilon
 /// separate recorded operation otherwise.
 public func batchNormInference(_ x: Tensor, scale: Tensor, shift: Tensor, mean: Tensor, variance: Tensor,
                                epsilon: Float, relu fusedReLU: Bool = false) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "batchNorm"
     let input = try validatedBatchNormInput(x, scale: scale, shift: shift, operation: operation)
     for statistic in [mean, variance] where statistic.shape != [x.shape[1]] {

@@ -298,6 +298,8 @@ struct ConvolutionGeometry {
 /// of two or three) when nothing is traced, as separate recorded operations otherwise.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions = Conv2DOptions(),
                    residual: Tensor? = nil, activation: Activation? = nil) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized(), residual = try residual?.dequantized()
     let geometry = try ConvolutionGeometry(input: x.shape, weight: weight.shape, bias: bias?.shape, options: options)
     let op = ConvolutionGeometry.operation
     if let residual, residual.shape != geometry.outputShape {

@@ -6,6 +6,8 @@ import CDNNL
 /// A bf16 `x` multiplies bf16 copies of the weight; the output is f32 either way, so logits and
 /// the losses and probabilities computed from them keep f32's precision.
 public func dense(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "dense"
     try requireRank(x, 2, operation, "input [N, features] (flatten or pool first)")
     try requireRank(weight, 2, operation, "weight [out features, in features]")

@@ -19,6 +19,8 @@ public func concatNormReLUConv(_ input: Tensor, pieces: [Tensor], scale: Tensor,
                                statistics: (mean: Tensor, variance: Tensor)?, epsilon: Float,
                                weight: Tensor, options: Conv2DOptions) throws
     -> (output: Tensor, batchMean: Tensor?, batchVariance: Tensor?) {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let input = try input.dequantized()
     let operation = "concatNormReLUConv"
     guard !pieces.isEmpty, pieces.allSatisfy({ $0.shape.count == 4 }), input.shape.count == 4,
           pieces.map({ [$0.shape[0], $0.shape[2], $0.shape[3]] }).allSatisfy({ $0 == [input.shape[0], input.shape[2], input.shape[3]] }),

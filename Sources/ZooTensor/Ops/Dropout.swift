@@ -2,6 +2,8 @@
 /// survivors are scaled by `1 / (1 - rate)`, so inference needs no rescaling. The mask comes
 /// from `generator`, so a seeded run repeats exactly.
 public func dropout(_ x: Tensor, rate: Float, generator: inout SeededGenerator) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "dropout"
     guard rate >= 0, rate < 1 else {
         throw TensorError.invalidArgument(operation: operation, message: "rate must be in [0, 1), got \(rate)")
@@ -30,6 +32,8 @@ public func dropout(_ x: Tensor, rate: Float, generator: inout SeededGenerator) 
 /// draw per sample from `generator`, so a seeded run repeats exactly; the gradient is the
 /// upstream one scaled by the same mask (``scaleSamples(_:by:)``).
 public func dropPath(_ x: Tensor, rate: Float, generator: inout SeededGenerator) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "dropPath"
     guard rate >= 0, rate < 1 else {
         throw TensorError.invalidArgument(operation: operation, message: "rate must be in [0, 1), got \(rate)")

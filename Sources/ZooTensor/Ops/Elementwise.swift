@@ -157,6 +157,8 @@ public func hardSigmoid(_ x: Tensor) throws -> Tensor { try activation(.hardSigm
 
 /// Applies `kind` element-wise.
 public func activation(_ kind: Activation, _ x: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = kind.name
     let input = try x.asActivation(operation)
     let output = Buffer(input.layout)
@@ -253,6 +255,9 @@ enum BinaryOperation {
 
 /// `a + b` (or `a * b`) for tensors of one shape, untraced; the result has `a`'s layout.
 func binary(_ operation: BinaryOperation, _ a: Tensor, _ b: Tensor, name: String = "add") throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let a = try a.dequantized()
+    let b = try b.dequantized()
     guard a.shape == b.shape else {
         throw TensorError.shapeMismatch(operation: name, expected: "both operands have the same shape", lhs: a.shape, rhs: b.shape)
     }
@@ -272,6 +277,9 @@ func binary(_ operation: BinaryOperation, _ a: Tensor, _ b: Tensor, name: String
 /// `a + b` element-wise for tensors of the same shape (a residual connection). The result has
 /// `a`'s layout.
 public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let a = try a.dequantized()
+    let b = try b.dequantized()
     let lhs = try a.asActivation("add")
     let y = try binary(.add, lhs.detached(), b.detached())
     return try GradientTape.record("add", inputs: [a, b], output: y) { dy, needed in
@@ -282,6 +290,8 @@ public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 /// `x * factor + offset` element-wise (Keras's `Rescaling(scale, offset)`; the offset is 0
 /// unless given).
 public func scale(_ x: Tensor, by factor: Float, offset: Float = 0) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let input = try x.asActivation("scale")
     let y = try linear(input.detached(), scale: factor, shift: offset, name: "scale")
     return try GradientTape.record("scale", inputs: [x], output: y) { dy, _ in

@@ -4,6 +4,8 @@ import Foundation
 /// optional label smoothing (the target puts `1 - smoothing + smoothing / classes` on the true
 /// class and `smoothing / classes` on every other, as Keras and PyTorch do). Returns a scalar.
 public func softmaxCrossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let logits = try logits.dequantized()
     let operation = "softmaxCrossEntropy"
     try requireRank(logits, 2, operation, "logits [N, classes]")
     let (batch, classes) = (logits.shape[0], logits.shape[1])
@@ -54,6 +56,8 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int], labelSmoothing: F
 
 /// Row-wise softmax of `[N, classes]` logits.
 public func softmax(_ logits: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let logits = try logits.dequantized()
     let operation = "softmax"
     try requireRank(logits, 2, operation, "logits [N, classes]")
     let classes = logits.shape[1]

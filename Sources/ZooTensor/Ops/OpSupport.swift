@@ -25,6 +25,9 @@ extension Tensor {
     /// This tensor in the layout activations of its element type use (``Layout/blocked(_:_:)``)
     /// for 4-D, row-major otherwise (unless already blocked). Keeps the trace.
     func asActivation(_ operation: String) throws -> Tensor {
+        if quantization != nil, shape.count == 4 {
+            return layout == .blocked(shape, elementType) ? self : try reordered(to: .blocked(shape, elementType), operation: operation)
+        }
         if shape.count == 4 {
             return layout.isBlocked ? self : try reordered(to: .blocked(shape, elementType), operation: operation)
         }
@@ -34,7 +37,7 @@ extension Tensor {
     /// A tensor with this one's buffer seen as `layout` (same bytes, different description).
     func viewed(as layout: Layout, shape: [Int]) -> Tensor {
         precondition(layout.elementType == elementType, "zoo: viewing \(elementType) elements as \(layout.elementType)")
-        return Tensor(shape: shape, buffer: Buffer(storage: buffer.storage, layout: layout), trace: trace)
+        return Tensor(shape: shape, buffer: Buffer(storage: buffer.storage, layout: layout), trace: trace, quantization: quantization)
     }
 
     /// This tensor reordered into `layout`, remembering the copy on the storage so the next
@@ -42,7 +45,7 @@ extension Tensor {
     func cachedReorder(to layout: Layout, operation: String) throws -> Tensor {
         if buffer.layout == layout { return self }
         let key = layout.key
-        if let copy = buffer.storage.derivedCopy(key) { return Tensor(shape: shape, buffer: copy.buffer, trace: trace) }
+        if let copy = buffer.storage.derivedCopy(key) { return Tensor(shape: shape, buffer: copy.buffer, trace: trace, quantization: quantization) }
         let copy = try reordered(to: layout, operation: operation)
         buffer.storage.rememberDerivedCopy(copy.detached(), for: key)
         return copy

@@ -159,6 +159,9 @@ public func avgPool2d(_ x: Tensor, _ options: Pool2DOptions) throws -> Tensor {
 
 private func pool2d(_ kind: PoolingKind, _ x: Tensor, _ options: Pool2DOptions, operation: String) throws -> Tensor {
     let geometry = try PoolingGeometry(kind, input: x.shape, options: options, operation: operation)
+    // Quantized inputs pool in int8 (the maximum and the mean, rounded, of integers of one step)
+    // unless a divisor correction follows.
+    let x = geometry.divisorCorrection == nil ? x : try x.dequantized()
     let source = try x.asActivation(operation)
     let training = source.isTraced
     let forward = try geometry.forwardPrimitive(source: source.layout, training: training, operation: operation)
@@ -167,7 +170,7 @@ private func pool2d(_ kind: PoolingKind, _ x: Tensor, _ options: Pool2DOptions, 
     let workspace = training ? forward.workspaceLayout.map { Buffer($0) } : nil
     if let workspace { arguments.append((DNNL_ARG_WORKSPACE, workspace)) }
     try forward.execute(operation, arguments)
-    var y = Tensor(shape: geometry.outputShape, buffer: output)
+    var y = Tensor(shape: geometry.outputShape, buffer: output, quantization: x.quantization)
     let correction = try geometry.divisorCorrection.map { try Tensor(shape: [1, 1] + geometry.outputShape[2...], values: $0) }
     if let correction { y = try broadcastMultiply(y, correction, operation: operation) }
     return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
@@ -201,6 +204,8 @@ func broadcastMultiply(_ x: Tensor, _ factors: Tensor, operation: String) throws
 
 /// The mean over each channel's whole feature map: `[N, C, H, W]` to `[N, C]`.
 public func globalAvgPool2d(_ x: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "globalAvgPool2d"
     try requireRank(x, 4, operation, "input [N, C, H, W]")
     let pooled = try avgPool2d(x, Pool2DOptions(kernel: [x.shape[2], x.shape[3]], stride: [1, 1]))
@@ -209,6 +214,8 @@ public func globalAvgPool2d(_ x: Tensor) throws -> Tensor {
 
 /// The maximum over each channel's whole feature map: `[N, C, H, W]` to `[N, C]`.
 public func globalMaxPool2d(_ x: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "globalMaxPool2d"
     try requireRank(x, 4, operation, "input [N, C, H, W]")
     let pooled = try maxPool2d(x, Pool2DOptions(kernel: [x.shape[2], x.shape[3]], stride: [1, 1]))
@@ -219,6 +226,8 @@ public func globalMaxPool2d(_ x: Tensor) throws -> Tensor {
 /// output cell `i` averages input rows `floor(i * H / out)` up to `ceil((i + 1) * H / out)`
 /// (and likewise for columns), so any input size maps onto the grid, smaller ones by repetition.
 public func adaptiveAvgPool2d(_ x: Tensor, outputSize: [Int]) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "adaptiveAvgPool2d"
     try requireRank(x, 4, operation, "input [N, C, H, W]")
     guard outputSize.count == 2 else {

@@ -8,6 +8,8 @@ import CDNNL
 /// gradients: `dx = dy * scale` and `dscale[n, c] = sum over h, w of dy * x`. The result is in
 /// the blocked layout.
 public func scaleChannels(_ x: Tensor, by scale: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "scaleChannels"
     try requireRank(x, 4, operation, "input [N, C, H, W]")
     guard scale.shape == [x.shape[0], x.shape[1], 1, 1] else {
@@ -41,6 +43,8 @@ public func scaleChannels(_ x: Tensor, by scale: Tensor) throws -> Tensor {
 /// `dx = dy * scale[n]`, and none flows to `scale`, even when it is traced. The result has
 /// `x`'s layout (4-D tensors blocked).
 public func scaleSamples(_ x: Tensor, by scale: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "scaleSamples"
     guard let count = x.shape.first, scale.shape == [count] else {
         throw TensorError.shapeMismatch(operation: operation, expected: "the scale has one value per sample, [N] for an input [N, ...]",

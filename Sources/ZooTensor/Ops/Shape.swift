@@ -3,6 +3,8 @@ import CDNNL
 /// The same elements, in row-major order, with other dimensions (as `torch.reshape` on a
 /// contiguous tensor). A 4-D blocked tensor is reordered to NCHW first.
 public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "reshape"
     guard shape.reduce(1, *) == x.elementCount, shape.allSatisfy({ $0 > 0 }) else {
         throw TensorError.shapeMismatch(operation: operation, expected: "the same number of elements", lhs: x.shape, rhs: shape)
@@ -17,6 +19,8 @@ public func reshape(_ x: Tensor, _ shape: [Int]) throws -> Tensor {
 /// `[N, C, H, W]` to `[N, C * H * W]` in PyTorch's order (channel-major). Keras flattens
 /// channels-last; a Keras dense layer after a flatten needs its rows permuted when imported.
 public func flatten(_ x: Tensor) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     guard x.shape.count >= 2 else {
         throw TensorError.invalidShape(operation: "flatten", shape: x.shape, expected: "at least 2 dimensions [N, ...]")
     }
@@ -43,13 +47,21 @@ public func concat(_ tensors: [Tensor], axis: Int = 1) throws -> Tensor {
         }
     }
     if tensors.count == 1 { return first }
-    let inputs = try tensors.map { try $0.converted(to: first.elementType).asActivation(operation).detached() }
+    // Quantized pieces of one type concatenate in int8, requantized to the largest step among
+    // them (a reorder each, which the copy into the output needs anyway); others in floating point.
+    let quantization = tensors.allSatisfy({ $0.elementType == first.elementType }) ? tensors.compactMap(\.quantization).max { $0.step < $1.step } : nil
+    let inputs = try tensors.map { tensor in
+        if let quantization, tensor.quantization != nil {
+            return try tensor.quantized(step: quantization.step, as: first.elementType).asActivation(operation).detached()
+        }
+        return try tensor.dequantized().converted(to: (first.quantization?.floatType ?? first.elementType)).asActivation(operation).detached()
+    }
     var shape = first.shape
     shape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
     let key = PrimitiveKey("concat", layouts: inputs.map(\.layout), [Int64(axis)])
     let primitive = try PrimitiveCache.primitive(key) {
         var pd: dnnl_primitive_desc_t?
-        var destination = Layout.any(shape, first.elementType).desc
+        var destination = Layout.any(shape, inputs[0].elementType).desc
         let sources = inputs.map(\.layout.desc)
         try withScratchpadAttributes(nil, operation) { attributes in
             try check(dnnl_concat_primitive_desc_create(&pd, &destination, Int32(sources.count), Int32(axis), sources, attributes,
@@ -61,7 +73,7 @@ public func concat(_ tensors: [Tensor], axis: Int = 1) throws -> Tensor {
     var arguments = [(DNNL_ARG_DST, output)]
     for (index, input) in inputs.enumerated() { arguments.append((DNNL_ARG_MULTIPLE_SRC + Int32(index), input.buffer)) }
     try primitive.execute(operation, arguments)
-    let y = Tensor(shape: shape, buffer: output)
+    let y = Tensor(shape: shape, buffer: output, quantization: quantization)
     let sizes = tensors.map { $0.shape[axis] }
     return try GradientTape.record(operation, inputs: tensors, output: y) { dy, needed in
         var offset = 0
@@ -99,6 +111,7 @@ public func zeroPad2d(_ x: Tensor, top: Int, bottom: Int, left: Int, right: Int)
     guard [top, bottom, left, right].allSatisfy({ $0 >= 0 }) else {
         throw TensorError.invalidArgument(operation: operation, message: "padding must not be negative, got \([top, bottom, left, right])")
     }
+    // Zero is integer zero in a quantized tensor, so int8 pads as it is.
     let source = try x.asActivation(operation).detached()
     let shape = [x.shape[0], x.shape[1], x.shape[2] + top + bottom, x.shape[3] + left + right]
     let output = Buffer(.blocked(shape, source.elementType))
@@ -107,7 +120,7 @@ public func zeroPad2d(_ x: Tensor, top: Int, bottom: Int, left: Int, right: Int)
     var parent = output.layout.desc
     try check(dnnl_memory_desc_init_submemory(&sub, &parent, x.shape.dnnl, [0, 0, top, left].dnnl), operation)
     try reorder(source.buffer, into: Buffer(storage: output.storage, layout: Layout(sub)), operation: operation)
-    let y = Tensor(shape: shape, buffer: output)
+    let y = Tensor(shape: shape, buffer: output, quantization: x.quantization)
     return try GradientTape.record(operation, inputs: [x], output: y) { dy, _ in
         let gradient = try dy.asActivation(operation)
         var sub = dnnl_memory_desc_t()
@@ -127,6 +140,8 @@ public func zeroPad2d(_ x: Tensor, top: Int, bottom: Int, left: Int, right: Int)
 /// included (measured at N=32, 24x24, 2 groups of 58, 48 or 116 channels: `jit:avx512_core`
 /// forward and backward; on NCHW or NHWC it has only `ref:any`).
 public func channelShuffle(_ x: Tensor, groups: Int) throws -> Tensor {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "channelShuffle"
     try requireRank(x, 4, operation, "input [N, C, H, W]")
     let channels = x.shape[1]
@@ -173,6 +188,8 @@ public func channelShuffle(_ x: Tensor, groups: Int) throws -> Tensor {
 /// row-major copy of `x` that both parts share, since oneDNN's sub-memories of a blocked layout
 /// must start on a block.
 public func splitChannels(_ x: Tensor, at index: Int) throws -> (Tensor, Tensor) {
+    // No int8 kernel here: quantized inputs are dequantized.
+    let x = try x.dequantized()
     let operation = "splitChannels"
     guard x.shape.count >= 2 else {
         throw TensorError.invalidShape(operation: operation, shape: x.shape, expected: "at least 2 dimensions [N, C, ...]")

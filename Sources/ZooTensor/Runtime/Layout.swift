@@ -7,19 +7,43 @@ import CDNNL
 /// activations and their gradients in mixed precision: oneDNN runs convolutions and matrix
 /// products on it with the CPU's AVX512_BF16 or AMX instructions, reading half the bytes, while
 /// it keeps batch-norm statistics and accumulations in f32.
+///
+/// `int8` and `uint8` hold quantized activations between int8 convolutions (see
+/// ``Tensor/quantization``): each value is an integer count of a per-tensor step; `uint8` for
+/// values that are never negative (after a ReLU), which gains one bit.
 public enum ElementType: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
     case float32 = "f32"
     case bfloat16 = "bf16"
+    case int8 = "s8"
+    case uint8 = "u8"
 
     /// Bytes per element.
-    public var byteSize: Int { self == .float32 ? 4 : 2 }
+    public var byteSize: Int {
+        switch self {
+        case .float32: return 4
+        case .bfloat16: return 2
+        case .int8, .uint8: return 1
+        }
+    }
 
-    var dnnl: dnnl_data_type_t { self == .float32 ? dnnl_f32 : dnnl_bf16 }
+    /// Whether elements are quantized integers rather than floating point.
+    public var isQuantized: Bool { self == .int8 || self == .uint8 }
+
+    var dnnl: dnnl_data_type_t {
+        switch self {
+        case .float32: return dnnl_f32
+        case .bfloat16: return dnnl_bf16
+        case .int8: return dnnl_s8
+        case .uint8: return dnnl_u8
+        }
+    }
 
     init?(_ type: dnnl_data_type_t) {
         switch type {
         case dnnl_f32: self = .float32
         case dnnl_bf16: self = .bfloat16
+        case dnnl_s8: self = .int8
+        case dnnl_u8: self = .uint8
         default: return nil
         }
     }
@@ -65,8 +89,14 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
     /// `nChw16c` (measured, ResNet50 at 96x96, batch 32, AMX: 1x1 convolutions
     /// `jit_bf16_1x1:avx512_core_bf16` on `nChw16c` took 4x the time of f32, while the first layer,
     /// left to choose, ran `jit:avx512_core_amx_bf16` on NHWC).
+    /// Quantized activations are channels-last, the layout of oneDNN's int8 kernels (brgemm and
+    /// `jit_int8` on AVX512_VNNI and AMX).
     static func blocked(_ shape: [Int], _ type: ElementType = .float32) -> Layout {
-        tagged(shape, type == .float32 ? (activationBlockSize == 16 ? dnnl_aBcd16b : dnnl_aBcd8b) : bfloat16ActivationTag, type)
+        switch type {
+        case .float32: return tagged(shape, activationBlockSize == 16 ? dnnl_aBcd16b : dnnl_aBcd8b, type)
+        case .bfloat16: return tagged(shape, bfloat16ActivationTag, type)
+        case .int8, .uint8: return tagged(shape, dnnl_acdb, type)
+        }
     }
 
     /// The format oneDNN's convolutions choose for bf16 activations on this CPU, asked once as
@@ -100,7 +130,7 @@ public struct Layout: @unchecked Sendable, CustomStringConvertible {
     /// "Any layout": lets a primitive choose the fastest one.
     static func any(_ shape: [Int], _ type: ElementType = .float32) -> Layout { tagged(shape, dnnl_format_tag_any, type) }
 
-    /// The element type; layouts the engine makes are always f32 or bf16.
+    /// The element type.
     public var elementType: ElementType {
         guard let type = ElementType(desc.data_type) else { preconditionFailure("zoo: a layout of oneDNN type \(desc.data_type.rawValue)") }
         return type
@@ -223,7 +253,7 @@ extension Buffer {
             Array($0.bindMemory(to: Int64.self).prefix(dims.count).map { Int($0) })
         }
         let first = channels % block, count = block - first
-        // Zero is all-zero bits in f32 and bf16 alike, so this works in elements of either size.
+        // Zero is all-zero bits in every element type, so this works in elements of any size.
         let size = layout.elementType.byteSize
         let base = storage.pointer + ((channels / block) * strides[1] + first) * size
         // Every position of the other dimensions, odometer style.

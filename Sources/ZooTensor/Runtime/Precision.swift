@@ -1,6 +1,6 @@
 import CDNNL
 
-/// The arithmetic a job asks for: `--precision f32|bf16|auto`.
+/// The arithmetic a job asks for: `--precision f32|bf16|auto|int8`.
 public enum Precision: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
     /// Everything in f32.
     case f32
@@ -9,6 +9,10 @@ public enum Precision: String, Sendable, Hashable, CaseIterable, Codable, Custom
     case bf16
     /// bf16 where the CPU computes it natively (AVX512_BF16 or AMX), f32 elsewhere.
     case auto
+    /// Inference with int8 convolutions, as a model's quantization (`zoo quantize`) calibrated
+    /// them, where the CPU has integer dot products (AVX512_VNNI, AVX_VNNI or AMX); the other
+    /// layers run in bf16 where native, else f32.
+    case int8
 
     public var description: String { rawValue }
 
@@ -18,6 +22,15 @@ public enum Precision: String, Sendable, Hashable, CaseIterable, Codable, Custom
         switch self {
         case .f32:
             return ResolvedPrecision(requested: self, activationType: .float32, note: nil)
+        case .int8 where CPUCapabilities.hasNativeInt8:
+            let floatType: ElementType = CPUCapabilities.hasNativeBFloat16 ? .bfloat16 : .float32
+            return ResolvedPrecision(requested: self, activationType: floatType, quantized: true,
+                                     note: floatType == .float32 ? "int8: the layers that stay floating point run f32 (oneDNN runs \(cpu), without native bf16)" : nil)
+        case .int8:
+            // Without dot-product instructions oneDNN's int8 kernels multiply pairs into 16 bits
+            // (which can saturate) and gain little: the float path runs instead.
+            return ResolvedPrecision(requested: self, activationType: .float32,
+                                     note: "int8 is not native here, running f32: oneDNN runs \(cpu), without AVX512_VNNI, AVX_VNNI or AMX")
         case .bf16 where CPUCapabilities.hasNativeBFloat16, .auto where CPUCapabilities.hasNativeBFloat16:
             return ResolvedPrecision(requested: self, activationType: .bfloat16,
                                      note: self == .auto ? "auto chose bf16: oneDNN runs \(cpu), which has native bf16" : nil)
@@ -36,13 +49,22 @@ public enum Precision: String, Sendable, Hashable, CaseIterable, Codable, Custom
 public struct ResolvedPrecision: Sendable, Hashable {
     /// What the user asked for.
     public var requested: Precision
-    /// The element type activations get.
+    /// The element type activations get (those of the layers that stay floating point, with int8).
     public var activationType: ElementType
-    /// Why `auto` chose what it did, or why `bf16` fell back to f32; nil for a plain f32 or bf16.
+    /// Whether quantized convolutions run in int8.
+    public var quantized: Bool
+    /// Why `auto` chose what it did, or why `bf16` or `int8` fell back to f32; nil for a plain f32 or bf16.
     public var note: String?
 
-    /// The precision that runs: `f32` or `bf16`, never `auto`.
-    public var effective: Precision { activationType == .bfloat16 ? .bf16 : .f32 }
+    public init(requested: Precision, activationType: ElementType, quantized: Bool = false, note: String?) {
+        self.requested = requested
+        self.activationType = activationType
+        self.quantized = quantized
+        self.note = note
+    }
+
+    /// The precision that runs: `f32`, `bf16` or `int8`, never `auto`.
+    public var effective: Precision { quantized ? .int8 : activationType == .bfloat16 ? .bf16 : .f32 }
 }
 
 /// What oneDNN can use on this CPU.
@@ -66,6 +88,14 @@ public enum CPUCapabilities {
     /// Whether oneDNN's bf16 kernels run on native instructions (AVX512_BF16 or AMX).
     public static var hasNativeBFloat16: Bool {
         effectiveISA == dnnl_cpu_isa_avx512_core_bf16 || effectiveISA == dnnl_cpu_isa_avx512_core_amx
+    }
+
+    /// Whether oneDNN's int8 convolutions run on dot-product instructions (AVX512_VNNI, AVX_VNNI
+    /// or AMX). Without them oneDNN multiplies pairs of u8 x s8 products into 16 bits, which can
+    /// saturate with full-range weights, and runs slower than bf16.
+    public static var hasNativeInt8: Bool {
+        [dnnl_cpu_isa_avx2_vnni, dnnl_cpu_isa_avx512_core_vnni, dnnl_cpu_isa_avx512_core_bf16, dnnl_cpu_isa_avx512_core_amx]
+            .contains(effectiveISA)
     }
 
     private static var effectiveISA: dnnl_cpu_isa_t {

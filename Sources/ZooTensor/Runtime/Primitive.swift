@@ -162,22 +162,30 @@ struct PrimitiveKey: Hashable, Sendable {
 }
 
 /// Reorders `buffer` into `layout` (a copy), or returns it unchanged when already there.
-func reorder(_ buffer: Buffer, to layout: Layout, operation: String = "reorder") throws -> Buffer {
-    if buffer.layout == layout { return buffer }
+/// Values are multiplied by `scale` on the way (quantizing and dequantizing int8).
+func reorder(_ buffer: Buffer, to layout: Layout, scale: Float = 1, operation: String = "reorder") throws -> Buffer {
+    if buffer.layout == layout, scale == 1 { return buffer }
     let result = Buffer(layout)
-    try reorder(buffer, into: result, operation: operation)
+    try reorder(buffer, into: result, scale: scale, operation: operation)
     return result
 }
 
-/// Copies `source` into the existing `destination`, converting between their layouts.
+/// Copies `source` into the existing `destination`, converting between their layouts and
+/// multiplying by `scale` (rounding to nearest and saturating into integer types).
 /// `destination` may describe part of a larger buffer (a sub-memory view).
-func reorder(_ source: Buffer, into destination: Buffer, operation: String = "reorder") throws {
-    let key = PrimitiveKey("reorder", layouts: [source.layout, destination.layout])
+func reorder(_ source: Buffer, into destination: Buffer, scale: Float = 1, operation: String = "reorder") throws {
+    let key = PrimitiveKey("reorder", layouts: [source.layout, destination.layout], [Int64(scale.bitPattern)])
     let primitive = try PrimitiveCache.primitive(key) {
         var pd: dnnl_primitive_desc_t?
         var from = source.layout.desc
         var to = destination.layout.desc
-        try withScratchpadAttributes(nil, operation) { attributes in
+        var owned: dnnl_primitive_attr_t?
+        if scale != 1 {
+            try check(dnnl_primitive_attr_create(&owned), operation, "creating attributes")
+            try check(dnnl_primitive_attr_set_output_scales(owned, 1, 0, [scale]), operation, "setting the reorder's scale")
+        }
+        defer { if let owned { dnnl_primitive_attr_destroy(owned) } }
+        try withScratchpadAttributes(owned, operation) { attributes in
             try check(dnnl_reorder_primitive_desc_create(&pd, &from, DNNL.engine, &to, DNNL.engine, attributes),
                       operation, "reorder \(source.layout) -> \(destination.layout)")
         }
