@@ -70,7 +70,8 @@ How each framework runs a step is recorded as `method` in the JSON.
 With --zoo PATH, zoo runs each model and case in its own process too, alternating with the peers
 (and once more for ResNet50 inference at 224x224, whose GFLOP/s the report holds against the SGEMM):
     PATH bench models --models M --cases C --size S --batch B --threads N --steps K --precision P --json
-(P from --zoo-precision: f32, bf16 or auto) whose standard output is a JSON array of {"model",
+(P from --zoo-precision: f32, bf16, auto or int8; int8 is inference only: zoo calibrates each model on
+its random batch first) whose standard output is a JSON array of {"model",
 "size", "batch", "case", "precision", "images_per_s", "peak_rss_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table,
 where "zoo/faster peer" holds zoo against the fastest peer that ran the case (`faster_peer` in
 the JSON's table).
@@ -81,7 +82,7 @@ Usage (from the repository root, with the project venv):
         [--batch 32] [--threads 2] [--steps 5] [--warmup 2]
         [--frameworks torch,torch_bf16,keras,onnxruntime,openvino]
         [--cases infer,train,train_frozen80,infer_f32,infer_int8]
-        [--rounds 3] [--zoo .build/release/zoo] [--zoo-precision f32|bf16|auto] [--json OUT.json] [--markdown OUT.md]
+        [--rounds 3] [--zoo .build/release/zoo] [--zoo-precision f32|bf16|auto|int8] [--json OUT.json] [--markdown OUT.md]
 
 The default (all eight models, five cases, five frameworks, batch 32 at 96x96, three rounds)
 runs 363 child processes (112 cases and the SGEMM per round, and 24 that make the ONNX and int8
@@ -802,7 +803,7 @@ def main():
     ap.add_argument("--cases", type=comma_list(CASES), default=CASES,
                     help=f"comma-separated cases; each runs for the frameworks that have it (default: {','.join(CASES)})")
     ap.add_argument("--zoo", metavar="PATH", help="zoo executable; runs `PATH bench models ... --json`")
-    ap.add_argument("--zoo-precision", choices=["f32", "bf16", "auto"], default="f32",
+    ap.add_argument("--zoo-precision", choices=["f32", "bf16", "auto", "int8"], default="f32",
                     help="zoo's --precision (default: f32)")
     ap.add_argument("--json", metavar="OUT", help="write every result as JSON")
     ap.add_argument("--markdown", metavar="OUT", help="write the header and the table as markdown")

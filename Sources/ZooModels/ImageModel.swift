@@ -116,7 +116,7 @@ open class ImageModel: Module, Layer {
 
     /// Runs `stages` on `x` converted to the context's activation type.
     private func run(_ stages: [Stage], _ x: Tensor, _ context: ForwardContext) throws -> Tensor {
-        try stages.reduce(x.converted(to: context.activationType)) { try $1.run($0, context) }
+        try stages.reduce(x.activationConverted(to: context.activationType)) { try $1.run($0, context) }
     }
 
     /// Throws unless `x` is an image batch this model accepts.

@@ -99,10 +99,24 @@ public struct Tensor: @unchecked Sendable {
     /// same format; `self` when already of that type. Traced: the gradient comes back in this
     /// tensor's type.
     public func converted(to type: ElementType) throws -> Tensor {
+        try converted(to: type, layout: layout.with(type))
+    }
+
+    /// The same values with elements of `type`, a 4-D tensor in the activation layout of that
+    /// type, in one reorder: a model's input, which would otherwise be converted in its own
+    /// format and then reordered (bf16's channels-last from f32's `nChw16c`, whose 3 image
+    /// channels are padded to 16: measured 5.2 ms against 2.7 on MobileNetV2's batch of 32 at
+    /// 96x96, a tenth of its bf16 pass). Traced, like ``converted(to:)``.
+    public func activationConverted(to type: ElementType) throws -> Tensor {
+        guard shape.count == 4, elementType != type else { return try converted(to: type) }
+        return try converted(to: type, layout: .blocked(shape, type))
+    }
+
+    private func converted(to type: ElementType, layout target: Layout) throws -> Tensor {
         if elementType == type { return self }
         precondition(!type.isQuantized, "zoo: converting to \(type) needs a step: use quantized(step:as:)")
-        if quantization != nil { return try reordered(to: layout.with(type), operation: "convert to \(type)") }
-        let y = Tensor(shape: shape, buffer: try reorder(buffer, to: buffer.layout.with(type), operation: "convert to \(type)"))
+        if quantization != nil { return try reordered(to: target, operation: "convert to \(type)") }
+        let y = Tensor(shape: shape, buffer: try reorder(buffer, to: target, operation: "convert to \(type)"))
         let source = layout
         return try GradientTape.record("convert to \(type)", inputs: [self], output: y) { dy, _ in
             [try dy.reordered(to: source, operation: "convert to \(type) backward")]
