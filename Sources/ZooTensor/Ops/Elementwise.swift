@@ -117,24 +117,40 @@ struct Epilogue {
     /// Calls `body` with primitive attributes carrying these post-ops, or nil when there are none.
     func withAttributes<R>(_ operation: String, _ body: (dnnl_primitive_attr_t?) throws -> R) throws -> R {
         guard residual != nil || activation != nil else { return try body(nil) }
-        var attributes: dnnl_primitive_attr_t?
-        var postOps: dnnl_post_ops_t?
-        try check(dnnl_primitive_attr_create(&attributes), operation, "creating attributes")
-        defer { dnnl_primitive_attr_destroy(attributes) }
-        try check(dnnl_post_ops_create(&postOps), operation, "creating post-ops")
-        defer { dnnl_post_ops_destroy(postOps) }
-        if let residual {
-            var desc = residual.desc
-            try check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &desc), operation, "appending the residual add")
-        }
-        if let activation {
-            for step in activation.postOps {
-                try check(dnnl_post_ops_append_eltwise(postOps, 1, step.kind, step.alpha, step.beta), operation, "appending \(activation.name)")
+        return try withPostOps(operation, { postOps in
+            if let residual {
+                var desc = residual.desc
+                try check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &desc), operation, "appending the residual add")
             }
-        }
-        try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), operation, "setting post-ops")
-        return try body(attributes)
+            if let activation { try activation.appendPostOps(to: postOps, operation) }
+        }, body)
     }
+}
+
+extension Activation {
+    /// Appends the activation's eltwise steps to `postOps`.
+    func appendPostOps(to postOps: dnnl_post_ops_t?, _ operation: String) throws {
+        for step in self.postOps {
+            try check(dnnl_post_ops_append_eltwise(postOps, 1, step.kind, step.alpha, step.beta), operation, "appending \(name)")
+        }
+    }
+}
+
+/// Calls `body` with new primitive attributes carrying the post-ops `append` adds, after
+/// `configure` set anything else on them (output scales).
+func withPostOps<R>(_ operation: String, _ append: (dnnl_post_ops_t?) throws -> Void,
+                    configure: (dnnl_primitive_attr_t?) throws -> Void = { _ in },
+                    _ body: (dnnl_primitive_attr_t?) throws -> R) throws -> R {
+    var attributes: dnnl_primitive_attr_t?
+    var postOps: dnnl_post_ops_t?
+    try check(dnnl_primitive_attr_create(&attributes), operation, "creating attributes")
+    defer { dnnl_primitive_attr_destroy(attributes) }
+    try check(dnnl_post_ops_create(&postOps), operation, "creating post-ops")
+    defer { dnnl_post_ops_destroy(postOps) }
+    try append(postOps)
+    try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), operation, "setting post-ops")
+    try configure(attributes)
+    return try body(attributes)
 }
 
 /// `max(x, 0)` element-wise.

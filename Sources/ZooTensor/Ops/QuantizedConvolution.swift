@@ -149,9 +149,7 @@ struct QuantizedEpilogue: Hashable {
         if let residual {
             try check(dnnl_post_ops_append_sum_v2(postOps, residual.step, residual.type.dnnl), operation, "appending the residual sum")
         }
-        for step in activation?.postOps ?? [] {
-            try check(dnnl_post_ops_append_eltwise(postOps, 1, step.kind, step.alpha, step.beta), operation, "appending \(activation!.name)")
-        }
+        try activation?.appendPostOps(to: postOps, operation)
         if let outputStep {
             try check(dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_linear, 1 / outputStep, 0), operation, "appending the output step")
         }
@@ -180,17 +178,10 @@ extension ConvolutionGeometry {
                         &desc, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei, bia, &dst, dnnlStride, dnnlDilation,
                         dnnlPadBefore, dnnlPadAfter), op)
                 }
-                var attributes: dnnl_primitive_attr_t?
-                var postOps: dnnl_post_ops_t?
-                try check(dnnl_primitive_attr_create(&attributes), op, "creating attributes")
-                defer { dnnl_primitive_attr_destroy(attributes) }
-                try check(dnnl_post_ops_create(&postOps), op, "creating post-ops")
-                defer { dnnl_post_ops_destroy(postOps) }
-                try epilogue.append(to: postOps, op)
-                try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), op, "setting post-ops")
-                try check(dnnl_primitive_attr_set_output_scales(attributes, Int64(outputScales.count), 1 << 1, outputScales), op,
-                          "setting output scales")
-                return try makePrimitive(op, desc, attributes: attributes)
+                return try withPostOps(op, { try epilogue.append(to: $0, op) }, configure: { attributes in
+                    try check(dnnl_primitive_attr_set_output_scales(attributes, Int64(outputScales.count), 1 << 1, outputScales), op,
+                              "setting output scales")
+                }) { try makePrimitive(op, desc, attributes: $0) }
             }
             let output = Layout.blocked(outputShape, outputType)
             if let primitive = try? make(source: .blocked(inputShape, source.elementType), output: output), !primitive.isSlowFallback {
@@ -232,17 +223,11 @@ public func batchNormInference(_ x: Tensor, scale: Tensor, shift: Tensor, mean: 
         var desc = dnnl_binary_desc_t()
         var src0 = source.layout.desc, src1 = factors.layout.desc, dst = destination.desc
         try check(dnnl_binary_desc_init(&desc, dnnl_binary_mul, &src0, &src1, &dst), operation)
-        var attributes: dnnl_primitive_attr_t?
-        var postOps: dnnl_post_ops_t?
-        try check(dnnl_primitive_attr_create(&attributes), operation, "creating attributes")
-        defer { dnnl_primitive_attr_destroy(attributes) }
-        try check(dnnl_post_ops_create(&postOps), operation, "creating post-ops")
-        defer { dnnl_post_ops_destroy(postOps) }
-        var shiftDesc = offsets.layout.desc
-        try check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &shiftDesc), operation, "appending the shift")
-        try epilogue.append(to: postOps, operation)
-        try check(dnnl_primitive_attr_set_post_ops(attributes, postOps), operation, "setting post-ops")
-        return try makePrimitive(operation, desc, attributes: attributes)
+        return try withPostOps(operation, { postOps in
+            var shiftDesc = offsets.layout.desc
+            try check(dnnl_post_ops_append_binary(postOps, dnnl_binary_add, &shiftDesc), operation, "appending the shift")
+            try epilogue.append(to: postOps, operation)
+        }) { try makePrimitive(operation, desc, attributes: $0) }
     }
     let result = Buffer(destination)
     try primitive.execute(operation, [(DNNL_ARG_SRC_0, source.buffer), (DNNL_ARG_SRC_1, factors.buffer), (DNNL_ARG_DST, result),
