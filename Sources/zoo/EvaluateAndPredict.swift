@@ -37,9 +37,7 @@ extension ZooCommand {
                                            inputSize: size)
                 } ?? LoadedWeights.load(target)
                 var classifier = try Classifier(loaded, classNames: weights == nil ? nil : dataset.classNames)
-                let resolved = precision.resolved()
-                try loaded.prepare(for: resolved)
-                classifier.precision = resolved.activationType
+                try precision.prepare(&classifier, from: loaded)
                 let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, mirrored: mirrored)
                 if json {
                     print(summary.json)
@@ -90,9 +88,7 @@ extension ZooCommand {
             do {
                 let loaded = try load()
                 var classifier = try Classifier(loaded)
-                let resolved = precision.resolved()
-                try loaded.prepare(for: resolved)
-                classifier.precision = resolved.activationType
+                try precision.prepare(&classifier, from: loaded)
                 let decoded = try images.map { try ImageCodec.decode(contentsOf: URL(fileURLWithPath: $0)) }
                 let predictions = try classifier.predict(decoded, top: top)
                 if json {

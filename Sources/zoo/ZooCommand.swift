@@ -30,6 +30,14 @@ struct PrecisionOptions: ParsableArguments {
         if let note = resolved.note { FileHandle.standardError.write(Data("zoo: precision: \(note)\n".utf8)) }
         return resolved
     }
+
+    /// Sets `classifier`, made from `loaded`, up for the resolved precision (int8 applies the
+    /// file's calibration).
+    func prepare(_ classifier: inout Classifier, from loaded: LoadedWeights) throws {
+        let resolved = resolved()
+        try loaded.prepare(for: resolved)
+        classifier.precision = resolved.activationType
+    }
 }
 
 extension Precision: ExpressibleByArgument {}

@@ -132,14 +132,12 @@ public func conv2d(_ x: Tensor, weight: QuantizedWeight, bias: Tensor? = nil, op
 
 /// The post-ops of an int8 convolution, on real values after the output scale: the residual's
 /// sum, the activation, and the division by the output step for a quantized output.
-struct QuantizedEpilogue: Hashable {
+struct QuantizedEpilogue {
     var residual: (step: Float, type: ElementType)?
     var activation: Activation?
     var outputStep: Float?
 
-    static func == (lhs: Self, rhs: Self) -> Bool { lhs.settings == rhs.settings }
-    func hash(into hasher: inout Hasher) { hasher.combine(settings) }
-
+    /// What identifies these post-ops in a primitive's cache key.
     var settings: [Int64] {
         [Int64(residual?.step.bitPattern ?? 0), Int64(residual.map { Int($0.type.dnnl.rawValue) } ?? -1), activation?.code ?? -1,
          Int64(outputStep?.bitPattern ?? 0)]
