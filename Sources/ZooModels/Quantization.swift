@@ -35,6 +35,12 @@ public struct QuantizationPlan: Sendable, Codable, Equatable {
         self.keptFloat = keptFloat
         self.norms = norms
     }
+
+    /// Runs the convolution at `path` in floating point, for `reason`.
+    public mutating func keepFloat(_ path: String, because reason: String) {
+        layers[path] = nil
+        keptFloat[path] = reason
+    }
 }
 
 extension ImageModel {

@@ -50,8 +50,22 @@ public final class Conv2D: Module, Layer {
         }
         let y = try conv2d(x, weight: context.value(weight), bias: bias.map { context.value($0) }, options: options, residual: residual,
                            activation: activation)
-        try context.calibration?.observe(self, input: x, output: y, residual: residual)
+        try record(context, input: x, output: y, residual: residual, weight: weight.value, bias: bias?.value, options: options,
+                   activation: activation)
         return y
+    }
+
+    /// Hands a floating-point pass to the context's calibration: its ranges, or, when the
+    /// calibration measures error, how far this layer's int8 form computed from the same input
+    /// lands from `output`.
+    private func record(_ context: ForwardContext, input x: Tensor, output y: Tensor, residual: Tensor?, weight: Tensor, bias: Tensor?,
+                        options: Conv2DOptions, activation: Activation?) throws {
+        guard let calibration = context.calibration else { return }
+        guard calibration.measuresError else { return try calibration.observe(self, input: x, output: y, residual: residual) }
+        guard let quantization else { return }
+        let quantized = try conv2d(x, weight: quantizedWeight(weight), bias: bias, options: options, residual: residual,
+                                   activation: activation, quantization: quantization)
+        try calibration.observeError(self, reference: y, quantized: quantized)
     }
 
     /// How this convolution runs in int8 in inference passes (from ``ActivationCalibration``);
@@ -106,7 +120,7 @@ public final class Conv2D: Module, Layer {
                               quantization: quantization)
         }
         let y = try conv2d(x, weight: weight, bias: bias, options: options, residual: residual, activation: activation)
-        try context.calibration?.observe(self, input: x, output: y, residual: residual)
+        try record(context, input: x, output: y, residual: residual, weight: weight, bias: bias, options: options, activation: activation)
         return y
     }
 

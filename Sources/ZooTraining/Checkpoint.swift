@@ -9,7 +9,8 @@ import ZooModels
 public struct CheckpointInfo: Codable, Sendable, Equatable {
     public var architecture: String
     public var flavor: Flavor
-    /// The head as `HeadSpecification` text (`gap,dropout=0.5,dense`).
+    /// The head as `HeadSpecification` text (`gap,dropout=0.5,dense`), or
+    /// ``frameworkClassifier``.
     public var head: String
     public var classNames: [String]
     public var imageSize: Int
@@ -19,16 +20,25 @@ public struct CheckpointInfo: Codable, Sendable, Equatable {
     /// The freeze plan in effect at `epoch`.
     public var unfreeze: String
     public var zooVersion: String
+    /// The catalog weight set the model came from unchanged, whose published settings it runs
+    /// with (``ZooModels/ImageModel/adoptPublishedWeightSettings()``); nil for a model trained
+    /// by zoo.
+    public var publishedWeightSet: String?
+
+    /// The ``head`` of a model with the architecture's own classifier, as the framework builds
+    /// it (a framework's ImageNet classifier, saved by `zoo quantize`).
+    public static let frameworkClassifier = "framework"
 
     enum CodingKeys: String, CodingKey {
         case architecture, flavor, head, epoch, unfreeze, preprocessing
         case classNames = "class_names"
         case imageSize = "image_size"
         case zooVersion = "zoo_version"
+        case publishedWeightSet = "published_weight_set"
     }
 
     public init(architecture: String, flavor: Flavor, head: String, classNames: [String], imageSize: Int,
-                preprocessing: Preprocessing, epoch: Int, unfreeze: String, zooVersion: String = "0.1.0") {
+                preprocessing: Preprocessing, epoch: Int, unfreeze: String, zooVersion: String = "0.1.0", publishedWeightSet: String? = nil) {
         self.architecture = architecture
         self.flavor = flavor
         self.head = head
@@ -38,6 +48,7 @@ public struct CheckpointInfo: Codable, Sendable, Equatable {
         self.epoch = epoch
         self.unfreeze = unfreeze
         self.zooVersion = zooVersion
+        self.publishedWeightSet = publishedWeightSet
     }
 }
 
@@ -63,6 +74,13 @@ public struct Checkpoint {
     /// Builds the model a checkpoint describes (weights not loaded).
     public static func makeModel(_ info: CheckpointInfo) throws -> ImageModel {
         let architecture = try Architecture(named: info.architecture)
+        if info.head == CheckpointInfo.frameworkClassifier {
+            let model = try Initialization.skippingRandomness {
+                try architecture.make(flavor: info.flavor, top: .classifier(classes: info.classNames.count), inputSize: info.imageSize)
+            }
+            if info.publishedWeightSet != nil { model.adoptPublishedWeightSettings() }
+            return model
+        }
         let model = try Initialization.skippingRandomness {
             try architecture.make(flavor: info.flavor, top: .features(pooling: nil), inputSize: info.imageSize)
         }
@@ -114,6 +132,11 @@ public struct Checkpoint {
         let reader = try WeightFiles.open(url)
         let info = try info(in: reader, url: url)
         let model = try makeModel(info)
+        // A framework classifier saved without its optional parts (InceptionV3's AuxLogits).
+        let names = Set(reader.tensors.map(\.name))
+        for part in model.optionalParts where !names.contains(where: { $0.hasPrefix("model." + part + ".") }) {
+            model.removeOptionalPart(part)
+        }
         for (name, parameter) in model.namedParameters() {
             guard let tensor = reader.info("model." + name) else {
                 throw TrainingError.checkpointLacksTensor(file: url, tensor: "model." + name, architecture: info.architecture, head: info.head)

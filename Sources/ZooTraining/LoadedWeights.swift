@@ -41,6 +41,9 @@ public struct LoadedWeights {
     /// The int8 calibration of a file `zoo quantize` wrote; nil otherwise. Not applied: see
     /// ``prepare(for:)``.
     public var quantization: QuantizationPlan?
+    /// Whether the model runs with its weight set's published settings
+    /// (``ZooModels/ImageModel/adoptPublishedWeightSettings()``).
+    public var publishedSettings = false
 
     /// Sets the model up to run in `precision`: int8 runs the convolutions the file's
     /// calibration quantized in int8 (an error for weights without one); any other precision
@@ -49,6 +52,21 @@ public struct LoadedWeights {
         guard precision.quantized else { return model.removeQuantization() }
         guard let quantization else { throw TrainingError.notQuantized(file: file) }
         try model.quantize(quantization)
+    }
+
+    /// What a checkpoint of these weights records: a checkpoint's own description, or for a
+    /// framework's classifier its architecture with that classifier
+    /// (``CheckpointInfo/frameworkClassifier``) and the published settings of its weight set,
+    /// its outputs named by `classNames`.
+    public func checkpointInfo(classNames: [String]) throws -> CheckpointInfo {
+        if let checkpoint { return checkpoint }
+        guard let outputs = model.head?.outputFeatures else { throw TrainingError.noClassifier(file: file) }
+        guard outputs == classNames.count else {
+            throw TrainingError.outputsDoNotMatchClasses(file: file, outputs: outputs, classes: classNames.count)
+        }
+        return CheckpointInfo(architecture: architecture.name, flavor: flavor, head: CheckpointInfo.frameworkClassifier,
+                              classNames: classNames, imageSize: inputSize, preprocessing: preprocessing, epoch: 0,
+                              unfreeze: FreezePlan.all.description, publishedWeightSet: publishedSettings ? weightSet?.name : nil)
     }
 
     /// Loads `weights` (a path, or a weight set's name).
@@ -74,7 +92,8 @@ public struct LoadedWeights {
             return LoadedWeights(model: checkpoint.model, architecture: saved, flavor: checkpoint.info.flavor,
                                  preprocessing: preprocessing ?? checkpoint.info.preprocessing, statedPreprocessing: checkpoint.info.preprocessing,
                                  inputSize: inputSize ?? checkpoint.info.imageSize, classNames: checkpoint.info.classNames, file: file,
-                                 weightSet: set, checkpoint: checkpoint.info, report: nil, quantization: checkpoint.quantization)
+                                 weightSet: set, checkpoint: checkpoint.info, report: nil, quantization: checkpoint.quantization,
+                                 publishedSettings: checkpoint.info.publishedWeightSet != nil)
         }
         guard let architecture = try architecture ?? set.map({ try $0.resolvedArchitecture() }) else {
             throw TrainingError.architectureNeeded(weights: weights)
@@ -89,6 +108,6 @@ public struct LoadedWeights {
                              preprocessing: preprocessing ?? set?.inputPreprocessing ?? architecture.defaultPreprocessing(chosenFlavor),
                              statedPreprocessing: set?.inputPreprocessing,
                              inputSize: inputSize ?? set?.inputSize ?? architecture.defaultInputSize, classNames: classNames, file: file,
-                             weightSet: set, checkpoint: nil, report: report, quantization: nil)
+                             weightSet: set, checkpoint: nil, report: report, quantization: nil, publishedSettings: set != nil && asPublished)
     }
 }

@@ -18,6 +18,11 @@ public struct QuantizationReport: Sendable {
         /// The smallest and largest input and output values seen (before any clipping).
         public var input: ClosedRange<Float>?
         public var output: ClosedRange<Float>?
+        /// The layer's own int8 error: the root-mean-square difference between its int8 and
+        /// floating-point outputs, both computed from the floating-point model's input to it, over
+        /// the root-mean-square floating-point output (0.01 is 1%). Measured for every layer the
+        /// calibration quantized, also those then kept floating point for it.
+        public var error: Double?
     }
 
     public var plan: QuantizationPlan
@@ -40,11 +45,23 @@ extension Classifier {
     ///
     /// Calibration needs no labels; a few hundred images of the kind the model will see are the
     /// usual amount (NNCF's default is 300).
+    ///
+    /// - Parameters:
+    ///   - keepingFloat: convolutions (by parameter path) to run in floating point regardless
+    ///     (their int8 error is still measured and reported).
+    ///   - maximumLayerError: keep in floating point each convolution whose own int8 error
+    ///     (``QuantizationReport/Layer/error``) exceeds this (0.05 is 5%).
     public func calibrate(on dataset: any Dataset, images: Int = 512, method: CalibrationMethod = .percentile(99.99),
+                          keepingFloat: Set<String> = [], maximumLayerError: Double? = nil,
                           batchSize: Int = 32, floatType: ElementType = .float32, workers: Int = 2,
                           skipDamaged: Bool = false) throws -> QuantizationReport {
         guard images > 0, dataset.count > 0 else {
             throw TrainingError.noCalibrationImages(requested: images, available: dataset.count)
+        }
+        let paths = model.convolutions.map(\.path)
+        if let unknown = keepingFloat.sorted().first(where: { !paths.contains($0) }) {
+            throw ModelError.noSuchLayer(model: model.name, layer: unknown,
+                                         similar: Array(paths.filter { $0.hasPrefix(String(unknown.prefix(4))) }.prefix(8)))
         }
         var options = DataLoader.Options(size: imageSize, batchSize: min(batchSize, images))
         options.preprocessing = preprocessing
@@ -68,13 +85,29 @@ extension Classifier {
             context.calibration = calibration
             _ = try model(images, context)
         }
-        let plan = model.quantizationPlan(calibration, method: method, images: seen)
-        var agreeing = 0, logitError = 0.0
+        var plan = model.quantizationPlan(calibration, method: method, images: seen)
+        // The floating-point reference pass measures each layer's own int8 error on the way (a
+        // calibration pass runs floating point throughout) and keeps the logits to compare with.
         try model.quantize(plan)
+        let errors = ActivationCalibration(measuringError: true)
+        var references: [[Float]] = []
         _ = try batches { images in
-            model.removeQuantization()
-            let reference = try model(images, .inference(floatType)).array()
-            try model.quantize(plan)
+            let context = ForwardContext.inference(floatType)
+            context.calibration = errors
+            references.append(try model(images, context).array())
+        }
+        for (path, convolution) in model.convolutions where plan.layers[path] != nil {
+            if keepingFloat.contains(path) {
+                plan.keepFloat(path, because: "asked for")
+            } else if let maximumLayerError, let error = errors.error(of: convolution), error > maximumLayerError {
+                plan.keepFloat(path, because: String(format: "its int8 error %.2f%% is above %.2f%%", 100 * error, 100 * maximumLayerError))
+            }
+        }
+        try model.quantize(plan)
+        var agreeing = 0, logitError = 0.0, batch = 0
+        _ = try batches { images in
+            let reference = references[batch]
+            batch += 1
             let quantized = try model(images, .inference(floatType)).array()
             let classes = reference.count / images.shape[0]
             for row in 0..<images.shape[0] {
@@ -94,7 +127,8 @@ extension Classifier {
                 return statistics.minimum...statistics.maximum
             }
             return QuantizationReport.Layer(path: path, quantization: plan.layers[path], keptFloatBecause: plan.keptFloat[path],
-                                            input: range(observation?.input), output: range(observation?.output))
+                                            input: range(observation?.input), output: range(observation?.output),
+                                            error: errors.error(of: convolution))
         }
         return QuantizationReport(plan: plan, layers: layers, topOneAgreement: Double(agreeing) / Double(seen),
                                   meanLogitError: logitError / Double(seen), images: seen)

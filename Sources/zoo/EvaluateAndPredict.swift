@@ -14,10 +14,7 @@ extension ZooCommand {
 
         @Argument(help: "A zoo checkpoint (a file, or a weight set zoo ships, such as cifar-resnet20.zoo_cifar10), or an architecture used with --weights.")
         var target: String
-        @Option(help: "A weight file for the architecture (its classifier must have one output per class).") var weights: String?
-        @Option(help: "keras or torchvision (with --weights; default keras, torchvision for the CIFAR ResNets).") var flavor: Flavor?
-        @Option(help: "Input size (with --weights; default: the architecture's).") var size: Int?
-        @Option(help: "Preprocessing (with --weights; default: the architecture's usual one for the flavour).") var preprocess: Preprocessing?
+        @OptionGroup var weightFile: WeightFileOptions
         @OptionGroup var data: DataArguments
         @Flag(help: "Average each image's prediction with its mirror image's.") var mirrored = false
         @Option(help: "Batch size.") var batch = 32
@@ -32,11 +29,8 @@ extension ZooCommand {
                 var dataset: any Dataset = source.test ?? source.training
                 if let classes = data.classes { dataset = try dataset.classes(classes.split(separator: ",").map(String.init)) }
                 if let limit = data.limitPerClass { dataset = dataset.limitPerClass(limit) }
-                let loaded = try weights.map {
-                    try LoadedWeights.load($0, architecture: try Architecture(named: target), flavor: flavor, preprocessing: preprocess,
-                                           inputSize: size)
-                } ?? LoadedWeights.load(target)
-                var classifier = try Classifier(loaded, classNames: weights == nil ? nil : dataset.classNames)
+                let loaded = try weightFile.load(target)
+                var classifier = try Classifier(loaded, classNames: weightFile.weights == nil ? nil : dataset.classNames)
                 try precision.prepare(&classifier, from: loaded)
                 let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, mirrored: mirrored)
                 if json {
@@ -69,10 +63,7 @@ extension ZooCommand {
         @Argument(help: "A zoo checkpoint (a file, or a weight set zoo ships), a weight set of the catalog pulled into the cache, or an architecture used with --weights.")
         var target: String
         @Argument(help: "JPEG or PNG images.") var images: [String]
-        @Option(help: "A weight file (or weight set) for the architecture; a classifier with 1000 outputs is taken to be ImageNet-1k's.") var weights: String?
-        @Option(help: "keras or torchvision (with --weights; default: the weight set's, else keras, torchvision for the CIFAR ResNets).") var flavor: Flavor?
-        @Option(help: "Input size (with --weights; default: the weight set's, else the architecture's).") var size: Int?
-        @Option(help: "Preprocessing (with --weights; default: the weight set's, else the architecture's usual one for the flavour).") var preprocess: Preprocessing?
+        @OptionGroup var weightFile: WeightFileOptions
         @Option(help: "Classes to show per image.") var top = 5
         @Flag(help: "Print JSON: per image {image, top: [{rank, index, class, probability}]}.") var json = false
         @OptionGroup var precision: PrecisionOptions
@@ -86,7 +77,7 @@ extension ZooCommand {
         func run() throws {
             engine.apply()
             do {
-                let loaded = try load()
+                let loaded = try weightFile.load(target)
                 var classifier = try Classifier(loaded)
                 try precision.prepare(&classifier, from: loaded)
                 let decoded = try images.map { try ImageCodec.decode(contentsOf: URL(fileURLWithPath: $0)) }
@@ -108,14 +99,6 @@ extension ZooCommand {
             } catch {
                 throw fail("predict", error)
             }
-        }
-
-        /// A checkpoint as it is; a published weight set through its manifest; an architecture
-        /// with a weight file through the options, named by ImageNet-1k's classes.
-        private func load() throws -> LoadedWeights {
-            guard let weights else { return try LoadedWeights.load(target) }
-            return try LoadedWeights.load(weights, architecture: try Architecture(named: target), flavor: flavor, preprocessing: preprocess,
-                                          inputSize: size)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ZooTensor
 import ZooNN
@@ -22,6 +23,31 @@ struct CalibrationTests {
         let clipped = statistics.range(.percentile(99.9))
         #expect(clipped.minimum > -1.1 && clipped.minimum < -0.9 && clipped.maximum == 0.9999, "\(clipped)")
         #expect(ValueStatistics().range(.minMax) == (0, 0))
+    }
+
+    @Test("entropy clips a long tail, keeps a bounded distribution whole, and is not pulled down by a ReLU's zeros")
+    func entropy() {
+        var generator = SeededGenerator(seed: 11)
+        // Normal values with a few far outliers: the clip lies past the bulk, well short of them.
+        var normal = ValueStatistics()
+        let values: [Float] = (0..<50_000).map { _ in
+            let u = max(generator.nextUnitFloat(), 1e-7), v = generator.nextUnitFloat()
+            return (-2 * log(u)).squareRoot() * cos(2 * .pi * v)
+        } + [40, -35, 38]
+        values.withUnsafeBufferPointer { normal.add($0) }
+        let clip = normal.range(.entropy).maximum
+        #expect(clip > 3 && clip < 15, "\(clip)")
+        // Uniform values: nothing to clip.
+        var uniform = ValueStatistics()
+        let flat: [Float] = (0..<20_000).map { _ in generator.nextUnitFloat() * 4 - 2 }
+        flat.withUnsafeBufferPointer { uniform.add($0) }
+        #expect(uniform.range(.entropy).maximum > 1.9, "\(uniform.range(.entropy))")
+        // The same normal values after a ReLU: half zeros, and about the same upper clip.
+        var rectified = ValueStatistics()
+        let relu = values.map { max($0, 0) }
+        relu.withUnsafeBufferPointer { rectified.add($0) }
+        let relued = rectified.range(.entropy)
+        #expect(relued.minimum == 0 && relued.maximum > 3 && relued.maximum < 15, "\(relued)")
     }
 
     @Test("a convolution with a batch norm records its ranges during calibration, then runs in int8 close to f32")
