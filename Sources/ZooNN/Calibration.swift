@@ -102,8 +102,9 @@ public struct ValueStatistics: Sendable {
 
     /// The clip, at a bin edge, that minimizes KL(P || Q): P the magnitudes below it with those
     /// above counted in its last bin, Q the same bins quantized to `levels` steps (each step's
-    /// count spread evenly over the bins where P is not empty). Candidates every 8 bins from `levels` up:
-    /// a 256th of the histogram's range is finer than the step of any int8 range it gives.
+    /// count spread evenly over the bins where P is not empty). Candidates every 8 bins from
+    /// `levels` up: a 256th of the histogram's range is finer than the step of any int8 range it
+    /// gives.
     ///
     /// Exact zeros are left out: every clip keeps them exact, and after a ReLU their spike in
     /// the first bin, spread over a step's bins by Q, would outweigh everything else and drive
@@ -151,7 +152,7 @@ public struct ValueStatistics: Sendable {
 /// writes, and turns them into each one's ``ConvolutionQuantization``. Set as a pass's
 /// ``ForwardContext/calibration``; the pass runs in floating point.
 ///
-/// One made with `measuringError` records ranges of nothing: instead each convolution that has a
+/// One made with `measuringError` records no ranges: instead each convolution that has a
 /// ``Conv2D/quantization`` also runs in int8 on the floating-point pass's input, and the
 /// calibration keeps how far that lands from the floating-point output (``error(of:)``): each
 /// layer's own error, apart from what earlier layers add.

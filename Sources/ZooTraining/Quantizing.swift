@@ -20,8 +20,8 @@ public struct QuantizationReport: Sendable {
         public var output: ClosedRange<Float>?
         /// The layer's own int8 error: the root-mean-square difference between its int8 and
         /// floating-point outputs, both computed from the floating-point model's input to it, over
-        /// the root-mean-square floating-point output (0.01 is 1%). Measured for every layer the
-        /// calibration quantized, also those then kept floating point for it.
+        /// the root-mean-square floating-point output (0.01 is 1%). Measured for every
+        /// convolution the calibration quantized, those then kept in floating point included.
         public var error: Double?
     }
 
