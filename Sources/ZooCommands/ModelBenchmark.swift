@@ -94,7 +94,13 @@ public enum ModelBenchmark {
         if benchmarkCase == .trainFrozen80 { try FreezePlan.fraction(0.2).apply(to: model) }
         let optimizer = GradientDescent(.sgd(momentum: 0.9), learningRate: 0.01)
         var generator = SeededGenerator(seed: 1)
-        let images = try Tensor(nhwc: (0..<(batch * size * size * 3)).map { _ in generator.nextUnitFloat() }, shape: [batch, size, size, 3])
+        // Laid out as a data loader hands a batch over.
+        let pixels = (0..<(batch * size * size * 3)).map { _ in generator.nextUnitFloat() }
+        let images = try Tensor.imageBatch(count: batch, height: size, width: size) { writer in
+            pixels.withUnsafeBufferPointer { values in
+                for index in 0..<batch { writer.write(image: index, nhwc: UnsafeBufferPointer(rebasing: values[index * size * size * 3..<(index + 1) * size * size * 3])) }
+            }
+        }
         let labels = (0..<batch).map { $0 % classes }
         let precision = resolved.activationType
         if resolved.quantized {

@@ -98,7 +98,7 @@ struct LoaderTests {
         #expect(try batches(try DataLoader(data, options: options), epoch: 1).flatMap(\.indices) != one.flatMap(\.indices))
         let first = one[0]
         #expect(first.images.shape == [4, 3, 8, 8])
-        #expect(first.images.layout.isBlocked)
+        #expect(first.images.layout.description == "nhwc", "batches are channels-last, as the first convolution reads them")
         #expect(first.labels == first.indices.map { data.label(at: $0) })
         let pixels = try first.images.nhwcArray()
         #expect(pixels[0] == Float(first.indices[0] % 256))

@@ -118,15 +118,15 @@ struct ElementwiseAndShapeTests {
 
 @Suite("Image batches")
 struct ImageBatchTests {
-    @Test("images written into the blocked layout read back as NHWC")
-    func blockedWriter() throws {
+    @Test("images written into a batch are stored channels-last and read back as NHWC")
+    func channelsLastWriter() throws {
         let values = (0..<(2 * 5 * 4 * 3)).map(Float.init)
         let batch = try Tensor.imageBatch(count: 2, height: 5, width: 4) { writer in
             for image in 0..<2 {
                 values[image * 60..<(image + 1) * 60].withUnsafeBufferPointer { writer.write(image: image, nhwc: $0) }
             }
         }
-        #expect(batch.layout.isBlocked)
+        #expect(batch.layout.description == "nhwc")
         #expect(try batch.nhwcArray() == values)
         #expect(try Tensor(nhwc: values, shape: [2, 5, 4, 3]).array() == batch.array())
     }
