@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import ZooTensor
 
@@ -188,4 +189,31 @@ struct SegmentArenaTests {
         #expect(whole.address == first.address && arena.reservedBytes == segment, "the merged segment serves a request of its full size")
         _ = arena.give(whole.address)
     }
+
+    #if os(Linux)
+    @Test("segments are left out of forked children, so the HDF5 sandbox's fork does not copy their page tables")
+    func segmentsAreNotForked() throws {
+        var arena = SegmentArena()
+        defer { arena.releaseFreeSegments() }
+        let block = arena.take(3 << 20)
+        // /proc/self/smaps: a mapping's header line "start-end ...", later its "VmFlags:" line,
+        // where "dc" is MADV_DONTFORK's flag.
+        // Read to the end: /proc files report a size of 0.
+        let smaps = String(decoding: try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/self/smaps")).readToEnd() ?? Data(),
+                           as: UTF8.self)
+        var inBlock = false, flags: [Substring]?
+        for line in smaps.split(separator: "\n") {
+            if let range = line.split(separator: " ").first, range.contains("-"), !line.hasPrefix("VmFlags") {
+                let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+                inBlock = bounds.count == 2 && bounds[0] <= block.address && block.address < bounds[1]
+            } else if inBlock, line.hasPrefix("VmFlags:") {
+                flags = line.split(separator: " ").dropFirst().map { $0 }
+                break
+            }
+        }
+        let found = try #require(flags, "no mapping in /proc/self/smaps holds the block at \(String(block.address, radix: 16))")
+        #expect(found.contains("dc"), "VmFlags \(found.joined(separator: " ")) lack dc (MADV_DONTFORK)")
+        _ = arena.give(block.address)
+    }
+    #endif
 }

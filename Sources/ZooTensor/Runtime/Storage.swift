@@ -246,7 +246,7 @@ public struct SegmentArena {
         if best == nil {
             // Small requests share a segment; large ones get their own, in 2 MiB steps.
             let size = wanted <= 10 << 20 ? 20 << 20 : (wanted + (2 << 20) - 1) / (2 << 20) * (2 << 20)
-            let base = UInt(bitPattern: allocate(size, alignment: 4096))
+            let base = Self.mapSegment(size)
             segmentSizes[base] = size
             insert(start: base, Block(segment: base, size: size, isFree: true))
             best = base
@@ -287,12 +287,27 @@ public struct SegmentArena {
     @discardableResult
     public mutating func releaseFreeSegments() -> Int {
         let whole = segmentSizes.filter { base, size in blocks[base].map { $0.isFree && $0.size == size } ?? false }
-        for (base, _) in whole {
+        for (base, size) in whole {
             remove(start: base)
             segmentSizes[base] = nil
-            free(UnsafeMutableRawPointer(bitPattern: base))
+            munmap(UnsafeMutableRawPointer(bitPattern: base), size)
         }
         return whole.values.reduce(0, +)
+    }
+
+    /// A segment of `size` bytes (a multiple of the page size) mapped straight from the kernel and
+    /// left out of forked children (`MADV_DONTFORK`). zoo forks to read HDF5 files in a sandbox
+    /// (`ZooWeights`' `HDF5Sandbox`), and the child never touches tensors; copying the page tables
+    /// of touched memory cost this machine 46 ms per GiB per fork (a test process holding a few
+    /// GiB of pooled tensors spent 151 s forking for 1,440 damaged HDF5 files, 12 s without).
+    private static func mapSegment(_ size: Int) -> UInt {
+        guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
+            fatalError("zoo: out of memory mapping \(size) bytes for tensors")
+        }
+        #if os(Linux)
+        madvise(base, size, MADV_DONTFORK)
+        #endif
+        return UInt(bitPattern: base)
     }
 
     private mutating func insert(start: UInt, _ block: Block) {
