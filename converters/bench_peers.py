@@ -72,7 +72,7 @@ With --zoo PATH, zoo runs each model and case in its own process too, alternatin
     PATH bench models --models M --cases C --size S --batch B --threads N --steps K --precision P --json
 (P from --zoo-precision: f32, bf16, auto or int8; int8 is inference only: zoo calibrates each model on
 its random batch first) whose standard output is a JSON array of {"model",
-"size", "batch", "case", "precision", "images_per_s", "peak_rss_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table,
+"size", "batch", "case", "precision", "images_per_s", "peak_rss_mb", "peak_tensor_mb"} (and "gflop_per_s" for inference); its figures fill the zoo columns of the table,
 where "zoo/faster peer" holds zoo against the fastest peer that ran the case (`faster_peer` in
 the JSON's table).
 

@@ -27,6 +27,10 @@ public enum ModelBenchmark {
         public var imagesPerSecond: Double
         /// The process's peak resident memory during the case (model, data and work).
         public var peakRSSMB: Double
+        /// The peak of the case's live tensors (weights, activations, gradients, optimizer state,
+        /// work space) alone: what the precision changes, without the process's code and
+        /// libraries or the memory the buffer pool keeps free for reuse.
+        public var peakTensorMB: Double
         /// For inference: the model's multiply-adds per image times two, times images per
         /// second, in billions (the figure to hold against a matrix multiplication's GFLOP/s).
         public var gflopPerSecond: Double?
@@ -35,6 +39,7 @@ public enum ModelBenchmark {
             case model, size, batch, `case`, precision
             case imagesPerSecond = "images_per_s"
             case peakRSSMB = "peak_rss_mb"
+            case peakTensorMB = "peak_tensor_mb"
             case gflopPerSecond = "gflop_per_s"
         }
     }
@@ -55,11 +60,13 @@ public enum ModelBenchmark {
                 // Each case starts from what the previous one left behind, not from its peak.
                 Memory.releaseCache()
                 Memory.resetPeakResidentBytes()
+                Memory.resetPeak()
                 let network = try model(architecture, flavor: flavor ?? architecture.defaultFlavor, size: size)
                 let rate = try imagesPerSecond(network, size: size, batch: batch, benchmarkCase: benchmarkCase, precision: precision,
                                                warmup: warmup, steps: steps)
                 var result = Result(model: architecture.name, size: size, batch: batch, case: benchmarkCase, precision: precision.effective,
-                                    imagesPerSecond: rate, peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20))
+                                    imagesPerSecond: rate, peakRSSMB: Double(Memory.peakResidentBytes) / Double(1 << 20),
+                                    peakTensorMB: Double(Memory.stats.peakLiveBytes) / Double(1 << 20))
                 if benchmarkCase == .infer {
                     let summary = try ModelSummary(network, inputSize: size)
                     result.gflopPerSecond = rate * Double(2 * summary.multiplyAdds) / 1e9

@@ -171,13 +171,13 @@ extension ZooCommand.Bench {
                 let resolved = precision.resolved()
                 if !json {
                     print("zoo bench models: \(size)x\(size), batch \(batch), \(flavor?.rawValue ?? "each model's first") flavour, \(resolved.effective), \(Threads.count) threads, median of \(steps) steps")
-                    print("model         case              images/s   peak RSS (MB)   GFLOP/s")
+                    print("model         case              images/s   peak RSS (MB)   tensors (MB)   GFLOP/s")
                 }
                 let results = try ModelBenchmark.run(models: architectures, flavor: flavor, size: size, batch: batch, cases: chosen,
                                                      precision: resolved.requested, steps: steps) { r in
                     guard !json else { return }
                     print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0) + r.case.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)
-                        + String(format: " %10.1f %15.0f", r.imagesPerSecond, r.peakRSSMB)
+                        + String(format: " %10.1f %15.0f %14.0f", r.imagesPerSecond, r.peakRSSMB, r.peakTensorMB)
                         + (r.gflopPerSecond.map { String(format: " %9.1f", $0) } ?? ""))
                     fflush(nil)
                 }

@@ -107,10 +107,14 @@ struct CommandTests {
             "mobilenetv2 infer", "mobilenetv2 train", "mobilenetv2 train_frozen80", "resnet50 infer", "resnet50 train", "resnet50 train_frozen80"])
         for row in rows {
             let isInference = row["case"] as? String == "infer"
-            #expect(Set(row.keys) == Set(["model", "size", "batch", "case", "precision", "images_per_s", "peak_rss_mb"]
+            #expect(Set(row.keys) == Set(["model", "size", "batch", "case", "precision", "images_per_s", "peak_rss_mb", "peak_tensor_mb"]
                 + (isInference ? ["gflop_per_s"] : [])))
             #expect(row["size"] as? Int == 32 && row["batch"] as? Int == 2 && row["precision"] as? String == "f32")
             #expect((row["images_per_s"] as? Double ?? 0) > 0 && (row["peak_rss_mb"] as? Double ?? 0) > 10)
+            // The tensors alone: more than the weights (ResNet50's 24 million parameters are 94 MiB),
+            // less than the whole process.
+            let tensors = row["peak_tensor_mb"] as? Double ?? 0, process = row["peak_rss_mb"] as? Double ?? 0
+            #expect(tensors < process && (row["model"] as? String != "resnet50" || tensors > 90), "tensors \(tensors) MB, process \(process) MB")
             if isInference {
                 // The model's multiply-adds at 32x32 (ResNet50: 0.08 billion) times two times the rate.
                 let gflops = try #require(row["gflop_per_s"] as? Double), rate = try #require(row["images_per_s"] as? Double)
