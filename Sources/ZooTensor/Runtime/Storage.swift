@@ -298,8 +298,9 @@ public struct SegmentArena {
     /// A segment of `size` bytes (a multiple of the page size) mapped straight from the kernel and
     /// left out of forked children (`MADV_DONTFORK`). zoo forks to read HDF5 files in a sandbox
     /// (`ZooWeights`' `HDF5Sandbox`), and the child never touches tensors; copying the page tables
-    /// of touched memory cost this machine 46 ms per GiB per fork (a test process holding a few
-    /// GiB of pooled tensors spent 151 s forking for 1,440 damaged HDF5 files, 12 s without).
+    /// of touched memory cost this machine 46 ms per GiB per fork (the test process, holding a few
+    /// GiB of pooled tensors, took 151 s for the mutation tests' 1,320 damaged HDF5 files; 92 s
+    /// with this, the rest being malloc's memory; 12 s in a process of their own).
     private static func mapSegment(_ size: Int) -> UInt {
         guard let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
             fatalError("zoo: out of memory mapping \(size) bytes for tensors")
