@@ -25,6 +25,17 @@ public final class DataLoader: @unchecked Sendable {
     /// augmentation, drawing its random choices from the generator it is given.
     public typealias SampleTransform = @Sendable (FloatImage, inout SeededGenerator) throws -> FloatImage
 
+    /// How an epoch's samples are drawn.
+    public enum Sampler: String, Codable, Sendable, CaseIterable {
+        /// Every sample once (in a seeded random order when ``Options/shuffle`` is on).
+        case uniform
+        /// As many draws as there are samples, with replacement, every class equally likely:
+        /// PyTorch's `WeightedRandomSampler` with each sample weighted by one over its class's
+        /// count. A class ten times rarer is seen as often as the others, its samples repeated
+        /// (each repeat with augmentation choices of its own).
+        case balanced
+    }
+
     public struct Options: Sendable {
         public var batchSize = 32
         /// Output image size; every transformed image must have it.
@@ -32,6 +43,9 @@ public final class DataLoader: @unchecked Sendable {
         public var width: Int
         /// Shuffle sample order each epoch (seeded).
         public var shuffle = true
+        /// How an epoch's samples are drawn (``Sampler/balanced`` draws at random whatever
+        /// ``shuffle`` says).
+        public var sampler = Sampler.uniform
         public var seed: UInt64 = 0
         /// Background threads decoding and transforming.
         public var workers = 2
@@ -70,12 +84,38 @@ public final class DataLoader: @unchecked Sendable {
 
     /// The sample order of `epoch`.
     public func order(epoch: Int) -> [Int] {
-        var order = Array(0..<dataset.count)
-        if options.shuffle {
-            var generator = SeededGenerator.forSample(seed: options.seed, epoch: epoch, index: -1)
-            order.shuffle(using: &generator)
+        var generator = SeededGenerator.forSample(seed: options.seed, epoch: epoch, index: -1)
+        switch options.sampler {
+        case .uniform:
+            var order = Array(0..<dataset.count)
+            if options.shuffle { order.shuffle(using: &generator) }
+            return order
+        case .balanced:
+            var members = [[Int]](repeating: [], count: dataset.classNames.count)
+            for index in 0..<dataset.count { members[dataset.label(at: index)].append(index) }
+            let present = members.filter { !$0.isEmpty }
+            guard !present.isEmpty else { return [] }
+            // A class uniformly, then a sample of it uniformly: each sample's chance is one over
+            // (classes present x its class's count).
+            return (0..<dataset.count).map { _ in
+                let samples = present[Int(generator.next() % UInt64(present.count))]
+                return samples[Int(generator.next() % UInt64(samples.count))]
+            }
         }
-        return order
+    }
+
+    /// The generator index of each sample of `batches` (one epoch's): the sample's index for its
+    /// first draw in the epoch, and beyond the dataset's indices for repeats, so that a sample
+    /// drawn twice (``Sampler/balanced``) is augmented differently each time.
+    func augmentationKeys(_ batches: [[Int]]) -> [[Int]] {
+        var draws: [Int: Int] = [:]
+        return batches.map { batch in
+            batch.map { index in
+                let repeats = draws[index, default: 0]
+                draws[index] = repeats + 1
+                return index + repeats * dataset.count
+            }
+        }
     }
 
     /// The batches of `epoch`, produced in the background as they are consumed. Samples are
@@ -92,14 +132,15 @@ public final class DataLoader: @unchecked Sendable {
         return (0..<batchesPerEpoch).map { Array(order[($0 * size)..<min(($0 + 1) * size, order.count)]) }
     }
 
-    /// Builds batch `number` of an epoch from its sample indices (on any thread).
-    func makeBatch(_ indices: [Int], epoch: Int) throws -> Batch {
+    /// Builds a batch of an epoch from its sample indices and their ``augmentationKeys(_:)``
+    /// (on any thread).
+    func makeBatch(_ indices: [Int], keys: [Int], epoch: Int) throws -> Batch {
         var images: [[Float]] = []
         var kept: [Int] = []
         var skipped: [DataError] = []
-        for index in indices {
+        for (index, key) in zip(indices, keys) {
             do {
-                var generator = SeededGenerator.forSample(seed: options.seed, epoch: epoch, index: index)
+                var generator = SeededGenerator.forSample(seed: options.seed, epoch: epoch, index: key)
                 var image = try dataset.image(at: index).floatImage
                 if let transform = options.transform { image = try transform(image, &generator) }
                 guard image.width == options.width, image.height == options.height else {
@@ -154,6 +195,7 @@ public final class EpochBatches: @unchecked Sendable {
         let loader: DataLoader
         let epoch: Int
         let batches: [[Int]]
+        let keys: [[Int]]
         private let condition = NSCondition()
         private var assigned = 0
         private var consumed = 0
@@ -165,6 +207,7 @@ public final class EpochBatches: @unchecked Sendable {
             self.loader = loader
             self.epoch = epoch
             self.batches = batches
+            keys = loader.augmentationKeys(batches)
         }
 
         func next() throws -> Batch? {
@@ -206,7 +249,7 @@ public final class EpochBatches: @unchecked Sendable {
                 let number = assigned
                 assigned += 1
                 condition.unlock()
-                let result = Result { try loader.makeBatch(batches[number], epoch: epoch) }
+                let result = Result { try loader.makeBatch(batches[number], keys: keys[number], epoch: epoch) }
                 condition.lock()
                 results[number] = result
                 condition.broadcast()

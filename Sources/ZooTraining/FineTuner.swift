@@ -117,6 +117,12 @@ public final class FineTuner {
         guard settings.precision != .int8 else { throw TrainingError.inferenceOnlyPrecision(.int8) }
         var settings = settings
         if settings.preprocessing == nil { settings.preprocessing = try FineTuneJob.defaultPreprocessing(settings) }
+        if settings.classWeights == nil, let weighting = settings.classWeighting {
+            settings.classWeights = try weighting.weights(for: data.training)
+        }
+        if let weights = settings.classWeights, weights.count != settings.classNames.count || weights.contains(where: { !($0.isFinite && $0 >= 0) }) {
+            throw TrainingError.classWeightsDoNotFit(count: weights.count, classes: settings.classNames.count)
+        }
         // A quantized checkpoint trains (and is evaluated) in floating point.
         model.removeQuantization()
         precision = settings.precision.resolved()
@@ -192,7 +198,9 @@ public final class FineTuner {
     public func run(observer: TrainingObserver? = nil) throws -> FineTuneResult {
         let schedule = try settings.schedule.make()
         observer?.note("precision: \(precision.effective)" + (precision.note.map { " (\($0))" } ?? ""))
-        let loader = try DataLoader(data.training, options: loaderOptions(transform: data.trainingTransform, shuffle: true))
+        var trainingOptions = loaderOptions(transform: data.trainingTransform, shuffle: true)
+        trainingOptions.sampler = settings.data.sampler
+        let loader = try DataLoader(data.training, options: trainingOptions)
         var stopped = false
         let firstEpoch = completedEpochs
         var previousPlan: FreezePlan?
@@ -352,7 +360,8 @@ public final class FineTuner {
                                      activationType: precision.activationType)
         let cut = trainingCache?.stage ?? 0
         let logits = cut > 0 ? try model.forward(from: cut, input, context) : try model(input, context)
-        let loss = try softmaxCrossEntropy(logits: logits, labels: labels, labelSmoothing: settings.labelSmoothing)
+        let loss = try softmaxCrossEntropy(logits: logits, labels: labels, labelSmoothing: settings.labelSmoothing,
+                                                classWeights: settings.classWeights)
         try tape.backward(loss)
         try optimizer.step(trainable)
         try restoreFixedRows()

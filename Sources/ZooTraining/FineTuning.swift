@@ -39,6 +39,13 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     public var epochs = 10
     public var batchSize = 32
     public var labelSmoothing: Float = 0
+    /// Loss weights per class for unbalanced data (Keras's `class_weight`): how they are
+    /// chosen. The run resolves them into ``classWeights`` when it starts.
+    public var classWeighting: ClassWeighting?
+    /// The loss weight of each class, in ``classNames``' order, when the run weights classes:
+    /// set directly, or resolved from ``classWeighting`` (and stored, so a resumed run uses the
+    /// same weights whatever the file holds by then).
+    public var classWeights: [Float]?
     /// Stop after this many epochs without a better validation loss, keeping the best weights.
     public var earlyStoppingPatience: Int?
     public var seed: UInt64 = 0
@@ -94,7 +101,7 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case architecture, flavor, weights, extendFrom, freezeOldRows, imageSize, head, unfreeze, unfreezeSchedule
         case randomFrozenLayersAllowed = "allowRandomFrozenLayers"
-        case optimizer, schedule, epochs, batchSize, labelSmoothing, earlyStoppingPatience, seed, classNames, preprocessing, data
+        case optimizer, schedule, epochs, batchSize, labelSmoothing, classWeighting, classWeights, earlyStoppingPatience, seed, classNames, preprocessing, data
         case testTimeAugmentation, trunkCache, features, testFeatures, precision
     }
 }
@@ -121,6 +128,8 @@ extension FineTuneSettings {
         epochs = try value(.epochs, epochs)
         batchSize = try value(.batchSize, batchSize)
         labelSmoothing = try value(.labelSmoothing, labelSmoothing)
+        classWeighting = try container.decodeIfPresent(ClassWeighting.self, forKey: .classWeighting)
+        classWeights = try container.decodeIfPresent([Float].self, forKey: .classWeights)
         earlyStoppingPatience = try container.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
         seed = try value(.seed, seed)
         classNames = try value(.classNames, classNames)
@@ -156,11 +165,47 @@ public struct DataOptions: Codable, Sendable, Equatable {
     public var resizeConvention = ResizeConvention.tensorflow
     public var workers = 2
     public var skipDamaged = false
+    /// How each epoch's training samples are drawn: each once, or class-balanced with
+    /// replacement (``DataLoader/Sampler``).
+    public var sampler: DataLoader.Sampler {
+        get { storedSampler ?? .uniform }
+        set { storedSampler = newValue == .uniform ? nil : newValue }
+    }
+    /// ``sampler`` as `config.json` holds it: only when not uniform, so that runs without it
+    /// write the files older versions wrote.
+    private var storedSampler: DataLoader.Sampler?
 
     public init() {}
 
     public var resizeMethod: ResizeMethod {
         resize == "nearest" ? .nearest(resizeConvention) : .bilinear(resizeConvention)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sources, testSources, classes, firstClasses, limitPerClass, validationFraction, augmentation, resize, resizeConvention
+        case workers, skipDamaged
+        case storedSampler = "sampler"
+    }
+
+    /// Reads the `data` of a `config.json`; options later versions added take their defaults
+    /// when the file lacks them.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            try container.decodeIfPresent(T.self, forKey: key) ?? fallback
+        }
+        sources = try value(.sources, sources)
+        testSources = try container.decodeIfPresent([String].self, forKey: .testSources)
+        classes = try container.decodeIfPresent([String].self, forKey: .classes)
+        firstClasses = try container.decodeIfPresent(Int.self, forKey: .firstClasses)
+        limitPerClass = try container.decodeIfPresent(Int.self, forKey: .limitPerClass)
+        validationFraction = try value(.validationFraction, validationFraction)
+        augmentation = try value(.augmentation, augmentation)
+        resize = try value(.resize, resize)
+        resizeConvention = try value(.resizeConvention, resizeConvention)
+        workers = try value(.workers, workers)
+        skipDamaged = try value(.skipDamaged, skipDamaged)
+        storedSampler = try container.decodeIfPresent(DataLoader.Sampler.self, forKey: .storedSampler)
     }
 }
 
@@ -194,21 +239,31 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
 
 /// The learning-rate schedule as users write it.
 public struct ScheduleSettings: Codable, Sendable, Equatable {
-    /// The shape of the schedule, written `constant`, `cosine` or `step:81,122` (in
-    /// `config.json` under `name`).
+    /// The shape of the schedule, written `constant`, `cosine`, `onecycle`, `onecycle:0.25` or
+    /// `step:81,122` (in `config.json` under `name`).
     public enum Kind: Sendable, Equatable, TextCodable, CustomStringConvertible {
         case constant
         case cosine
         /// Multiply the rate by ``ScheduleSettings/factors``, one per milestone, from these
         /// epochs (counted from 0) on.
         case step(milestones: [Int])
+        /// Smith's one-cycle: the rate climbs from a 25th of the base rate to the base rate over
+        /// the first `peakFraction` of the run (0.3 by default, as PyTorch's `pct_start`), then
+        /// falls to a 10,000th of where it started (``LearningRateSchedule/oneCycle(peakFraction:startDivisor:endDivisor:)``).
+        case oneCycle(peakFraction: Double)
 
-        /// Reads `constant`, `cosine` or `step:EPOCH,EPOCH...`.
+        /// Reads `constant`, `cosine`, `onecycle[:PEAK]` or `step:EPOCH,EPOCH...`.
         public init(parsing text: String) throws {
             if text == "constant" {
                 self = .constant
             } else if text == "cosine" {
                 self = .cosine
+            } else if text == "onecycle" || text.hasPrefix("onecycle:") {
+                let peak = text == "onecycle" ? 0.3 : Double(text.dropFirst(9))
+                guard let peak, peak > 0, peak < 1 else {
+                    throw TrainingError.invalidSchedule(text, reason: "give the share of the run that climbs to the peak rate in (0, 1), as onecycle:0.3")
+                }
+                self = .oneCycle(peakFraction: peak)
             } else if text.hasPrefix("step:") {
                 let milestones = text.dropFirst(5).split(separator: ",").compactMap { Int($0) }
                 guard !milestones.isEmpty else {
@@ -216,7 +271,7 @@ public struct ScheduleSettings: Codable, Sendable, Equatable {
                 }
                 self = .step(milestones: milestones)
             } else {
-                throw TrainingError.invalidSchedule(text, reason: "unknown: constant, cosine or step:EPOCH,EPOCH...")
+                throw TrainingError.invalidSchedule(text, reason: "unknown: constant, cosine, onecycle[:PEAK] or step:EPOCH,EPOCH...")
             }
         }
 
@@ -224,6 +279,7 @@ public struct ScheduleSettings: Codable, Sendable, Equatable {
             switch self {
             case .constant: return "constant"
             case .cosine: return "cosine"
+            case let .oneCycle(peak): return peak == 0.3 ? "onecycle" : "onecycle:\(peak)"
             case let .step(milestones): return "step:" + milestones.map(String.init).joined(separator: ",")
             }
         }
@@ -249,6 +305,11 @@ public struct ScheduleSettings: Codable, Sendable, Equatable {
         switch kind {
         case .constant: schedule = .constant
         case .cosine: schedule = .cosine(minimum: 0)
+        case let .oneCycle(peak):
+            guard warmupEpochs == 0 else {
+                throw TrainingError.invalidSchedule(kind.description, reason: "one-cycle warms up by itself: leave out the warmup")
+            }
+            schedule = .oneCycle(peakFraction: peak, startDivisor: 25, endDivisor: 1e4)
         case let .step(milestones):
             guard milestones.count <= factors.count else {
                 throw TrainingError.invalidSchedule(kind.description, reason: "give milestones as step:81,122 and one factor per milestone")

@@ -84,7 +84,12 @@ struct RunReport {
                 + ".",
             "Weights: \(settings.weights ?? "random initialization")" + (settings.extendFrom.map { "; classifier extended from `\($0)`" } ?? "") + ".",
             "Optimizer \(settings.optimizer.name), learning rate \(settings.optimizer.learningRate), schedule \(settings.schedule.kind), "
-                + "batch \(settings.batchSize), \(epochs.count) of \(settings.epochs) epochs, seed \(settings.seed).", "",
+                + "batch \(settings.batchSize), \(epochs.count) of \(settings.epochs) epochs, seed \(settings.seed)"
+                + (settings.data.sampler == .balanced ? ", class-balanced sampling" : "")
+                + (settings.classWeights.map { weights in
+                    "; class weights" + (settings.classWeighting.map { " (`\($0)`)" } ?? "") + ": "
+                        + zip(settings.classNames, weights).map { String(format: "%@ %.3g", $0, $1) }.joined(separator: ", ")
+                } ?? "") + ".", "",
             "## Training", "",
             "| epoch | seconds | learning rate | train loss | train accuracy | val loss | val accuracy |", "|---:|---:|---:|---:|---:|---:|---:|",
         ]

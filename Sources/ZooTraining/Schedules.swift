@@ -10,6 +10,11 @@ public enum LearningRateSchedule: Sendable, Equatable {
     case step(milestones: [Int], factors: [Float])
     /// Cosine decay from the base rate to `minimum` over the run's steps.
     case cosine(minimum: Float)
+    /// Smith's one-cycle policy as PyTorch's `OneCycleLR` (cosine annealing) shapes it: from
+    /// `base / startDivisor` up to `base` over the first `peakFraction` of the run, then down to
+    /// `base / (startDivisor x endDivisor)` at its end. (PyTorch also cycles momentum inversely;
+    /// zoo keeps momentum fixed.)
+    case oneCycle(peakFraction: Double, startDivisor: Float, endDivisor: Float)
     /// Linear warmup from `startFactor` of the base rate over `epochs`, then `then`.
     indirect case warmup(epochs: Double, startFactor: Float, then: LearningRateSchedule)
 
@@ -26,6 +31,14 @@ public enum LearningRateSchedule: Sendable, Equatable {
         case let .cosine(minimum):
             let progress = min(max(epoch / Double(max(totalEpochs, 1)), 0), 1)
             return minimum + (base - minimum) * Float((1 + cos(Double.pi * progress)) / 2)
+        case let .oneCycle(peakFraction, startDivisor, endDivisor):
+            let progress = min(max(epoch / Double(max(totalEpochs, 1)), 0), 1)
+            let start = base / startDivisor, end = start / endDivisor
+            func anneal(_ from: Float, _ to: Float, _ fraction: Double) -> Float {
+                to + (from - to) * Float((1 + cos(Double.pi * fraction)) / 2)
+            }
+            if progress < peakFraction { return anneal(start, base, progress / peakFraction) }
+            return anneal(base, end, (progress - peakFraction) / max(1 - peakFraction, 1e-12))
         case let .warmup(epochs, startFactor, then):
             guard epoch < epochs else { return then.rate(base: base, epoch: epoch, totalEpochs: totalEpochs) }
             let fraction = Float(epoch / epochs)

@@ -38,6 +38,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case frozenRandomWeights(architecture: String, plan: String, weightSets: [String])
 
     // Data and classes.
+    /// The class-weight file `file` does not give what it should (`reason` says what).
+    case invalidClassWeights(file: String, reason: String)
+    /// Class weights (`count` of them) that do not fit the run's `classes` classes, or are negative.
+    case classWeightsDoNotFit(count: Int, classes: Int)
     /// Two lists of classes that must agree do not: `what` and `other` name them.
     case classesDiffer(what: String, classes: [String], other: String, otherClasses: [String])
     /// The data has classes the classifier does not know.
@@ -127,6 +131,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(architecture) has random weights (no weights setting), yet the freeze plan \(plan) keeps part of its base frozen: "
                 + "those layers would never learn. Give weights (" + Self.weightSetsText(weightSets)
                 + "), unfreeze all, or set allowRandomFrozenLayers"
+        case let .invalidClassWeights(file, reason):
+            return "class weights \(file): \(reason)"
+        case let .classWeightsDoNotFit(count, classes):
+            return "\(count) class weights for \(classes) classes: give one finite, non-negative weight per class, in the run's class order"
         case let .classesDiffer(what, classes, other, otherClasses):
             return "\(what) classes \(classes) differ from \(other) \(otherClasses)"
         case let .unknownClasses(names):

@@ -66,6 +66,8 @@ final class TrunkCache {
     func store(_ samples: [TensorSample], indices: [Int], copy: Int) throws {
         for (sample, index) in zip(samples, indices) {
             let key = Key(index: index, copy: copy)
+            // A sample drawn twice in an epoch (balanced sampling) is stored once.
+            guard memory[key] == nil, disk[key] == nil else { continue }
             let bytes = sample.values.count * 4
             if memoryBytes + bytes <= memoryBudget {
                 memory[key] = sample

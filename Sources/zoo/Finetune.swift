@@ -3,6 +3,7 @@ import Foundation
 import ZooKit
 
 extension ResizeConvention: ExpressibleByArgument {}
+extension DataLoader.Sampler: ExpressibleByArgument {}
 
 /// Where the data comes from: shared by finetune, evaluate and data.
 struct DataArguments: ParsableArguments {
@@ -64,12 +65,17 @@ extension ZooCommand {
         @Option(help: "Weight decay (L2; decoupled for adamw or with --decoupled-weight-decay).") var weightDecay: Float = 0
         @Flag(help: "Decoupled weight decay.") var decoupledWeightDecay = false
         @Option(help: "Clip gradients to this global norm.") var clipNorm: Float?
-        @Option(help: "constant, cosine, or step:EPOCH,EPOCH (epochs count from 0) with --step-factors.") var schedule = "constant"
+        @Option(help: "constant, cosine, onecycle[:PEAK] (Smith's one-cycle: up from a 25th of --lr to --lr over the first PEAK share of the run, 0.3 by default, then down), or step:EPOCH,EPOCH (epochs count from 0) with --step-factors.")
+        var schedule = "constant"
         @Option(help: "Factors of the step schedule, comma-separated.") var stepFactors = "0.1,0.01"
         @Option(help: "Warm the learning rate up over this many epochs.") var warmup: Double = 0
         @Option(help: "Reduce the learning rate tenfold after this many epochs without a better validation loss.") var plateauPatience: Int?
         @Option(help: "Stop after this many epochs without a better validation loss, keeping the best weights.") var earlyStopping: Int?
         @Option(help: "Label smoothing.") var labelSmoothing: Float = 0
+        @Option(help: "Weight each class's loss: balanced (samples / (classes x the class's samples), as scikit-learn and Keras's guide), or a JSON file of class names to weights ({\"snake\": 10}; classes it leaves out weigh 1).")
+        var classWeight: String?
+        @Option(help: "uniform: every training sample once an epoch; balanced: as many draws with replacement, every class equally likely.")
+        var sampler: DataLoader.Sampler = .uniform
         @Option(help: "Epochs.") var epochs = 10
         @Option(help: "Batch size.") var batch = 32
         @Option(help: "Random seed (data order, augmentation, dropout, new weights).") var seed: UInt64 = 0
@@ -161,6 +167,7 @@ extension ZooCommand {
             _ = try settings.schedule.make()
             settings.earlyStoppingPatience = earlyStopping
             settings.labelSmoothing = labelSmoothing
+            settings.classWeighting = try classWeight.map { try ClassWeighting(parsing: $0) }
             settings.epochs = epochs
             settings.batchSize = batch
             settings.seed = seed
@@ -177,6 +184,7 @@ extension ZooCommand {
             settings.data.resizeConvention = resizeConvention
             settings.data.workers = workers
             settings.data.skipDamaged = data.skipDamaged
+            settings.data.sampler = sampler
             settings.trunkCache = cacheAugmented.map { .augmentedCopies($0) } ?? (cacheTrunk == .off ? .off : .automatic)
             return settings
         }

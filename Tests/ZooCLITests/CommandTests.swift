@@ -418,6 +418,32 @@ struct TrainingCommandTests {
         #expect(again.status != 0)
         #expect(again.error.contains("zoo finetune --resume \(folder.appendingPathComponent("allowed").path)"), "\(again.error)")
     }
+
+    @Test("--class-weight, --sampler and --schedule onecycle reach config.json; a class-weight file naming an unknown class is refused, naming it")
+    func classWeightsAndSampler() throws {
+        try makeImageFolder(folder.appendingPathComponent("images"), perClass: 4)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func run(_ extra: [String], _ out: String) throws -> (status: Int32, output: String, error: String) {
+            try Zoo.run(["finetune", "cifar-resnet20", "--flavor", "torchvision", "--data", folder.appendingPathComponent("images").path, "--size", "32",
+                         "--unfreeze", "all", "--epochs", "1", "--batch", "4", "--validation", "0", "--threads", "1", "--workers", "1",
+                         "--out", folder.appendingPathComponent(out).path] + extra)
+        }
+        let trained = try run(["--class-weight", "balanced", "--sampler", "balanced", "--schedule", "onecycle:0.25"], "balanced")
+        #expect(trained.status == 0, "\(trained.error)")
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("balanced/config.json"))) as? [String: Any])
+        #expect(config["classWeighting"] as? String == "balanced")
+        #expect((config["classWeights"] as? [Double])?.count == (config["classNames"] as? [String])?.count)
+        #expect((config["data"] as? [String: Any])?["sampler"] as? String == "balanced")
+        #expect((config["schedule"] as? [String: Any])?["name"] as? String == "onecycle:0.25")
+
+        let file = folder.appendingPathComponent("weights.json")
+        try Data(#"{"zebra": 3}"#.utf8).write(to: file)
+        let refused = try run(["--class-weight", file.path], "refused")
+        #expect(refused.status != 0 && refused.error.contains(file.path) && refused.error.contains("'zebra'"), "\(refused.error)")
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("refused/config.json").path))
+        let sampler = try run(["--sampler", "weighted"], "sampler")
+        #expect(sampler.status != 0 && sampler.error.contains("uniform"), "\(sampler.error)")
+    }
 }
 
 @Suite("zoo extract and training on saved features", .serialized)

@@ -124,6 +124,51 @@ struct LoaderTests {
         #expect(a != c)
     }
 
+    @Test("balanced sampling draws every class equally often, repeats rare samples with augmentation of their own, and is seeded")
+    func balancedSampling() throws {
+        // 50, 50 and 5 samples: a class ten times rarer, as the reptiles beside CIFAR-10.
+        let data = Union([GeneratedDataset(classes: ["a", "b"], perClass: 50), GeneratedDataset(classes: ["c"], perClass: 5)])
+        var options = DataLoader.Options(size: 8, batchSize: 16)
+        options.seed = 4
+        options.sampler = .balanced
+        let loader = try DataLoader(data, options: options)
+        var draws = [0, 0, 0]
+        for epoch in 0..<20 {
+            let order = loader.order(epoch: epoch)
+            #expect(order.count == data.count)
+            for index in order { draws[data.label(at: index)] += 1 }
+        }
+        // 700 draws expected per class (standard deviation about 22); uniform sampling gives the rare class 100.
+        #expect(draws.allSatisfy { abs($0 - 700) < 110 }, "\(draws)")
+        #expect(loader.order(epoch: 3) == (try DataLoader(data, options: options)).order(epoch: 3))
+        #expect(loader.order(epoch: 3) != loader.order(epoch: 4))
+
+        options.transform = { image, generator in
+            var shifted = image
+            let offset = generator.nextUnitFloat()
+            for i in shifted.values.indices { shifted.values[i] += offset }
+            return shifted
+        }
+        let epoch = try batches(try DataLoader(data, options: options), epoch: 0)
+        var seen: [Int: Float] = [:]
+        var repeats = 0
+        for batch in epoch {
+            let pixels = try batch.images.nhwcArray()
+            for (position, index) in batch.indices.enumerated() {
+                let first = pixels[position * 8 * 8 * 3]
+                if let earlier = seen[index] {
+                    #expect(earlier != first, "sample \(index) drawn twice with the same augmentation")
+                    repeats += 1
+                }
+                seen[index] = first
+            }
+        }
+        #expect(repeats > 0)
+        var uniform = options
+        uniform.sampler = .uniform
+        #expect(try DataLoader(data, options: uniform).order(epoch: 0).sorted() == Array(0..<data.count))
+    }
+
     @Test("work in progress stays within the prefetch bound")
     func boundedPrefetch() throws {
         let data = GeneratedDataset(classes: ["a", "b"], perClass: 200)

@@ -27,6 +27,30 @@ struct LossAndAutogradTests {
         }
     }
 
+    @Test("class weights scale each sample's loss; the sum is divided by the batch size, as Keras's class_weight")
+    func classWeightedCrossEntropy() throws {
+        let rows: [[Float]] = [[1, 2, 3], [0, 0, 5], [2, -1, 0]]
+        let labels = [2, 0, 0]
+        let weights: [Float] = [4, 1, 0.5]
+        let logits = try Tensor(shape: [3, 3], values: rows.flatMap { $0 })
+        var expected: Double = 0
+        for (row, label) in zip(rows, labels) {
+            let logSum = log(row.map { exp(Double($0)) }.reduce(0, +))
+            expected += Double(weights[label]) * (logSum - Double(row[label]))
+        }
+        let loss = try softmaxCrossEntropy(logits: logits, labels: labels, classWeights: weights)
+        #expect(abs(Double(try loss.scalar()) - expected / 3) < 1e-5)
+        // Weights of one are the unweighted loss.
+        let plain = try softmaxCrossEntropy(logits: logits, labels: labels).scalar()
+        #expect(try softmaxCrossEntropy(logits: logits, labels: labels, classWeights: [1, 1, 1]).scalar() == plain)
+        var check = Check()
+        try check.gradients([try check.tensor([4, 3], in: -3...3)], step: 1e-2, tolerance: 1e-2) { t in
+            try softmaxCrossEntropy(logits: t[0], labels: [0, 1, 2, 2], labelSmoothing: 0.1, classWeights: [3, 0.25, 1])
+        }
+        #expect(throws: TensorError.self) { try softmaxCrossEntropy(logits: logits, labels: labels, classWeights: [1, 2]) }
+        #expect(throws: TensorError.self) { try softmaxCrossEntropy(logits: logits, labels: labels, classWeights: [1, -2, 1]) }
+    }
+
     @Test("softmax rows sum to one; gradient matches finite differences")
     func softmaxRows() throws {
         var check = Check()

@@ -101,6 +101,81 @@ struct FineTunerTests {
         #expect(throws: TrainingError.runExists(folder: straight)) { try FineTuner(settings: settings(), model: model(settings()), data: data, folder: straight) }
     }
 
+    @Test("class weights: balanced ones from the class counts (as scikit-learn's), a file's by class name, bad files named")
+    func classWeights() throws {
+        // CIFAR-10 beside the five reptiles: 5,000 and 500 samples a class.
+        let counts = [Int](repeating: 5000, count: 10) + [Int](repeating: 500, count: 5)
+        let balanced = ClassWeighting.balancedWeights(classCounts: counts)
+        #expect(balanced.prefix(10).allSatisfy { abs($0 - 0.7) < 1e-6 } && balanced.suffix(5).allSatisfy { abs($0 - 7) < 1e-5 })
+        #expect(ClassWeighting.balancedWeights(classCounts: [3, 0, 1]) == [Float(4) / 6, 1, 2])
+
+        let folder = temporaryFolder()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = try patternDataset(count: 24, seed: 1)
+        func write(_ text: String) throws -> String {
+            let file = folder.appendingPathComponent("weights-\(UUID().uuidString).json")
+            try Data(text.utf8).write(to: file)
+            return file.path
+        }
+        let names = data.classNames
+        let good = try write("{\"\(names[1])\": 2.5, \"\(names[0])\": 0}")
+        var expected = [Float](repeating: 1, count: names.count)
+        (expected[0], expected[1]) = (0, 2.5)
+        #expect(try ClassWeighting(parsing: good).weights(for: data) == expected)
+        #expect(try ClassWeighting(parsing: "balanced") == .balanced)
+        for (text, says) in [("{\"zebra\": 2}", "zebra"), ("{\"\(names[0])\": -1}", "-1"), ("[1, 2]", "JSON object"), ("{\"\(names[0])\": \"x\"}", "JSON object")] {
+            let file = try write(text)
+            #expect(throws: TrainingError.self) { try ClassWeighting.file(file).weights(for: data) }
+            do { _ = try ClassWeighting.file(file).weights(for: data) } catch {
+                #expect("\(error)".contains(file) && "\(error)".contains(says), "\(error)")
+            }
+        }
+        #expect(throws: TrainingError.self) { try ClassWeighting.file("/nonexistent/weights.json").weights(for: data) }
+    }
+
+    @Test("class weights and balanced sampling: stored in config.json, they change training, and a resumed run ends with the same weights")
+    func weightedAndBalancedResume() throws {
+        let data = TrainingData(training: try patternDataset(count: 48, seed: 1), test: try patternDataset(count: 16, seed: 3))
+        var weighted = settings()
+        weighted.epochs = 2
+        weighted.classWeighting = .balanced
+        weighted.data.sampler = .balanced
+        let straight = temporaryFolder(), interrupted = temporaryFolder(), plain = temporaryFolder()
+        defer { [straight, interrupted, plain].forEach { try? FileManager.default.removeItem(at: $0) } }
+        let whole = try FineTuner(settings: weighted, model: model(weighted), data: data, folder: straight)
+        try whole.run()
+        let stored = try JSONDecoder().decode(FineTuneSettings.self, from: Data(contentsOf: straight.appendingPathComponent("config.json")))
+        #expect(stored.classWeights == ClassWeighting.balancedWeights(classCounts: data.training.classCounts))
+        #expect(stored.data.sampler == .balanced && stored.classWeighting == .balanced)
+        #expect(try String(contentsOf: straight.appendingPathComponent("report.md"), encoding: .utf8).contains("class-balanced sampling; class weights (`balanced`)"))
+
+        var unweighted = weighted
+        unweighted.classWeighting = nil
+        unweighted.data.sampler = .uniform
+        let other = try FineTuner(settings: unweighted, model: model(unweighted), data: data, folder: plain)
+        try other.run()
+        #expect(try whole.model.parameters.last!.value.array() != other.model.parameters.last!.value.array())
+
+        var first = weighted
+        first.epochs = 1
+        try FineTuner(settings: first, model: model(first), data: data, folder: interrupted).run()
+        let configuration = interrupted.appendingPathComponent("config.json")
+        var saved = try JSONDecoder().decode(FineTuneSettings.self, from: Data(contentsOf: configuration))
+        saved.epochs = 2
+        try JSONEncoder().encode(saved).write(to: configuration)
+        let resumed = try FineTuner(resuming: interrupted, data: data)
+        try resumed.run()
+        for ((name, a), (_, b)) in zip(whole.model.namedParameters(), resumed.model.namedParameters()) {
+            #expect(try a.value.array() == b.value.array(), "\(name)")
+        }
+        var wrong = weighted
+        wrong.classWeights = [1, 2]
+        #expect(throws: TrainingError.classWeightsDoNotFit(count: 2, classes: wrong.classNames.count)) {
+            try FineTuner(settings: wrong, model: model(wrong), data: data)
+        }
+    }
+
     @Test("a run without a folder writes nothing and ends with the weights and history of a run with one, best epoch restored")
     func inMemory() throws {
         let data = TrainingData(training: try patternDataset(count: 64, seed: 1), validation: try patternDataset(count: 32, seed: 2),

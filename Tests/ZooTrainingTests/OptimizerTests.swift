@@ -107,8 +107,8 @@ struct OptimizerTests {
         #expect(try run(restoreAfterFirst: true) == run(restoreAfterFirst: false))
     }
 
-    @Test("schedules: step decay, cosine, warmup, reduce on plateau, early stopping")
-    func schedules() {
+    @Test("schedules: step decay, cosine, one-cycle, warmup, reduce on plateau, early stopping")
+    func schedules() throws {
         let step = LearningRateSchedule.step(milestones: [81, 122], factors: [0.1, 0.01])
         #expect(step.rate(base: 0.1, epoch: 80.9, totalEpochs: 160) == 0.1)
         #expect(abs(step.rate(base: 0.1, epoch: 81, totalEpochs: 160) - 0.01) < 1e-9)
@@ -120,6 +120,27 @@ struct OptimizerTests {
         let warm = LearningRateSchedule.warmup(epochs: 2, startFactor: 0, then: .constant)
         #expect(abs(warm.rate(base: 1, epoch: 1, totalEpochs: 10) - 0.5) < 1e-6)
         #expect(warm.rate(base: 1, epoch: 3, totalEpochs: 10) == 1)
+
+        // One-cycle: a 25th of the base rate, up to the base rate at 30% of the run, down to a 10,000th of the start.
+        let cycle = try #require(try? ScheduleSettings.Kind(parsing: "onecycle"))
+        #expect(cycle == .oneCycle(peakFraction: 0.3) && cycle.text == "onecycle")
+        var settings = ScheduleSettings()
+        settings.kind = cycle
+        let oneCycle = try #require(try? settings.make())
+        func rate(_ epoch: Double) -> Float { oneCycle.rate(base: 0.4, epoch: epoch, totalEpochs: 10) }
+        #expect(abs(rate(0) - 0.016) < 1e-7)
+        #expect(abs(rate(1.5) - (0.016 + (0.4 - 0.016) * 0.5)) < 1e-6, "half way up, by cosine")
+        #expect(abs(rate(3) - 0.4) < 1e-7)
+        #expect(abs(rate(6.5) - (0.016e-4 + (0.4 - 0.016e-4) * 0.5)) < 1e-6, "half way down")
+        #expect(abs(rate(10) - 0.016e-4) < 1e-9)
+        let rates = stride(from: 0.0, through: 10, by: 0.25).map(rate)
+        #expect(zip(rates, rates.dropFirst()).prefix(12).allSatisfy { $0 < $1 } && zip(rates, rates.dropFirst()).dropFirst(12).allSatisfy { $0 > $1 })
+        #expect(try ScheduleSettings.Kind(parsing: "onecycle:0.25") == .oneCycle(peakFraction: 0.25))
+        for bad in ["onecycle:0", "onecycle:1.5", "onecycle:x"] {
+            #expect(throws: TrainingError.self, "\(bad)") { try ScheduleSettings.Kind(parsing: bad) }
+        }
+        settings.warmupEpochs = 1
+        #expect(throws: TrainingError.self) { try settings.make() }
 
         var plateau = ReduceOnPlateau(factor: 0.5, patience: 2)
         let scales = [1.0, 0.9, 0.95, 0.93, 0.94, 0.8].map { plateau.update(validationLoss: Float($0), scheduledRate: 0.1) }

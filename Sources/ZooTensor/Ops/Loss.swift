@@ -3,7 +3,12 @@ import Foundation
 /// The mean softmax cross-entropy of `logits` `[N, classes]` against integer `labels`, with
 /// optional label smoothing (the target puts `1 - smoothing + smoothing / classes` on the true
 /// class and `smoothing / classes` on every other, as Keras and PyTorch do). Returns a scalar.
-public func softmaxCrossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0) throws -> Tensor {
+///
+/// With `classWeights` (one per class), each sample's loss is multiplied by its class's weight
+/// and the sum divided by the batch size, not by the sum of the weights: Keras's `class_weight`
+/// (PyTorch's weighted mean would divide by the weights' sum, so a batch without the rare
+/// classes would weigh as much as one full of them).
+public func softmaxCrossEntropy(logits: Tensor, labels: [Int], labelSmoothing: Float = 0, classWeights: [Float]? = nil) throws -> Tensor {
     // No int8 kernel here: quantized inputs are dequantized.
     let logits = try logits.dequantized()
     let operation = "softmaxCrossEntropy"
@@ -18,6 +23,15 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int], labelSmoothing: F
     guard labelSmoothing >= 0, labelSmoothing < 1 else {
         throw TensorError.invalidArgument(operation: operation, message: "label smoothing must be in [0, 1), got \(labelSmoothing)")
     }
+    if let classWeights {
+        guard classWeights.count == classes else {
+            throw TensorError.invalidArgument(operation: operation, message: "\(classWeights.count) class weights for \(classes) classes")
+        }
+        if let bad = classWeights.first(where: { !($0.isFinite && $0 >= 0) }) {
+            throw TensorError.invalidArgument(operation: operation, message: "class weights must be finite and not negative, got \(bad)")
+        }
+    }
+    let sampleWeights = labels.map { classWeights?[$0] ?? 1 }
     let values = try logits.array()
     let offValue = labelSmoothing / Float(classes)
     let onValue = 1 - labelSmoothing + offValue
@@ -34,10 +48,11 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int], labelSmoothing: F
             sum += e
         }
         let logSum = log(sum)
+        let weight = Double(sampleWeights[row])
         for k in 0..<classes {
             probabilities[base + k] = Float(Double(probabilities[base + k]) / sum)
             let target = k == labels[row] ? onValue : offValue
-            if target > 0 { total -= Double(target) * (Double(values[base + k] - top) - logSum) }
+            if target > 0 { total -= weight * Double(target) * (Double(values[base + k] - top) - logSum) }
         }
     }
     let loss = Tensor(scalar: Float(total / Double(batch)))
@@ -45,9 +60,10 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int], labelSmoothing: F
         let seed = try dy.scalar() / Float(batch)
         var gradient = probabilities
         for row in 0..<batch {
+            let rowSeed = seed * sampleWeights[row]
             for k in 0..<classes {
                 let target = k == labels[row] ? onValue : offValue
-                gradient[row * classes + k] = (gradient[row * classes + k] - target) * seed
+                gradient[row * classes + k] = (gradient[row * classes + k] - target) * rowSeed
             }
         }
         return [try Tensor(shape: logits.shape, values: gradient)]
