@@ -170,6 +170,82 @@ public struct BarChart: Sendable {
     }
 }
 
+/// Points of one value against another, as a search's objective against a hyperparameter. The
+/// x axis is linear, logarithmic (learning rates) or a list of categories (optimizers); one
+/// point can be marked (the best trial).
+public struct ScatterChart: Sendable {
+    public enum XAxis: Sendable, Equatable {
+        case linear
+        /// Positive x values on a base-10 logarithmic axis.
+        case logarithmic
+        /// x values are indices into these names.
+        case categories([String])
+    }
+
+    public var title: String
+    public var xLabel: String
+    public var yLabel: String
+    public var points: [(x: Double, y: Double)]
+    public var xAxis: XAxis
+    /// The index in ``points`` of the point drawn larger and in another colour.
+    public var marked: Int?
+
+    public init(title: String, xLabel: String, yLabel: String, points: [(x: Double, y: Double)], xAxis: XAxis = .linear, marked: Int? = nil) {
+        self.title = title
+        self.xLabel = xLabel
+        self.yLabel = yLabel
+        self.points = points
+        self.xAxis = xAxis
+        self.marked = marked
+    }
+
+    /// Draws the chart into a PNG file; points whose coordinates are not finite (or not positive
+    /// on a logarithmic axis) are left out.
+    public func write(to url: URL, width: Int = 640, height: Int = 420) throws {
+        let canvas = try Canvas(width: width, height: height)
+        let frame = (left: 80.0, right: canvas.width - 30, top: 50.0, bottom: canvas.height - 70)
+        canvas.text(title, x: canvas.width / 2, y: 18, size: 16, anchor: (0.5, 0), bold: true)
+        func plotted(_ x: Double) -> Double? {
+            if case .logarithmic = xAxis { return x > 0 ? log10(x) : nil }
+            return x.isFinite ? x : nil
+        }
+        let shown = points.enumerated().compactMap { entry -> (index: Int, x: Double, y: Double)? in
+            guard let x = plotted(entry.element.x), entry.element.y.isFinite else { return nil }
+            return (entry.offset, x, entry.element.y)
+        }
+        var xRange: ClosedRange<Double>
+        var xTicks: [(Double, String)]
+        switch xAxis {
+        case let .categories(names):
+            xRange = -0.5...(Double(max(names.count, 1)) - 0.5)
+            xTicks = names.enumerated().map { (Double($0.offset), $0.element) }
+        case .linear, .logarithmic:
+            let xs = shown.map(\.x)
+            let low = xs.min() ?? 0, high = max(xs.max() ?? 1, low + 1e-9)
+            let margin = (high - low) * 0.06 + (high == low ? 0.5 : 0)
+            xRange = (low - margin)...(high + margin)
+            if case .logarithmic = xAxis {
+                let decades = Int(floor(xRange.lowerBound))...Int(ceil(xRange.upperBound))
+                xTicks = decades.map { (Double($0), "1e\($0)") }.filter { xRange.contains($0.0) }
+                if xTicks.count < 2 { xTicks = Axes.ticks(xRange).map { ($0, String(format: "%.3g", pow(10, $0))) } }
+            } else {
+                xTicks = Axes.ticks(xRange).map { ($0, String(format: "%.3g", $0)) }
+            }
+        }
+        let ys = shown.map(\.y)
+        let yLow = ys.min() ?? 0, yHigh = max(ys.max() ?? 1, yLow + 1e-6)
+        let yMargin = (yHigh - yLow) * 0.08
+        let axes = Axes(frame: frame, x: xRange, y: (yLow - yMargin)...(yHigh + yMargin))
+        axes.draw(on: canvas, xLabel: xLabel, yLabel: yLabel, integerX: false, xTicks: xTicks)
+        for point in shown {
+            let (px, py) = axes.position(point.x, point.y)
+            let isMarked = point.index == marked
+            canvas.circle(px, py, radius: isMarked ? 6 : 4, color: isMarked ? Color.series[3] : Color.series[0])
+        }
+        try canvas.writePNG(to: url)
+    }
+}
+
 /// Maps data to pixels inside a frame and draws ticks, grid and labels.
 struct Axes {
     let frame: (left: Double, right: Double, top: Double, bottom: Double)
@@ -198,17 +274,20 @@ struct Axes {
         return result
     }
 
-    func draw(on canvas: Canvas, xLabel: String, yLabel: String, integerX: Bool) {
+    /// Draws the frame, the y ticks and grid, and x ticks: `xTicks` (positions and labels) when
+    /// given, else round values (whole ones with `integerX`).
+    func draw(on canvas: Canvas, xLabel: String, yLabel: String, integerX: Bool, xTicks: [(Double, String)]? = nil) {
         let grid = Color(0.88, 0.88, 0.88), ink = Color(0.3, 0.3, 0.3)
         for tick in Self.ticks(y) {
             let (_, py) = position(x.lowerBound, tick)
             canvas.line([(frame.left, py), (frame.right, py)], color: grid, width: 1)
             canvas.text(String(format: abs(tick) < 10 ? "%.3g" : "%.0f", tick), x: frame.left - 6, y: py, size: 11, anchor: (1, 0.5))
         }
-        for tick in Self.ticks(x) where !integerX || tick == tick.rounded() {
+        let labelled = xTicks ?? Self.ticks(x).filter { !integerX || $0 == $0.rounded() }.map { ($0, String(format: "%.0f", $0)) }
+        for (tick, label) in labelled {
             let (px, _) = position(tick, y.lowerBound)
             canvas.line([(px, frame.bottom), (px, frame.bottom + 4)], color: ink, width: 1)
-            canvas.text(String(format: "%.0f", tick), x: px, y: frame.bottom + 8, size: 11, anchor: (0.5, 0))
+            canvas.text(label, x: px, y: frame.bottom + 8, size: 11, anchor: (0.5, 0))
         }
         canvas.strokeRectangle(ink, x: frame.left, y: frame.top, width: frame.right - frame.left, height: frame.bottom - frame.top)
         canvas.text(xLabel, x: (frame.left + frame.right) / 2, y: frame.bottom + 30, size: 13, anchor: (0.5, 0))

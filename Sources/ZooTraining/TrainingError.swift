@@ -16,6 +16,11 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The checkpoint `file` has no training state to resume from.
     case noTrainingState(file: URL)
 
+    /// `folder` already holds a sweep (a `sweep.json`).
+    case sweepExists(folder: URL)
+    /// A sweep's folder or search-space file (`path`) is not what it should be: `reason` says why.
+    case invalidSweep(path: URL, reason: String)
+
     // Settings.
     /// The `optimizer` setting names no optimizer zoo has.
     case unknownOptimizer(String)
@@ -110,6 +115,10 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(folder.path) holds no run to resume (no \(readable ? "" : "readable ")config.json)"
         case let .noCheckpointYet(folder):
             return "\(folder.path) has no checkpoint yet; start the run again (it stopped before its first epoch ended)"
+        case let .sweepExists(folder):
+            return "\(folder.path) already holds a sweep; resume it (Sweep(resuming:)) or choose another folder"
+        case let .invalidSweep(path, reason):
+            return "sweep \(path.path): \(reason)"
         case let .noTrainingState(file):
             return "\(file.path): the checkpoint has no training state to resume from"
         case let .unknownOptimizer(name):

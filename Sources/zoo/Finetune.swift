@@ -198,6 +198,8 @@ extension TrainingError {
         switch self {
         case let .runExists(folder):
             return "\(folder.path) already holds a run; resume it (`zoo finetune --resume \(folder.path)`) or choose another --out"
+        case let .sweepExists(folder):
+            return "\(folder.path) already holds a sweep; resume it (`zoo sweep --resume \(folder.path)`) or choose another --out"
         case .featuresNeedFrozenBase:
             return "training on saved features keeps the whole base frozen: leave out --unfreeze and --unfreeze-at"
         case let .frozenRandomWeights(architecture, plan, weightSets):

@@ -10,7 +10,7 @@ struct ZooCommand: ParsableCommand {
         abstract: "ImageNet-class CNNs in Swift: weight import, fine-tuning and feature extraction.",
         version: ZooVersion.description,
         subcommands: [Demo.self, Finetune.self, Evaluate.self, Predict.self, DataCommand.self, Models.self, Summary.self, Pull.self, Extract.self,
-                      Quantize.self, Inspect.self, Bench.self]
+                      Quantize.self, Inspect.self, Bench.self, SweepCommand.self]
     )
 }
 

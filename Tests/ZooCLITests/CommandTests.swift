@@ -444,6 +444,45 @@ struct TrainingCommandTests {
         let sampler = try run(["--sampler", "weighted"], "sampler")
         #expect(sampler.status != 0 && sampler.error.contains("uniform"), "\(sampler.error)")
     }
+
+    @Test("zoo sweep runs trials as zoo finetune runs ({NAME} filled in, other parameters as flags), resumes with more trials, and names a bad space file")
+    func sweep() throws {
+        try makeImageFolder(folder.appendingPathComponent("images"), perClass: 4)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let space: [String: Any] = [
+            "arguments": ["cifar-resnet20", "--flavor", "torchvision", "--data", folder.appendingPathComponent("images").path, "--size", "32",
+                          "--unfreeze", "all", "--epochs", "1", "--batch", "4", "--validation", "0.25", "--workers", "1",
+                          "--head", "gap,dropout={dropout},dense"],
+            "parameters": ["lr": ["log_uniform": [0.001, 0.1]], "dropout": ["uniform": [0, 0.5]], "optimizer": ["choice": ["sgd", "adam"]],
+                           "decoupled-weight-decay": ["choice": [true, false]]],
+        ]
+        let file = folder.appendingPathComponent("space.json")
+        try JSONSerialization.data(withJSONObject: space).write(to: file)
+        let out = folder.appendingPathComponent("sweep")
+        let first = try Zoo.run(["sweep", file.path, "--trials", "2", "--out", out.path, "--seed", "3", "--threads", "1"])
+        #expect(first.status == 0, "\(first.error)")
+        #expect(first.output.contains("trial 2 of 2: decoupled-weight-decay=") && first.output.contains("best: trial "), "\(first.output)")
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("trial-001/config.json"))) as? [String: Any])
+        let results = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("results.json"))) as? [String: Any])
+        let trials = try #require(results["trials"] as? [[String: Any]])
+        let values = try #require(trials.first?["values"] as? [String: Any])
+        #expect(config["head"] as? String == "gap,dropout=\(try #require(values["dropout"] as? Double)),dense")
+        let optimizer = try #require(config["optimizer"] as? [String: Any])
+        #expect(optimizer["name"] as? String == values["optimizer"] as? String)
+        #expect(optimizer["decoupled"] as? Bool == values["decoupled-weight-decay"] as? Bool)
+        #expect(abs((optimizer["learningRate"] as? Double ?? 0) - (values["lr"] as? Double ?? 1)) < 1e-6)
+
+        let more = try Zoo.run(["sweep", "--resume", out.path, "--trials", "3", "--threads", "1"])
+        #expect(more.status == 0, "\(more.error)")
+        #expect(!more.output.contains("trial 1 of 3") && more.output.contains("trial 3 of 3"), "\(more.output)")
+        #expect(try String(contentsOf: out.appendingPathComponent("results.csv"), encoding: .utf8).split(separator: "\n").count == 4)
+
+        let again = try Zoo.run(["sweep", file.path, "--trials", "2", "--out", out.path])
+        #expect(again.status != 0 && again.error.contains("zoo sweep --resume \(out.path)"), "\(again.error)")
+        try Data(#"{"parameters": {"lr": {"log_uniform": [0, 1]}}}"#.utf8).write(to: file)
+        let bad = try Zoo.run(["sweep", file.path, "--trials", "2", "--out", folder.appendingPathComponent("bad").path])
+        #expect(bad.status != 0 && bad.error.contains(file.path) && bad.error.contains("log_uniform needs low > 0"), "\(bad.error)")
+    }
 }
 
 @Suite("zoo extract and training on saved features", .serialized)

@@ -40,4 +40,20 @@ struct ChartTests {
         }
         print("charts in \(folder.path)")
     }
+
+    @Test("scatter charts on linear, logarithmic and category axes are written as PNG, points that cannot be placed left out")
+    func scatter() throws {
+        let axes: [(String, ScatterChart.XAxis, [(x: Double, y: Double)])] = [
+            ("linear", .linear, [(0.1, 0.5), (0.3, 0.7), (.nan, 0.9), (0.2, .nan)]),
+            ("log", .logarithmic, [(1e-4, 0.4), (3e-3, 0.8), (0.08, 0.6), (0, 0.9)]),
+            ("categories", .categories(["sgd", "adam", "adamax"]), [(0, 0.6), (1, 0.7), (1, 0.72), (2, 0.5)]),
+            ("one point", .logarithmic, [(0.01, 0.5)]),
+        ]
+        for (name, axis, points) in axes {
+            let file = folder.appendingPathComponent("scatter-\(name.replacingOccurrences(of: " ", with: "-")).png")
+            try ScatterChart(title: "val_accuracy against \(name)", xLabel: name, yLabel: "val_accuracy", points: points, xAxis: axis, marked: 1)
+                .write(to: file)
+            #expect(try isPNG(file), "\(name)")
+        }
+    }
 }
