@@ -2,7 +2,7 @@ import ZooTensor
 
 /// A head written as text, as the command line takes it: comma-separated steps
 /// `gap` (global average pooling), `gmp` (global max pooling), `flatten`, `dropout=RATE`,
-/// `dense=UNITS` or `dense=UNITS:ACTIVATION` (relu, relu6, silu, sigmoid, hardSwish, hardSigmoid) for a hidden layer, and a final `dense` whose units are
+/// `dense=UNITS` or `dense=UNITS:ACTIVATION` (relu, relu6, silu, sigmoid, hardSwish, hardSigmoid, gelu) for a hidden layer, and a final `dense` whose units are
 /// the number of classes. Example: `gap,dropout=0.5,dense` (Keras users' usual head).
 public struct HeadSpecification: Sendable, Equatable, CustomStringConvertible {
     public var steps: [ClassificationHead.Step]

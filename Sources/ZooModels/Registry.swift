@@ -139,6 +139,7 @@ public enum ModelRegistry {
         MobileNet.self,
         InceptionResNetV2.self,
         CIFARResNet.self,
+        CIFARAirbench.self,
     ]
 
     private static let registered = Mutex<[Architecture]>(builtInFamilies.flatMap { $0.architectures })

@@ -40,7 +40,7 @@ struct FusedPathTests {
     @Test("inference gives the same output fused and layer by layer",
           arguments: [("resnet50", Flavor.keras), ("mobilenetv2", .keras), ("mobilenetv2", .torchvision), ("densenet121", .torchvision),
                       ("inceptionv3", .keras), ("xception", .keras), ("resnet50v2", .keras), ("mobilenet", .keras), ("vgg16", .torchvision), ("cifar-resnet20", .torchvision), ("cifar-resnet20b", .torchvision),
-                      ("cifar-preresnet110", .torchvision),
+                      ("cifar-preresnet110", .torchvision), ("cifar-airbench", .torchvision),
                       ("inceptionresnetv2", .keras)])
     func inference(name: String, flavor: Flavor) throws {
         let model = try Architecture(named: name).make(flavor: flavor, top: .features(pooling: .average))
@@ -86,6 +86,22 @@ struct FusedPathTests {
         #expect(fused.state.keys.contains { $0.hasPrefix("grad features.denseblock1") } == (frozenLayers == 0))
         for (name, values) in separate.state {
             expectClose(fused.state[name] ?? [], values, tolerance: 1e-3, minimumScale: 1e-3, name + " (frozen \(frozenLayers))")
+        }
+    }
+
+    @Test("a training step of cifar-airbench (GELU and scale-free batch norms in fused convolutions) equals the layer-by-layer one")
+    func airbenchTraining() throws {
+        let model = try Architecture.cifarAirbench.make(flavor: .torchvision, top: .classifier(classes: 10))
+        try randomizeNormalization(model, seed: 7)
+        let initial = model.parameters.map(\.value)
+        let x = try images(4, size: 32, seed: 9)
+        let fused = try trainingStep(model, x, watching: [])
+        zip(model.parameters, initial).forEach { $0.value = $1 }
+        let separate = try trainingStep(model, x, watching: Set(model.layers.map(\.name)))
+        #expect(abs(fused.loss - separate.loss) <= 1e-4 * (1 + abs(separate.loss)))
+        #expect(Set(fused.state.keys) == Set(separate.state.keys))
+        for (name, values) in separate.state {
+            expectClose(fused.state[name] ?? [], values, tolerance: 1e-3, minimumScale: 1e-3, name)
         }
     }
 

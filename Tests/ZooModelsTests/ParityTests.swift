@@ -157,7 +157,8 @@ struct ParityTests {
         }
     }
 
-    @Test("CIFAR ResNets agree with their PyTorch definition", arguments: ["cifar-resnet20", "cifar-resnet20b", "cifar-preresnet20"])
+    @Test("CIFAR ResNets and cifar-airbench agree with their PyTorch definition",
+          arguments: ["cifar-resnet20", "cifar-resnet20b", "cifar-preresnet20", "cifar-airbench"])
     func cifarParity(_ name: String) throws {
         let listing = try JSONDecoder().decode(References.Listing.self,
                                                from: Data(contentsOf: References.folder.appendingPathComponent("cifar/\(name).json")))

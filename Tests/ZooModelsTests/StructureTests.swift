@@ -137,6 +137,19 @@ struct StructureTests {
         #expect(try ModelSummary(model, inputSize: 32).multiplyAdds == 15_346_630_656 / 49 + 512 * 100)
     }
 
+    @Test("cifar-airbench has its PyTorch definition's 1,971,650 parameters and 118 million multiply-adds at 32x32, its maps 31, 15, 7 and 3 wide")
+    func airbench() throws {
+        let model = try Architecture.cifarAirbench.make(flavor: .torchvision, top: .classifier(classes: 10))
+        let summary = try ModelSummary(model, inputSize: 32)
+        #expect(summary.trainable == 1_971_650)
+        // Stem 31x31x24x3x4, then per group conv1 at the input size and conv2 after the pool, and the classifier.
+        let expected = 31 * 31 * 24 * 12 + 31 * 31 * 64 * 24 * 9 + 15 * 15 * 64 * 64 * 9 + 15 * 15 * 256 * 64 * 9
+            + 7 * 7 * 256 * 256 * 9 + 7 * 7 * 256 * 256 * 9 + 3 * 3 * 256 * 256 * 9 + 256 * 10
+        #expect(summary.multiplyAdds == expected && expected == 118_147_360)
+        let widths = summary.layers.filter { $0.name.hasSuffix("_gelu2") || $0.name == "stem_gelu" }.map { $0.outputShape[1] }
+        #expect(widths == [31, 15, 7, 3], "\(summary.layers.map { "\($0.name) \($0.outputShape)" })")
+    }
+
     @Test("model names are accepted with underscores and in any case")
     func names() throws {
         #expect(try Architecture(named: "inception_v3") == .inceptionv3)

@@ -8,7 +8,7 @@ import ZooTensor
 /// definition written out here, and its gradient against finite differences.
 @Suite("Activations, channel and sample scales, shuffles")
 struct ActivationAndScaleTests {
-    static let smoothAndHard: [Activation] = [.silu, .sigmoid, .hardSwish, .hardSigmoid]
+    static let smoothAndHard: [Activation] = [.silu, .sigmoid, .hardSwish, .hardSigmoid, .gelu]
 
     /// The definition, in double precision (torch's and Keras 3's).
     static func reference(_ kind: Activation, _ x: Float) -> Float {
@@ -21,6 +21,7 @@ struct ActivationAndScaleTests {
         case .sigmoid: return Float(1 / (1 + exp(-v)))
         case .hardSwish: return Float(v * relu6(v + 3) / 6)
         case .hardSigmoid: return Float(relu6(v + 3) / 6)
+        case .gelu: return Float(v * (1 + erf(v / 2.squareRoot())) / 2)
         }
     }
 
@@ -43,6 +44,7 @@ struct ActivationAndScaleTests {
         case .silu: silu
         case .sigmoid: sigmoid
         case .hardSwish: hardSwish
+        case .gelu: gelu
         default: hardSigmoid
         }
         #expect(try named(x).array() == activation(kind, x).array())

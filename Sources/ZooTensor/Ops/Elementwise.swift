@@ -19,6 +19,9 @@ public enum Activation: Sendable, Equatable, CaseIterable {
     /// `clip(0.2 x + 0.5, 0, 1)`, a different function). Its gradient is 1/6 inside (-3, 3), 0
     /// outside and at ±3, as torch's.
     case hardSigmoid
+    /// `x * Φ(x)` with `Φ` the standard normal's distribution function, computed with `erf`:
+    /// the exact GELU (torch `GELU()`, Keras `gelu(approximate=False)`), airbench's activation.
+    case gelu
 
     /// The operation's name in errors and on the tape (the function that applies it), and in
     /// head specifications (`dense=256:silu`).
@@ -30,6 +33,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .sigmoid: return "sigmoid"
         case .hardSwish: return "hardSwish"
         case .hardSigmoid: return "hardSigmoid"
+        case .gelu: return "gelu"
         }
     }
 
@@ -42,6 +46,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .sigmoid: return 3
         case .hardSwish: return 4
         case .hardSigmoid: return 5
+        case .gelu: return 6
         }
     }
 
@@ -65,6 +70,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .sigmoid: return [ElementwiseStep(dnnl_eltwise_logistic)]
         case .hardSwish: return [ElementwiseStep(dnnl_eltwise_hardswish)]
         case .hardSigmoid: return [ElementwiseStep(dnnl_eltwise_linear, 1 / 6, 0.5), ElementwiseStep(dnnl_eltwise_clip, 0, 1)]
+        case .gelu: return [ElementwiseStep(dnnl_eltwise_gelu_erf)]
         }
     }
 
@@ -83,6 +89,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .sigmoid: return (ElementwiseStep(dnnl_eltwise_logistic_use_dst_for_bwd), true, 1)
         case .hardSwish: return (ElementwiseStep(dnnl_eltwise_hardswish), false, 1)
         case .hardSigmoid: return (ElementwiseStep(dnnl_eltwise_clip_v2, -3, 3), false, 1 / 6)
+        case .gelu: return (ElementwiseStep(dnnl_eltwise_gelu_erf), false, 1)
         }
     }
 }
@@ -170,6 +177,9 @@ public func hardSwish(_ x: Tensor) throws -> Tensor { try activation(.hardSwish,
 
 /// `relu6(x + 3) / 6` element-wise (torch `Hardsigmoid`, Keras 3 `hard_sigmoid`).
 public func hardSigmoid(_ x: Tensor) throws -> Tensor { try activation(.hardSigmoid, x) }
+
+/// `x * Φ(x)` element-wise, the exact (erf) GELU (torch `GELU()`).
+public func gelu(_ x: Tensor) throws -> Tensor { try activation(.gelu, x) }
 
 /// Applies `kind` element-wise.
 public func activation(_ kind: Activation, _ x: Tensor) throws -> Tensor {
