@@ -221,7 +221,7 @@ struct LibraryAPITests {
         #expect((json["schedule"] as? [String: Any])?["name"] as? String == "step:81,122")
         #expect((json["unfreezeSchedule"] as? [[String: Any]])?.first?["plan"] as? String == "all")
         #expect(try JSONDecoder().decode(FineTuneSettings.self, from: JSONEncoder().encode(settings)) == settings)
-        #expect(throws: TrainingError.invalidSchedule("linear", reason: "unknown: constant, cosine or step:EPOCH,EPOCH...")) {
+        #expect(throws: TrainingError.invalidSchedule("linear", reason: "unknown: constant, cosine, onecycle[:PEAK] or step:EPOCH,EPOCH...")) {
             try ScheduleSettings.Kind(parsing: "linear")
         }
         #expect(throws: TrainingError.unknownOptimizer("lion")) {
