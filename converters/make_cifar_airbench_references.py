@@ -28,7 +28,7 @@ import torch.nn.functional as F  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_cifar_resnet_references import formula, OUT  # noqa: E402  (the shared formula)
+from make_cifar_resnet_references import OUT, fill  # noqa: E402  (the shared formula and listing)
 
 
 class ShiftNorm(nn.Module):
@@ -81,37 +81,11 @@ class Airbench(nn.Module):
         return self.linear(F.adaptive_max_pool2d(y / 9, 1).flatten(1))
 
 
-def fill(model):
-    listing = []
-    state = model.state_dict()
-    modules = dict(model.named_modules())
-    for name, tensor in state.items():
-        module_name, _, leaf = name.rpartition(".")
-        shape = list(tensor.shape)
-        fan_in = None
-        if isinstance(modules[module_name], ShiftNorm):
-            role = {"bias": "bn_beta", "running_mean": "bn_mean", "running_var": "bn_var"}[leaf]
-        elif leaf == "weight":
-            role = "kernel"
-            fan_in = int(np.prod(shape[1:]))
-        else:
-            role = "bias"
-        values = formula(name, shape, role, fan_in)
-        with torch.no_grad():
-            state[name].copy_(torch.from_numpy(values))
-        entry = {"name": name, "shape": shape, "role": role}
-        if fan_in:
-            entry["fan_in"] = fan_in
-        listing.append(entry)
-    model.load_state_dict(state)
-    return listing
-
-
 def main():
     x = np.load(os.path.join(HERE, "..", "Tests", "ZooModelsTests", "References", "input_32.npy"))
     inputs = torch.from_numpy(x.transpose(0, 3, 1, 2).copy())
     model = Airbench().eval()
-    listing = fill(model)
+    listing = fill(model, norms=(ShiftNorm,))
     with torch.no_grad():
         logits = model(inputs).numpy()
     name = "cifar-airbench"

@@ -129,8 +129,9 @@ class CIFARResNet(nn.Module):
         return getattr(self, self.classifier_name)(y)
 
 
-def fill(model):
-    """Formula weights; returns the listing."""
+def fill(model, norms=(nn.BatchNorm2d,)):
+    """Formula weights; returns the listing. `norms` are the batch-norm module types (their
+    tensors take the norm roles; a norm without a scale simply has no `weight`)."""
     modules = dict(model.named_modules())
     listing = []
     state = model.state_dict()
@@ -142,7 +143,7 @@ def fill(model):
         if leaf == "num_batches_tracked":
             listing.append({"name": name, "shape": shape, "role": "counter"})
             continue
-        if isinstance(module, nn.BatchNorm2d):
+        if isinstance(module, norms):
             role = {"weight": "bn_gamma", "bias": "bn_beta", "running_mean": "bn_mean", "running_var": "bn_var"}[leaf]
         elif leaf == "weight":
             role = "kernel"
