@@ -286,11 +286,14 @@ public final class Sweep {
     @discardableResult
     public func run(observer: TrainingObserver? = nil, settings: (SweepTrial) throws -> FineTuneSettings) throws -> [SweepTrialResult] {
         var results: [SweepTrialResult] = []
+        // Whether results read back since the last write are not yet in the files.
+        var unwritten = false
         for number in 1...trials {
             let trial = trial(number)
             let record = trial.folder.appendingPathComponent("trial.json")
             if let data = try? Data(contentsOf: record), let result = try? JSONDecoder().decode(SweepTrialResult.self, from: data) {
                 results.append(result)
+                unwritten = true
                 continue
             }
             observer?.note("trial \(number) of \(trials): " + parameterNames.map { "\($0)=\(trial.values[$0]!)" }.joined(separator: " "))
@@ -315,8 +318,9 @@ public final class Sweep {
             try AtomicFile.write(try encoder.encode(result), to: record)
             results.append(result)
             try writeResults(results)
+            unwritten = false
         }
-        try writeResults(results)
+        if unwritten { try writeResults(results) }
         if let best = Self.best(results, objective: space.objective) {
             observer?.note("best: trial \(best.trial) (\(trial(best.trial).folder.path)), \(space.objective.rawValue) \(best.objective.map { String(format: "%.4f", $0) } ?? "-")")
         }

@@ -25,6 +25,15 @@ func patternDataset(count: Int, size: Int = 32, seed: UInt64) throws -> ArrayDat
     return try ArrayDataset(images: images, labels: labels, classNames: SyntheticDemo.classNames)
 }
 
+/// Asks the run in `folder` for `epochs` in all by editing its `config.json`, as a user extending
+/// a run would (the tests' stand-in for a run killed after its first epochs).
+func setEpochs(_ epochs: Int, ofRunIn folder: URL) throws {
+    let configuration = folder.appendingPathComponent("config.json")
+    var saved = try JSONDecoder().decode(FineTuneSettings.self, from: Data(contentsOf: configuration))
+    saved.epochs = epochs
+    try JSONEncoder().encode(saved).write(to: configuration)
+}
+
 @Suite("Fine-tuning", .serialized)
 struct FineTunerTests {
     func temporaryFolder() -> URL {
@@ -88,10 +97,7 @@ struct FineTunerTests {
         first.epochs = 1
         try FineTuner(settings: first, model: model(first), data: data, folder: interrupted).run()
         // The run's configuration said 1 epoch; the resumed run is asked for 3 by editing it, as a user extending a run would.
-        let configuration = interrupted.appendingPathComponent("config.json")
-        var saved = try JSONDecoder().decode(FineTuneSettings.self, from: Data(contentsOf: configuration))
-        saved.epochs = 3
-        try JSONEncoder().encode(saved).write(to: configuration)
+        try setEpochs(3, ofRunIn: interrupted)
         let resumed = try FineTuner(resuming: interrupted, data: data)
         #expect(resumed.completedEpochs == 1)
         try resumed.run()
@@ -160,10 +166,7 @@ struct FineTunerTests {
         var first = weighted
         first.epochs = 1
         try FineTuner(settings: first, model: model(first), data: data, folder: interrupted).run()
-        let configuration = interrupted.appendingPathComponent("config.json")
-        var saved = try JSONDecoder().decode(FineTuneSettings.self, from: Data(contentsOf: configuration))
-        saved.epochs = 2
-        try JSONEncoder().encode(saved).write(to: configuration)
+        try setEpochs(2, ofRunIn: interrupted)
         let resumed = try FineTuner(resuming: interrupted, data: data)
         try resumed.run()
         for ((name, a), (_, b)) in zip(whole.model.namedParameters(), resumed.model.namedParameters()) {

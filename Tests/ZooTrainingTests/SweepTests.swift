@@ -114,10 +114,7 @@ struct SweepTests {
         try first.run { try settings($0, epochs: $0.number == 3 ? 1 : 2) }
         let third = interrupted.appendingPathComponent("trial-003")
         for file in ["trial.json", "metrics.json"] { try FileManager.default.removeItem(at: third.appendingPathComponent(file)) }
-        let configuration = third.appendingPathComponent("config.json")
-        var saved = try JSONDecoder().decode(FineTuneSettings.self, from: Data(contentsOf: configuration))
-        saved.epochs = 2
-        try JSONEncoder().encode(saved).write(to: configuration)
+        try setEpochs(2, ofRunIn: third)
         let earlier = try Data(contentsOf: interrupted.appendingPathComponent("trial-001/trial.json"))
 
         let resumed = try Sweep(resuming: interrupted)
