@@ -110,7 +110,7 @@ public struct Architecture: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A model family: one file that declares its variants.
-public protocol ModelFamily {
+public protocol ModelFamily: SendableMetatype {
     /// The family's architectures, in listing order.
     static var architectures: [Architecture] { get }
 }

@@ -9,6 +9,10 @@ public enum Initializer: Sendable {
     case ones
     /// He (Kaiming) normal for ReLU networks: standard deviation `sqrt(2 / fanIn)`.
     case heNormal
+    /// LeCun normal for self-normalizing (SELU) networks: standard deviation `sqrt(1 / fanIn)`,
+    /// as PyTorch's SELU notes advise (Keras's `lecun_normal` truncates the same normal at two
+    /// deviations).
+    case lecunNormal
     /// Glorot (Xavier) uniform, Keras's default: uniform in `±sqrt(6 / (fanIn + fanOut))`.
     case glorotUniform
     /// PyTorch's default for conv and linear layers: uniform in `±1 / sqrt(fanIn)`.
@@ -26,6 +30,8 @@ public enum Initializer: Sendable {
             case .ones: return [Float](repeating: 1, count: count)
             case .heNormal:
                 return generator.normalSamples(count, deviation: (2 / Float(max(fanIn, 1))).squareRoot())
+            case .lecunNormal:
+                return generator.normalSamples(count, deviation: (1 / Float(max(fanIn, 1))).squareRoot())
             case .glorotUniform:
                 return Self.uniform(count, limit: (6 / Float(max(fanIn + fanOut, 1))).squareRoot(), &generator)
             case .pytorchDefault:

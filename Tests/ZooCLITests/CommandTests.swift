@@ -83,6 +83,26 @@ struct CommandTests {
         #expect(accuracy(true) > 0.2, "new classes")
     }
 
+    @Test("demo --json prints one JSON object with the contract's fractions on standard output, the epoch lines on standard error")
+    func mainJobJSON() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-demo-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try Zoo.run(["demo", "--epochs", "4", "--json", "--out", folder.path])
+        #expect(result.status == 0, "\(result.error)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.output)")
+        for key in ["accuracy", "old_accuracy", "new_accuracy", "f1", "precision", "recall"] {
+            let value = try #require(object[key] as? Double, "\(key)")
+            #expect(value > 0 && value <= 1, "\(key) \(value)")
+        }
+        #expect(object["test_images"] as? Int == 300 && object["base"] as? String == "cifar-resnet20.zoo_cifar10")
+        #expect(result.error.split(separator: "\n").filter { $0.hasPrefix("epoch ") }.count == 4, "\(result.error)")
+        // What --json reports is what the run folder's metrics say.
+        let test = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("metrics.json"))) as? [String: Any])
+        for key in ["accuracy", "f1"] {
+            #expect(abs((test[key] as? Double ?? -1) - (object[key] as? Double ?? -2)) < 1e-5, "\(key): \(test)")
+        }
+    }
+
     @Test("bench ops --json gives every case and pass with the contract's keys")
     func benchOperationsJSON() throws {
         let result = try Zoo.run(["bench", "ops", "--json", "--rounds", "1"])

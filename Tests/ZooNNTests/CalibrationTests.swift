@@ -72,7 +72,12 @@ struct CalibrationTests {
         conv.quantization = quantization
         let (output, runs) = try Kernels.recording { try conv(x, .inference(), norm: norm, activation: .relu) }
         #expect(output.elementType == .uint8 && runs.contains { $0.operation == "conv2d int8" })
-        #expect(MixedPrecisionError.relative(try output.array(), expected) < 0.015)
+        // Without VNNI (AVX2 alone: a Zen 3 EPYC) oneDNN sums pairs of u8 x s8 products in 16 bits,
+        // which saturate with full-range values; zoo then never runs int8 (`Precision.int8`
+        // resolves to f32), and only the kernel's use is checked here.
+        if CPUCapabilities.hasNativeInt8 {
+            #expect(MixedPrecisionError.relative(try output.array(), expected) < 0.015)
+        }
         // Training passes ignore the quantization.
         #expect(try conv(x, ForwardContext(training: false, tape: GradientTape()), norm: norm, activation: .relu).elementType == .float32)
     }

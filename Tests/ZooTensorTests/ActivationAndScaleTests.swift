@@ -8,7 +8,7 @@ import ZooTensor
 /// definition written out here, and its gradient against finite differences.
 @Suite("Activations, channel and sample scales, shuffles")
 struct ActivationAndScaleTests {
-    static let smoothAndHard: [Activation] = [.silu, .sigmoid, .hardSwish, .hardSigmoid, .gelu]
+    static let smoothAndHard: [Activation] = [.silu, .sigmoid, .hardSwish, .hardSigmoid, .gelu, .selu]
 
     /// The definition, in double precision (torch's and Keras 3's).
     static func reference(_ kind: Activation, _ x: Float) -> Float {
@@ -22,6 +22,7 @@ struct ActivationAndScaleTests {
         case .hardSwish: return Float(v * relu6(v + 3) / 6)
         case .hardSigmoid: return Float(relu6(v + 3) / 6)
         case .gelu: return Float(v * (1 + erf(v / 2.squareRoot())) / 2)
+        case .selu: return Float(1.0507009873554804934193349852946 * (v > 0 ? v : 1.6732632423543772848170429916717 * (exp(v) - 1)))
         }
     }
 
@@ -45,6 +46,7 @@ struct ActivationAndScaleTests {
         case .sigmoid: sigmoid
         case .hardSwish: hardSwish
         case .gelu: gelu
+        case .selu: selu
         default: hardSigmoid
         }
         #expect(try named(x).array() == activation(kind, x).array())
@@ -239,13 +241,13 @@ struct ActivationAndScaleTests {
     @Test("at batch 32, the new operations and grouped and depthwise convolutions run no reference kernel")
     func fastKernels() throws {
         var check = Check()
-        func expectFast(_ what: String, sourceLocation: SourceLocation = #_sourceLocation,
+        func expectFast(_ what: String, allowingGEMM: Bool = false, sourceLocation: SourceLocation = #_sourceLocation,
                         _ body: (GradientTape) throws -> Tensor) throws {
             let (_, runs) = try Kernels.recording {
                 let tape = GradientTape()
                 try tape.backward(try body(tape))
             }
-            let slow = runs.filter { $0.isReference || ($0.operation.hasPrefix("conv2d") && $0.implementation.contains("gemm")) }
+            let slow = runs.filter { $0.isReference || (!allowingGEMM && $0.operation.hasPrefix("conv2d") && $0.implementation.contains("gemm")) }
             #expect(slow.isEmpty, "\(what): \(slow)", sourceLocation: sourceLocation)
             #expect(!runs.isEmpty, sourceLocation: sourceLocation)
         }
@@ -275,7 +277,10 @@ struct ActivationAndScaleTests {
 
         let grouped = try check.tensor([32, 128, 28, 28], blocked: true), groupedWeight = try check.tensor([128, 4, 3, 3])
         let normScale = try check.tensor([128], in: 0.5...1.5), normShift = try check.tensor([128])
-        try expectFast("grouped 3x3, 32 groups, and the batch norm after it") { tape in
+        // Seen with AVX2 alone (a Zen 3 EPYC): one of the grouped convolution's passes runs
+        // `gemm:jit`, oneDNN 2.6's AVX2 grouped kernels wanting 8 channels per group (these have
+        // 4, as ResNeXt's 32x4d); a JIT GEMM, not a reference kernel.
+        try expectFast("grouped 3x3, 32 groups, and the batch norm after it", allowingGEMM: !CPUCapabilities.hasAVX512) { tape in
             let y = try conv2d(tape.watch(grouped), weight: tape.watch(groupedWeight), options: Conv2DOptions(padding: .symmetric(1), groups: 32))
             return try batchNormTraining(y, scale: tape.watch(normScale), shift: tape.watch(normShift), epsilon: 1e-5).output
         }

@@ -6,16 +6,27 @@ import ZooTraining
 import ZooCatalog
 import ZooTensor
 
-/// The real CIFAR-10 images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), unpacked once
-/// per test run into a temporary folder; nil where the archive is absent.
-enum SharedCIFAR {
-    static let unpacked: URL? = {
+/// The real images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), each archive unpacked
+/// once per test run into a temporary folder; nil where the archive is absent.
+enum SharedArchive {
+    static let cifar10 = unpack("cifar10-jpg.tar.gz")
+    static let tinyImageNet = unpack("tinyimagenet32-jpg.tar.gz")
+
+    /// The test data of zoo's own weight sets, by the tag their names end with
+    /// (`cifar-airbench.zoo_cifar10`). A shipped set whose tag is not here fails
+    /// `RealDataTests.shippedWeights`, so none goes unchecked.
+    static let forTag: [String: @Sendable () -> URL?] = [
+        "zoo_cifar10": { cifar10 },
+        "zoo_tinyimagenet32": { tinyImageNet },
+    ]
+
+    private static func unpack(_ name: String) -> URL? {
         let folder = ProcessInfo.processInfo.environment["ZOO_SHARED_DATA"].map { URL(fileURLWithPath: $0) }
             ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("shared/data")
-        let archive = folder.appendingPathComponent("cifar10-jpg.tar.gz")
+        let archive = folder.appendingPathComponent(name)
         guard FileManager.default.fileExists(atPath: archive.path) else { return nil }
-        let target = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-cifar10-\(UUID().uuidString)")
+        let target = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-shared-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
@@ -23,15 +34,15 @@ enum SharedCIFAR {
         guard (try? tar.run()) != nil else { return nil }
         tar.waitUntilExit()
         return tar.terminationStatus == 0 ? target : nil
-    }()
+    }
 }
 
 @Suite("Training on real images", .serialized)
 struct RealDataTests {
     @Test("a CIFAR ResNet-20 learns three CIFAR-10 classes at 32x32 well above chance",
-          .enabled(if: SharedCIFAR.unpacked != nil, "the shared CIFAR-10 archive is not here"))
+          .enabled(if: SharedArchive.cifar10 != nil, "the shared CIFAR-10 archive is not here"))
     func threeClasses() throws {
-        let data = try #require(SharedCIFAR.unpacked)
+        let data = try #require(SharedArchive.cifar10)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-real-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         var settings = FineTuneSettings(architecture: "cifar-resnet20", flavor: .torchvision, imageSize: 32)
@@ -54,23 +65,30 @@ struct RealDataTests {
         #expect(test.perClassAccuracy.allSatisfy { $0 > 0.4 })
     }
 
-    @Test("zoo's shipped CIFAR-10 model scores on the CIFAR-10 test set what its manifest states",
-          .enabled(if: SharedCIFAR.unpacked != nil, "the shared CIFAR-10 archive is not here"))
-    func shippedModel() throws {
-        let data = try #require(SharedCIFAR.unpacked)
-        let set = try Catalog.weightSet(named: "cifar-resnet20.zoo_cifar10")
+    /// Every weight set zoo trained and ships, by its name.
+    static let shippedSets = Catalog.weightSets.filter { $0.publisher == "zoo" }.map(\.name)
+
+    @Test("each weight set zoo ships scores on its test split what its manifest states", arguments: shippedSets)
+    func shippedWeights(_ name: String) throws {
+        let set = try Catalog.weightSet(named: name)
+        let tag = String(name.split(separator: ".").last ?? "")
+        let unpacked = try #require(SharedArchive.forTag[tag], "\(name): no test data is known for the tag '\(tag)'; add it to SharedArchive.forTag")
+        guard let data = unpacked() else {
+            print("skipped: \(name) needs the shared archive for '\(tag)' (../shared/data or $ZOO_SHARED_DATA), which is not here")
+            return
+        }
         let classifier = try Classifier(checkpoint: try Catalog.bundledFile(set))
         let test = try #require(try DataSource([data.path]).test)
         #expect(test.count == 10_000)
         let summary = try classifier.evaluate(test)
         let stated = try #require(set.metrics?.top1)
-        #expect(abs(Double(summary.accuracy) * 100 - stated) < 0.005, "measured \(summary.accuracy), stated \(stated)")
+        #expect(abs(Double(summary.accuracy) * 100 - stated) < 0.005, "\(name): measured \(summary.accuracy), stated \(stated)")
     }
 
     @Test("calibrated on 512 CIFAR-10 training images, the shipped model's int8 test accuracy is within 0.5 points of f32's, and the quantized checkpoint reloads with its calibration",
-          .enabled(if: SharedCIFAR.unpacked != nil, "the shared CIFAR-10 archive is not here"))
+          .enabled(if: SharedArchive.cifar10 != nil, "the shared CIFAR-10 archive is not here"))
     func shippedModelInInt8() throws {
-        let data = try #require(SharedCIFAR.unpacked)
+        let data = try #require(SharedArchive.cifar10)
         let set = try Catalog.weightSet(named: "cifar-resnet20.zoo_cifar10")
         let loaded = try LoadedWeights.load(set.name)
         let sources = try DataSource([data.path])

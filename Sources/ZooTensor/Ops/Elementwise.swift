@@ -22,6 +22,14 @@ public enum Activation: Sendable, Equatable, CaseIterable {
     /// `x * Φ(x)` with `Φ` the standard normal's distribution function, computed with `erf`:
     /// the exact GELU (torch `GELU()`, Keras `gelu(approximate=False)`), airbench's activation.
     case gelu
+    /// `λ * elu(x, α)` with Klambauer et al.'s λ ≈ 1.0507 and α ≈ 1.6733: the self-normalizing
+    /// networks' activation (torch `SELU`, Keras `selu`), which keeps activations near zero mean
+    /// and unit variance without batch norm when the weights start LeCun-normal.
+    case selu
+
+    /// SELU's constants as torch and Keras write them.
+    static let seluAlpha: Float = 1.6732632423543772848170429916717
+    static let seluLambda: Float = 1.0507009873554804934193349852946
 
     /// The operation's name in errors and on the tape (the function that applies it), and in
     /// head specifications (`dense=256:silu`).
@@ -34,6 +42,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .hardSwish: return "hardSwish"
         case .hardSigmoid: return "hardSigmoid"
         case .gelu: return "gelu"
+        case .selu: return "selu"
         }
     }
 
@@ -47,6 +56,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .hardSwish: return 4
         case .hardSigmoid: return 5
         case .gelu: return 6
+        case .selu: return 7
         }
     }
 
@@ -71,6 +81,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .hardSwish: return [ElementwiseStep(dnnl_eltwise_hardswish)]
         case .hardSigmoid: return [ElementwiseStep(dnnl_eltwise_linear, 1 / 6, 0.5), ElementwiseStep(dnnl_eltwise_clip, 0, 1)]
         case .gelu: return [ElementwiseStep(dnnl_eltwise_gelu_erf)]
+        case .selu: return [ElementwiseStep(dnnl_eltwise_elu, Self.seluAlpha), ElementwiseStep(dnnl_eltwise_linear, Self.seluLambda, 0)]
         }
     }
 
@@ -90,6 +101,7 @@ public enum Activation: Sendable, Equatable, CaseIterable {
         case .hardSwish: return (ElementwiseStep(dnnl_eltwise_hardswish), false, 1)
         case .hardSigmoid: return (ElementwiseStep(dnnl_eltwise_clip_v2, -3, 3), false, 1 / 6)
         case .gelu: return (ElementwiseStep(dnnl_eltwise_gelu_erf), false, 1)
+        case .selu: return (ElementwiseStep(dnnl_eltwise_elu, Self.seluAlpha), false, Self.seluLambda)
         }
     }
 }
@@ -180,6 +192,9 @@ public func hardSigmoid(_ x: Tensor) throws -> Tensor { try activation(.hardSigm
 
 /// `x * Φ(x)` element-wise, the exact (erf) GELU (torch `GELU()`).
 public func gelu(_ x: Tensor) throws -> Tensor { try activation(.gelu, x) }
+
+/// `λ * elu(x, α)` element-wise (torch `SELU`, Keras `selu`).
+public func selu(_ x: Tensor) throws -> Tensor { try activation(.selu, x) }
 
 /// Applies `kind` element-wise.
 public func activation(_ kind: Activation, _ x: Tensor) throws -> Tensor {

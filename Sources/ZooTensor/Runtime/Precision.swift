@@ -90,6 +90,14 @@ public enum CPUCapabilities {
         effectiveISA == dnnl_cpu_isa_avx512_core_bf16 || effectiveISA == dnnl_cpu_isa_avx512_core_amx
     }
 
+    /// Whether oneDNN runs AVX-512 kernels (`avx512_core` and up). Below it (AVX2 and older: an
+    /// AMD EPYC of the Zen 3 generation, say) oneDNN 2.6 has no bf16 convolution or batch norm
+    /// at all, only conversions (``Precision`` resolves bf16 to f32 there anyway), and some
+    /// kernels are slower in kind (grouped convolutions with under 8 channels per group use GEMM).
+    public static var hasAVX512: Bool {
+        [dnnl_cpu_isa_avx512_core, dnnl_cpu_isa_avx512_core_vnni, dnnl_cpu_isa_avx512_core_bf16, dnnl_cpu_isa_avx512_core_amx].contains(effectiveISA)
+    }
+
     /// Whether oneDNN's int8 convolutions run on dot-product instructions (AVX512_VNNI, AVX_VNNI
     /// or AMX). Without them oneDNN multiplies pairs of u8 x s8 products into 16 bits, which can
     /// saturate with full-range weights, and runs slower than bf16.
