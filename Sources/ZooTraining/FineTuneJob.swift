@@ -44,7 +44,7 @@ public enum FineTuneJob {
         let (data, _, _) = try openAnyData(settings)
         let tuner = try FineTuner(resuming: folder, data: data)
         if settings.freezeOldRows, let extendFrom = settings.extendFrom {
-            let old = try Checkpoint.load(try Catalog.localFile(extendFrom).0).info.classNames
+            let old = try Checkpoint.info(of: try Catalog.localFile(extendFrom).0).classNames
             try tuner.fixClassifierRows(old.compactMap { settings.classNames.firstIndex(of: $0) })
         }
         observer?.note("resuming \(folder.path) after epoch \(tuner.completedEpochs) of \(settings.epochs)")

@@ -71,7 +71,7 @@ extension ZooCommand {
                     print(message)
                     return
                 }
-                let old = try Checkpoint.load(try Catalog.localFile(recipe.base).0).info.classNames
+                let old = try Checkpoint.info(of: try Catalog.localFile(recipe.base).0).classNames
                 let oldIndices = result.classNames.indices.filter { old.contains(result.classNames[$0]) }
                 let newIndices = result.classNames.indices.filter { !old.contains(result.classNames[$0]) }
                 let oldAccuracy = TransferDemo.accuracy(test, classes: oldIndices), newAccuracy = TransferDemo.accuracy(test, classes: newIndices)
