@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(name: "ZooModelsTests", dependencies: ["ZooTensor", "ZooNN", "ZooWeights", "ZooModels", "ZooTestSupport"],
                     resources: [.copy("References")]),
         .testTarget(name: "ZooCatalogTests", dependencies: ["ZooNN", "ZooModels", "ZooCatalog"]),
-        .testTarget(name: "ZooDataTests", dependencies: ["ZooTensor", "ZooWeights", "ZooData"], resources: [.copy("ResizeReferences")]),
+        .testTarget(name: "ZooDataTests", dependencies: ["ZooTensor", "ZooWeights", "ZooData", "ZooTestSupport"], resources: [.copy("ResizeReferences")]),
         .testTarget(name: "ZooPlotsTests", dependencies: ["ZooPlots"]),
         .testTarget(
             name: "ZooWeightsTests",

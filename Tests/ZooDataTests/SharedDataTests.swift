@@ -1,17 +1,10 @@
 import Foundation
 import Testing
 import ZooData
+import ZooTestSupport
 
-/// The real CIFAR images in `../shared/data` (see its README): unpacked into a temporary folder
-/// by each test, never committed. Skipped where the archives are absent.
-enum SharedData {
-    /// `$ZOO_SHARED_DATA`, or `../shared/data` beside the package root (three levels above this file).
-    static let folder: URL = {
-        if let path = ProcessInfo.processInfo.environment["ZOO_SHARED_DATA"] { return URL(fileURLWithPath: path) }
-        return URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/data")
-    }()
+/// The shared CIFAR archives, unpacked into a temporary folder by each test.
+extension SharedData {
     static let cifar10 = folder.appendingPathComponent("cifar10-jpg.tar.gz")
     static let reptiles = folder.appendingPathComponent("cifar100-reptiles-png.tar.gz")
 
@@ -21,12 +14,7 @@ enum SharedData {
     /// Unpacks `archive` into a fresh temporary folder, runs `body` with it, and removes it.
     static func unpacked<T>(_ archive: URL, _ body: (URL) throws -> T) throws -> T {
         try withTemporaryFolder { folder in
-            let tar = Process()
-            tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-            tar.arguments = ["-xzf", archive.path, "-C", folder.path]
-            try tar.run()
-            tar.waitUntilExit()
-            try #require(tar.terminationStatus == 0, "tar failed to unpack \(archive.path)")
+            try unpack(archive, into: folder)
             return try body(folder)
         }
     }

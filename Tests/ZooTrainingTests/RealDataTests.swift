@@ -5,6 +5,7 @@ import ZooModels
 import ZooTraining
 import ZooCatalog
 import ZooTensor
+import ZooTestSupport
 
 /// The real images in `../shared/data` (`$ZOO_SHARED_DATA` elsewhere), each archive unpacked
 /// once per test run into a temporary folder; nil where the archive is absent.
@@ -21,19 +22,11 @@ enum SharedArchive {
     ]
 
     private static func unpack(_ name: String) -> URL? {
-        let folder = ProcessInfo.processInfo.environment["ZOO_SHARED_DATA"].map { URL(fileURLWithPath: $0) }
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("shared/data")
-        let archive = folder.appendingPathComponent(name)
-        guard FileManager.default.fileExists(atPath: archive.path) else { return nil }
+        guard let archive = SharedData.archive(name) else { return nil }
         let target = FileManager.default.temporaryDirectory.appendingPathComponent("zoo-shared-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
-        let tar = Process()
-        tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-        tar.arguments = ["-xzf", archive.path, "-C", target.path]
-        guard (try? tar.run()) != nil else { return nil }
-        tar.waitUntilExit()
-        return tar.terminationStatus == 0 ? target : nil
+        guard (try? FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)) != nil,
+              (try? SharedData.unpack(archive, into: target)) != nil else { return nil }
+        return target
     }
 }
 
