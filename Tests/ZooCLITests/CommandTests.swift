@@ -94,7 +94,7 @@ struct CommandTests {
             let value = try #require(object[key] as? Double, "\(key)")
             #expect(value > 0 && value <= 1, "\(key) \(value)")
         }
-        #expect(object["test_images"] as? Int == 300 && object["base"] as? String == "cifar-resnet20.zoo_cifar10")
+        #expect(object["test_images"] as? Int == 300 && object["base"] as? String == TransferDemo.Recipe.sample.base)
         #expect(result.error.split(separator: "\n").filter { $0.hasPrefix("epoch ") }.count == 4, "\(result.error)")
         // What --json reports is what the run folder's metrics say.
         let test = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("metrics.json"))) as? [String: Any])
