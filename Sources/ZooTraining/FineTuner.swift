@@ -410,12 +410,12 @@ public final class FineTuner {
         }
     }
 
-    /// Loss and accuracy of the model on `dataset` in inference mode; with `mirrored`, the
-    /// probabilities are averaged with those of the horizontally mirrored images.
-    public func evaluate(_ dataset: any Dataset, mirrored: Bool = false) throws -> ClassificationMetrics {
+    /// Loss and accuracy of the model on `dataset` in inference mode, each image's probabilities
+    /// averaged over the views of `testTimeAugmentation`.
+    public func evaluate(_ dataset: any Dataset, testTimeAugmentation: TestTimeAugmentation = .none) throws -> ClassificationMetrics {
         try Evaluation.run(model, on: dataset, size: settings.imageSize, batchSize: settings.batchSize,
                            preprocessing: settings.preprocessing ?? .none, transform: data.evaluationTransform, workers: data.workers,
-                           skipDamaged: data.skipDamaged, mirrored: mirrored, precision: precision.activationType)
+                           skipDamaged: data.skipDamaged, testTimeAugmentation: testTimeAugmentation, precision: precision.activationType)
     }
 
     private func saveCheckpoints(after epoch: Int, record: EpochRecord, plan: FreezePlan) throws {
@@ -450,7 +450,7 @@ public final class FineTuner {
                 test = try metrics(of: testData, cache: testCache)
             } else {
                 observer?.note("evaluating on \(testData.count) test images" + (settings.testTimeAugmentation ? " (with mirrored copies)" : ""))
-                test = try evaluate(testData, mirrored: settings.testTimeAugmentation)
+                test = try evaluate(testData, testTimeAugmentation: settings.testTimeAugmentation ? .mirror : .none)
             }
         }
         let result = FineTuneResult(history: state.history, test: test, classNames: settings.classNames, folder: folder)

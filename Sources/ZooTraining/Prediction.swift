@@ -55,10 +55,10 @@ public struct Classifier {
         self.init(model: loaded.model, classNames: classNames, imageSize: loaded.inputSize, preprocessing: loaded.preprocessing)
     }
 
-    /// Metrics on `dataset` (its classes matched to the classifier's by name); with `mirrored`,
-    /// predictions are averaged with those of the mirrored images.
+    /// Metrics on `dataset` (its classes matched to the classifier's by name), each image's
+    /// prediction averaged over the views of `testTimeAugmentation`.
     public func evaluate(_ dataset: any Dataset, batchSize: Int = 32, workers: Int = 2, skipDamaged: Bool = false,
-                         mirrored: Bool = false) throws -> MetricsSummary {
+                         testTimeAugmentation: TestTimeAugmentation = .none) throws -> MetricsSummary {
         var data = dataset
         if data.classNames != classNames {
             let unknown = data.classNames.filter { !classNames.contains($0) }
@@ -69,7 +69,7 @@ public struct Classifier {
         }
         let metrics = try Evaluation.run(model, on: data, size: imageSize, batchSize: batchSize, preprocessing: preprocessing,
                                          transform: AugmentationSpecification.evaluationTransform(size: imageSize, resize: resize),
-                                         workers: workers, skipDamaged: skipDamaged, mirrored: mirrored, precision: precision)
+                                         workers: workers, skipDamaged: skipDamaged, testTimeAugmentation: testTimeAugmentation, precision: precision)
         return MetricsSummary(metrics, classNames: classNames)
     }
 

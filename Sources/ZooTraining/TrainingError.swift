@@ -106,6 +106,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case noFeatureFile
     /// The trunk cache lost samples it had stored.
     case trunkCacheLostSamples
+    /// A test-time augmentation view gave fewer batches than the plain images.
+    case augmentedViewEndedEarly(view: Int)
 
     public var description: String {
         switch self {
@@ -200,6 +202,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "no feature file given (the features setting)"
         case .trunkCacheLostSamples:
             return "the trunk cache lost samples"
+        case let .augmentedViewEndedEarly(view):
+            return "test-time augmentation: view \(view) of the test images ended before the plain images did"
         }
     }
 

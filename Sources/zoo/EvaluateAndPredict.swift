@@ -16,14 +16,24 @@ extension ZooCommand {
         var target: String
         @OptionGroup var weightFile: WeightFileOptions
         @OptionGroup var data: DataArguments
-        @Flag(help: "Average each image's prediction with its mirror image's.") var mirrored = false
+        @Flag(help: "Average each image's prediction with its mirror image's (--tta mirror).") var mirrored = false
+        @Option(help: "Test-time augmentation: none, mirror (the image and its mirror), or mirror-translate (also both moved by a pixel up-left and down-right, as airbench evaluates).")
+        var tta: TestTimeAugmentation?
         @Option(help: "Batch size.") var batch = 32
         @Flag(help: "Print JSON: accuracy, top5, per_class, precision, recall, f1, confusion, ...") var json = false
         @OptionGroup var precision: PrecisionOptions
         @OptionGroup var engine: EngineOptions
 
+        /// `--tta`, or `--mirrored`'s mirror; both only when they agree.
+        func testTimeAugmentation() throws -> TestTimeAugmentation {
+            guard let tta else { return mirrored ? .mirror : .none }
+            guard !mirrored || tta == .mirror else { throw ValidationError("--mirrored is --tta mirror: give one of them, not --tta \(tta.rawValue) too") }
+            return tta
+        }
+
         func run() throws {
             engine.apply()
+            let augmentation = try testTimeAugmentation()
             do {
                 let source = try DataSource(data.sources)
                 var dataset: any Dataset = source.test ?? source.training
@@ -32,7 +42,7 @@ extension ZooCommand {
                 let loaded = try weightFile.load(target)
                 var classifier = try Classifier(loaded, classNames: weightFile.weights == nil ? nil : dataset.classNames)
                 try precision.prepare(&classifier, from: loaded)
-                let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, mirrored: mirrored)
+                let summary = try classifier.evaluate(dataset, batchSize: batch, skipDamaged: data.skipDamaged, testTimeAugmentation: augmentation)
                 if json {
                     print(summary.json)
                 } else {

@@ -3,6 +3,7 @@ import Foundation
 import ZooKit
 
 extension Flavor: ExpressibleByArgument {}
+extension TestTimeAugmentation: ExpressibleByArgument {}
 extension Preprocessing: ExpressibleByArgument {}
 
 /// Prints `value` as pretty JSON with sorted keys: the `--json` output of every command.
