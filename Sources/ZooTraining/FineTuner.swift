@@ -208,6 +208,7 @@ public final class FineTuner {
             let plan = settings.plan(forEpoch: epoch)
             let (trainableLayers, _) = try plan.apply(to: model)
             trainable = model.namedParameters().filter { $0.parameter.isTrainable }
+            if let scale = settings.optimizer.batchNormShiftRateScale { optimizer.rateScales = batchNormShiftScales(scale) }
             let trainableCount = trainable.reduce(0) { $0 + $1.parameter.value.elementCount }
             if epoch == firstEpoch || plan != previousPlan {
                 observer?.note("from epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
@@ -391,6 +392,12 @@ public final class FineTuner {
             metrics.add(scores: probabilities, labels: labels, meanLoss: loss, probabilities: probabilities)
         }
         return metrics
+    }
+
+    /// `scale` for the name of every batch norm's shift, found by the module's type.
+    private func batchNormShiftScales(_ scale: Float) -> [String: Float] {
+        let shifts = Set(model.namedModules().compactMap { ($0.module as? BatchNorm).map { ObjectIdentifier($0.bias) } })
+        return Dictionary(uniqueKeysWithValues: model.namedParameters().filter { shifts.contains(ObjectIdentifier($0.parameter)) }.map { ($0.name, scale) })
     }
 
     /// The seed of a training step's dropout: a stream apart from the samples' (negative index).

@@ -219,6 +219,9 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
     /// Decoupled instead of L2 weight decay (implied by `adamw`).
     public var decoupled = false
     public var clipNorm: Float?
+    /// The learning rate of batch-norm shifts (their bias) is this times the others', their
+    /// weight decay per step the same (airbench's `bias_scaler`, 64); nil is 1.
+    public var batchNormShiftRateScale: Float?
 
     public init() {}
 

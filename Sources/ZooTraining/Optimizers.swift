@@ -60,6 +60,10 @@ public final class GradientDescent: Optimizer {
     public let weightDecay: WeightDecay
     public let clipping: GradientClipping
     public private(set) var stepCount = 0
+    /// Per parameter name: a factor on the learning rate (1 where absent). Its weight decay per
+    /// step stays the others' (the L2 coefficient is divided by the factor), as airbench's
+    /// higher rate for batch-norm shifts does.
+    public var rateScales: [String: Float] = [:]
     /// Per parameter: the kind's buffers (momentum; first and second moments).
     private var buffers: [String: [[Float]]] = [:]
 
@@ -96,7 +100,7 @@ public final class GradientDescent: Optimizer {
                     try Tensor(shape: parameter.shape) { p in
                         _ = p.initialize(fromContentsOf: old)
                         first.withUnsafeMutableBufferPointer { m in
-                            second.withUnsafeMutableBufferPointer { v in update(p, g, m, v, t: t, clip: clip) }
+                            second.withUnsafeMutableBufferPointer { v in update(p, g, m, v, t: t, clip: clip, rateScale: rateScales[name] ?? 1) }
                         }
                     }
                 }
@@ -127,19 +131,19 @@ public final class GradientDescent: Optimizer {
     }
 
     /// The kind's update of one parameter's values `p` from its gradient `g` (clipped by
-    /// `clip`), with its buffers `m` and `v`, at step `t` (from 1).
+    /// `clip`), with its buffers `m` and `v`, at step `t` (from 1), at `rateScale` times the rate.
     private func update(_ p: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, _ m: UnsafeMutableBufferPointer<Float>,
-                        _ v: UnsafeMutableBufferPointer<Float>, t: Float, clip: Clip) {
+                        _ v: UnsafeMutableBufferPointer<Float>, t: Float, clip: Clip, rateScale: Float) {
         let decay: Float
         switch weightDecay {
-        case let .l2(rate): decay = rate
+        case let .l2(rate): decay = rate / rateScale
         case let .decoupled(rate):
             decay = 0
             let factor = 1 - learningRate * rate
             for i in p.indices { p[i] *= factor }
         case .none: decay = 0
         }
-        let learningRate = learningRate
+        let learningRate = learningRate * rateScale
         let (scale, limit) = (clip.scale, clip.limit)
         // Element `i`'s gradient as every rule sees it: clipped, then with L2 decay added.
         func effectiveGradient(_ i: Int) -> Float { min(max(g[i] * scale, -limit), limit) + decay * p[i] }

@@ -65,6 +65,8 @@ extension ZooCommand {
         @Option(help: "Weight decay (L2; decoupled for adamw or with --decoupled-weight-decay).") var weightDecay: Float = 0
         @Flag(help: "Decoupled weight decay.") var decoupledWeightDecay = false
         @Option(help: "Clip gradients to this global norm.") var clipNorm: Float?
+        @Option(help: "Train batch-norm shifts (biases) at this times the learning rate, their weight decay per step unchanged (airbench: 64).")
+        var normBiasLrScale: Float?
         @Option(help: "constant, cosine, onecycle[:PEAK] (Smith's one-cycle: up from a 25th of --lr to --lr over the first PEAK share of the run, 0.3 by default, then down), or step:EPOCH,EPOCH (epochs count from 0) with --step-factors.")
         var schedule = "constant"
         @Option(help: "Factors of the step schedule, comma-separated.") var stepFactors = "0.1,0.01"
@@ -159,6 +161,7 @@ extension ZooCommand {
             settings.optimizer.weightDecay = weightDecay
             settings.optimizer.decoupled = decoupledWeightDecay
             settings.optimizer.clipNorm = clipNorm
+            settings.optimizer.batchNormShiftRateScale = normBiasLrScale
             _ = try settings.optimizer.make()
             settings.schedule.kind = try ScheduleSettings.Kind(parsing: schedule)
             settings.schedule.factors = stepFactors.split(separator: ",").compactMap { Float($0) }

@@ -78,6 +78,32 @@ struct FineTunerTests {
         return model
     }
 
+    @Test("--norm-bias-lr-scale moves exactly the batch norms' shifts that many times as far in a step")
+    func batchNormShiftRate() throws {
+        let data = TrainingData(training: try patternDataset(count: 8, size: 32, seed: 4))
+        var settings = settings()
+        (settings.epochs, settings.batchSize, settings.unfreeze, settings.optimizer.momentum) = (1, 8, .all, 0)
+        settings.data.augmentation = "none"
+        settings.testTimeAugmentation = false
+        func stepped(_ scale: Float?) throws -> (before: [(String, [Float])], after: [[Float]], shifts: Set<String>) {
+            settings.optimizer.batchNormShiftRateScale = scale
+            let model = try model(settings)
+            let before = try model.namedParameters().map { ($0.name, try $0.parameter.value.array()) }
+            let shifts = Set(model.namedModules().compactMap { name, module in module is BatchNorm ? name + ".bias" : nil })
+            try FineTuner(settings: settings, model: model, data: data).run()
+            return (before, try model.parameters.map { try $0.value.array() }, shifts)
+        }
+        let plain = try stepped(nil), scaled = try stepped(8)
+        #expect(!plain.shifts.isEmpty)
+        // Running statistics too: the one step's forward pass is the same in both runs.
+        for (index, (name, start)) in plain.before.enumerated() {
+            let factor: Float = plain.shifts.contains(name) ? 8 : 1
+            let moved = zip(plain.after[index], start).map { $0 - $1 }, scaledMoved = zip(scaled.after[index], start).map { $0 - $1 }
+            let size = moved.reduce(0) { max($0, abs($1)) }
+            #expect(zip(moved, scaledMoved).allSatisfy { abs(factor * $0 - $1) <= 1e-3 * factor * size + 1e-7 }, "\(name)")
+        }
+    }
+
     @Test("a run writes its folder, and a run stopped after an epoch and resumed ends with the same weights")
     func resume() throws {
         let data = TrainingData(training: try patternDataset(count: 64, seed: 1), validation: try patternDataset(count: 32, seed: 2),

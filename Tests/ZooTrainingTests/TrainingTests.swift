@@ -23,6 +23,20 @@ struct TrainingTests {
         }
     }
 
+    @Test("a rate scale multiplies one parameter's rate and keeps its L2 decay per step")
+    func rateScale() throws {
+        let scaled = Parameter(try Tensor(shape: [2], values: [1, -2])), plain = Parameter(try Tensor(shape: [2], values: [1, -2]))
+        let optimizer = GradientDescent(.sgd(momentum: 0), learningRate: 0.1, weightDecay: .l2(0.01))
+        optimizer.rateScales = ["scaled": 64]
+        for parameter in [scaled, plain] { parameter.gradient = try Tensor(shape: [2], values: [0.5, 0.25]) }
+        try optimizer.step([("scaled", scaled), ("plain", plain)])
+        // p - lr * s * (g + decay / s * p) = p - lr * (s * g + decay * p)
+        let expectedScaled: [Float] = [1 - 3.2 - 0.001, -2 - 1.6 + 0.002], expectedPlain: [Float] = [1 - 0.05 - 0.001, -2 - 0.025 + 0.002]
+        let (scaledValues, plainValues) = (try scaled.value.array(), try plain.value.array())
+        #expect(zip(scaledValues, expectedScaled).allSatisfy { abs($0 - $1) < 1e-5 }, "\(scaledValues)")
+        #expect(zip(plainValues, expectedPlain).allSatisfy { abs($0 - $1) < 1e-6 }, "\(plainValues)")
+    }
+
     @Test("the synthetic demo's CNN learns: validation loss below 0.15 and accuracy above 95% in 8 epochs")
     func demoLearns() throws {
         let reports = try SyntheticDemo.run()
