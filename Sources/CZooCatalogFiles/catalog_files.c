@@ -10,3909 +10,3917 @@ static const unsigned char file1[] = {
 #embed "../../zoo/cifar-airbench.zoo_cifar10.json"
 };
 static const unsigned char file2[] = {
-#embed "../../zoo/cifar-resnet20.zoo_cifar10.json"
+#embed "../../zoo/cifar-airbench.zoo_tinyimagenet32.json"
 };
 static const unsigned char file3[] = {
-#embed "../../zoo/classes/imagenet-1k.txt"
+#embed "../../zoo/cifar-resnet20.zoo_cifar10.json"
 };
 static const unsigned char file4[] = {
-#embed "../../zoo/densenet121.keras_imagenet.json"
+#embed "../../zoo/classes/imagenet-1k.txt"
 };
 static const unsigned char file5[] = {
-#embed "../../zoo/densenet121.keras_imagenet_notop.json"
+#embed "../../zoo/densenet121.keras_imagenet.json"
 };
 static const unsigned char file6[] = {
-#embed "../../zoo/densenet121.tv_in1k.json"
+#embed "../../zoo/densenet121.keras_imagenet_notop.json"
 };
 static const unsigned char file7[] = {
-#embed "../../zoo/densenet161.tv_in1k.json"
+#embed "../../zoo/densenet121.tv_in1k.json"
 };
 static const unsigned char file8[] = {
-#embed "../../zoo/densenet169.keras_imagenet.json"
+#embed "../../zoo/densenet161.tv_in1k.json"
 };
 static const unsigned char file9[] = {
-#embed "../../zoo/densenet169.keras_imagenet_notop.json"
+#embed "../../zoo/densenet169.keras_imagenet.json"
 };
 static const unsigned char file10[] = {
-#embed "../../zoo/densenet169.tv_in1k.json"
+#embed "../../zoo/densenet169.keras_imagenet_notop.json"
 };
 static const unsigned char file11[] = {
-#embed "../../zoo/densenet201.keras_imagenet.json"
+#embed "../../zoo/densenet169.tv_in1k.json"
 };
 static const unsigned char file12[] = {
-#embed "../../zoo/densenet201.keras_imagenet_notop.json"
+#embed "../../zoo/densenet201.keras_imagenet.json"
 };
 static const unsigned char file13[] = {
-#embed "../../zoo/densenet201.tv_in1k.json"
+#embed "../../zoo/densenet201.keras_imagenet_notop.json"
 };
 static const unsigned char file14[] = {
-#embed "../../zoo/efficientnetb0.keras_imagenet.json"
+#embed "../../zoo/densenet201.tv_in1k.json"
 };
 static const unsigned char file15[] = {
-#embed "../../zoo/efficientnetb0.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb0.keras_imagenet.json"
 };
 static const unsigned char file16[] = {
-#embed "../../zoo/efficientnetb0.tv_in1k.json"
+#embed "../../zoo/efficientnetb0.keras_imagenet_notop.json"
 };
 static const unsigned char file17[] = {
-#embed "../../zoo/efficientnetb1.keras_imagenet.json"
+#embed "../../zoo/efficientnetb0.tv_in1k.json"
 };
 static const unsigned char file18[] = {
-#embed "../../zoo/efficientnetb1.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb1.keras_imagenet.json"
 };
 static const unsigned char file19[] = {
-#embed "../../zoo/efficientnetb1.tv2_in1k.json"
+#embed "../../zoo/efficientnetb1.keras_imagenet_notop.json"
 };
 static const unsigned char file20[] = {
-#embed "../../zoo/efficientnetb1.tv_in1k.json"
+#embed "../../zoo/efficientnetb1.tv2_in1k.json"
 };
 static const unsigned char file21[] = {
-#embed "../../zoo/efficientnetb2.keras_imagenet.json"
+#embed "../../zoo/efficientnetb1.tv_in1k.json"
 };
 static const unsigned char file22[] = {
-#embed "../../zoo/efficientnetb2.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb2.keras_imagenet.json"
 };
 static const unsigned char file23[] = {
-#embed "../../zoo/efficientnetb2.tv_in1k.json"
+#embed "../../zoo/efficientnetb2.keras_imagenet_notop.json"
 };
 static const unsigned char file24[] = {
-#embed "../../zoo/efficientnetb3.keras_imagenet.json"
+#embed "../../zoo/efficientnetb2.tv_in1k.json"
 };
 static const unsigned char file25[] = {
-#embed "../../zoo/efficientnetb3.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb3.keras_imagenet.json"
 };
 static const unsigned char file26[] = {
-#embed "../../zoo/efficientnetb3.tv_in1k.json"
+#embed "../../zoo/efficientnetb3.keras_imagenet_notop.json"
 };
 static const unsigned char file27[] = {
-#embed "../../zoo/efficientnetb4.keras_imagenet.json"
+#embed "../../zoo/efficientnetb3.tv_in1k.json"
 };
 static const unsigned char file28[] = {
-#embed "../../zoo/efficientnetb4.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb4.keras_imagenet.json"
 };
 static const unsigned char file29[] = {
-#embed "../../zoo/efficientnetb4.tv_in1k.json"
+#embed "../../zoo/efficientnetb4.keras_imagenet_notop.json"
 };
 static const unsigned char file30[] = {
-#embed "../../zoo/efficientnetb5.keras_imagenet.json"
+#embed "../../zoo/efficientnetb4.tv_in1k.json"
 };
 static const unsigned char file31[] = {
-#embed "../../zoo/efficientnetb5.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb5.keras_imagenet.json"
 };
 static const unsigned char file32[] = {
-#embed "../../zoo/efficientnetb5.tv_in1k.json"
+#embed "../../zoo/efficientnetb5.keras_imagenet_notop.json"
 };
 static const unsigned char file33[] = {
-#embed "../../zoo/efficientnetb6.keras_imagenet.json"
+#embed "../../zoo/efficientnetb5.tv_in1k.json"
 };
 static const unsigned char file34[] = {
-#embed "../../zoo/efficientnetb6.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb6.keras_imagenet.json"
 };
 static const unsigned char file35[] = {
-#embed "../../zoo/efficientnetb6.tv_in1k.json"
+#embed "../../zoo/efficientnetb6.keras_imagenet_notop.json"
 };
 static const unsigned char file36[] = {
-#embed "../../zoo/efficientnetb7.keras_imagenet.json"
+#embed "../../zoo/efficientnetb6.tv_in1k.json"
 };
 static const unsigned char file37[] = {
-#embed "../../zoo/efficientnetb7.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetb7.keras_imagenet.json"
 };
 static const unsigned char file38[] = {
-#embed "../../zoo/efficientnetb7.tv_in1k.json"
+#embed "../../zoo/efficientnetb7.keras_imagenet_notop.json"
 };
 static const unsigned char file39[] = {
-#embed "../../zoo/efficientnetv2b0.keras_imagenet.json"
+#embed "../../zoo/efficientnetb7.tv_in1k.json"
 };
 static const unsigned char file40[] = {
-#embed "../../zoo/efficientnetv2b0.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetv2b0.keras_imagenet.json"
 };
 static const unsigned char file41[] = {
-#embed "../../zoo/efficientnetv2b1.keras_imagenet.json"
+#embed "../../zoo/efficientnetv2b0.keras_imagenet_notop.json"
 };
 static const unsigned char file42[] = {
-#embed "../../zoo/efficientnetv2b1.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetv2b1.keras_imagenet.json"
 };
 static const unsigned char file43[] = {
-#embed "../../zoo/efficientnetv2b2.keras_imagenet.json"
+#embed "../../zoo/efficientnetv2b1.keras_imagenet_notop.json"
 };
 static const unsigned char file44[] = {
-#embed "../../zoo/efficientnetv2b2.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetv2b2.keras_imagenet.json"
 };
 static const unsigned char file45[] = {
-#embed "../../zoo/efficientnetv2b3.keras_imagenet.json"
+#embed "../../zoo/efficientnetv2b2.keras_imagenet_notop.json"
 };
 static const unsigned char file46[] = {
-#embed "../../zoo/efficientnetv2b3.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetv2b3.keras_imagenet.json"
 };
 static const unsigned char file47[] = {
-#embed "../../zoo/efficientnetv2l.keras_imagenet.json"
+#embed "../../zoo/efficientnetv2b3.keras_imagenet_notop.json"
 };
 static const unsigned char file48[] = {
-#embed "../../zoo/efficientnetv2l.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetv2l.keras_imagenet.json"
 };
 static const unsigned char file49[] = {
-#embed "../../zoo/efficientnetv2l.tv_in1k.json"
+#embed "../../zoo/efficientnetv2l.keras_imagenet_notop.json"
 };
 static const unsigned char file50[] = {
-#embed "../../zoo/efficientnetv2m.keras_imagenet.json"
+#embed "../../zoo/efficientnetv2l.tv_in1k.json"
 };
 static const unsigned char file51[] = {
-#embed "../../zoo/efficientnetv2m.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetv2m.keras_imagenet.json"
 };
 static const unsigned char file52[] = {
-#embed "../../zoo/efficientnetv2m.tv_in1k.json"
+#embed "../../zoo/efficientnetv2m.keras_imagenet_notop.json"
 };
 static const unsigned char file53[] = {
-#embed "../../zoo/efficientnetv2s.keras_imagenet.json"
+#embed "../../zoo/efficientnetv2m.tv_in1k.json"
 };
 static const unsigned char file54[] = {
-#embed "../../zoo/efficientnetv2s.keras_imagenet_notop.json"
+#embed "../../zoo/efficientnetv2s.keras_imagenet.json"
 };
 static const unsigned char file55[] = {
-#embed "../../zoo/efficientnetv2s.tv_in1k.json"
+#embed "../../zoo/efficientnetv2s.keras_imagenet_notop.json"
 };
 static const unsigned char file56[] = {
-#embed "../../zoo/googlenet.tv_in1k.json"
+#embed "../../zoo/efficientnetv2s.tv_in1k.json"
 };
 static const unsigned char file57[] = {
-#embed "../../zoo/inceptionresnetv2.keras_imagenet.json"
+#embed "../../zoo/googlenet.tv_in1k.json"
 };
 static const unsigned char file58[] = {
-#embed "../../zoo/inceptionresnetv2.keras_imagenet_notop.json"
+#embed "../../zoo/inceptionresnetv2.keras_imagenet.json"
 };
 static const unsigned char file59[] = {
-#embed "../../zoo/inceptionv3.keras_imagenet.json"
+#embed "../../zoo/inceptionresnetv2.keras_imagenet_notop.json"
 };
 static const unsigned char file60[] = {
-#embed "../../zoo/inceptionv3.keras_imagenet_notop.json"
+#embed "../../zoo/inceptionv3.keras_imagenet.json"
 };
 static const unsigned char file61[] = {
-#embed "../../zoo/inceptionv3.tv_in1k.json"
+#embed "../../zoo/inceptionv3.keras_imagenet_notop.json"
 };
 static const unsigned char file62[] = {
-#embed "../../zoo/mnasnet0_5.tv_in1k.json"
+#embed "../../zoo/inceptionv3.tv_in1k.json"
 };
 static const unsigned char file63[] = {
-#embed "../../zoo/mnasnet0_75.tv_in1k.json"
+#embed "../../zoo/mnasnet0_5.tv_in1k.json"
 };
 static const unsigned char file64[] = {
-#embed "../../zoo/mnasnet1_0.tv_in1k.json"
+#embed "../../zoo/mnasnet0_75.tv_in1k.json"
 };
 static const unsigned char file65[] = {
-#embed "../../zoo/mnasnet1_3.tv_in1k.json"
+#embed "../../zoo/mnasnet1_0.tv_in1k.json"
 };
 static const unsigned char file66[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r128.json"
+#embed "../../zoo/mnasnet1_3.tv_in1k.json"
 };
 static const unsigned char file67[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r128_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r128.json"
 };
 static const unsigned char file68[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r160.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r128_notop.json"
 };
 static const unsigned char file69[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r160_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r160.json"
 };
 static const unsigned char file70[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r192.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r160_notop.json"
 };
 static const unsigned char file71[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r192_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r192.json"
 };
 static const unsigned char file72[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r224.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r192_notop.json"
 };
 static const unsigned char file73[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a025_r224_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r224.json"
 };
 static const unsigned char file74[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r128.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a025_r224_notop.json"
 };
 static const unsigned char file75[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r128_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r128.json"
 };
 static const unsigned char file76[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r160.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r128_notop.json"
 };
 static const unsigned char file77[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r160_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r160.json"
 };
 static const unsigned char file78[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r192.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r160_notop.json"
 };
 static const unsigned char file79[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r192_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r192.json"
 };
 static const unsigned char file80[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r224.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r192_notop.json"
 };
 static const unsigned char file81[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a050_r224_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r224.json"
 };
 static const unsigned char file82[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r128.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a050_r224_notop.json"
 };
 static const unsigned char file83[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r128_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r128.json"
 };
 static const unsigned char file84[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r160.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r128_notop.json"
 };
 static const unsigned char file85[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r160_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r160.json"
 };
 static const unsigned char file86[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r192.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r160_notop.json"
 };
 static const unsigned char file87[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r192_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r192.json"
 };
 static const unsigned char file88[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r224.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r192_notop.json"
 };
 static const unsigned char file89[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a075_r224_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r224.json"
 };
 static const unsigned char file90[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r128.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a075_r224_notop.json"
 };
 static const unsigned char file91[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r128_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r128.json"
 };
 static const unsigned char file92[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r160.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r128_notop.json"
 };
 static const unsigned char file93[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r160_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r160.json"
 };
 static const unsigned char file94[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r192.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r160_notop.json"
 };
 static const unsigned char file95[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r192_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r192.json"
 };
 static const unsigned char file96[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r224.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r192_notop.json"
 };
 static const unsigned char file97[] = {
-#embed "../../zoo/mobilenet.keras_imagenet_a100_r224_notop.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r224.json"
 };
 static const unsigned char file98[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r128.json"
+#embed "../../zoo/mobilenet.keras_imagenet_a100_r224_notop.json"
 };
 static const unsigned char file99[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r128_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r128.json"
 };
 static const unsigned char file100[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r160.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r128_notop.json"
 };
 static const unsigned char file101[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r160_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r160.json"
 };
 static const unsigned char file102[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r192.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r160_notop.json"
 };
 static const unsigned char file103[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r192_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r192.json"
 };
 static const unsigned char file104[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r224.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r192_notop.json"
 };
 static const unsigned char file105[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r224_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r224.json"
 };
 static const unsigned char file106[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r96.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r224_notop.json"
 };
 static const unsigned char file107[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r96_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r96.json"
 };
 static const unsigned char file108[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r128.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a035_r96_notop.json"
 };
 static const unsigned char file109[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r128_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r128.json"
 };
 static const unsigned char file110[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r160.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r128_notop.json"
 };
 static const unsigned char file111[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r160_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r160.json"
 };
 static const unsigned char file112[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r192.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r160_notop.json"
 };
 static const unsigned char file113[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r192_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r192.json"
 };
 static const unsigned char file114[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r224.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r192_notop.json"
 };
 static const unsigned char file115[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r224_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r224.json"
 };
 static const unsigned char file116[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r96.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r224_notop.json"
 };
 static const unsigned char file117[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r96_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r96.json"
 };
 static const unsigned char file118[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r128.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a050_r96_notop.json"
 };
 static const unsigned char file119[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r128_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r128.json"
 };
 static const unsigned char file120[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r160.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r128_notop.json"
 };
 static const unsigned char file121[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r160_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r160.json"
 };
 static const unsigned char file122[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r192.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r160_notop.json"
 };
 static const unsigned char file123[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r192_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r192.json"
 };
 static const unsigned char file124[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r224.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r192_notop.json"
 };
 static const unsigned char file125[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r224_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r224.json"
 };
 static const unsigned char file126[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r96.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r224_notop.json"
 };
 static const unsigned char file127[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r96_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r96.json"
 };
 static const unsigned char file128[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r128.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a075_r96_notop.json"
 };
 static const unsigned char file129[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r128_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r128.json"
 };
 static const unsigned char file130[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r160.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r128_notop.json"
 };
 static const unsigned char file131[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r160_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r160.json"
 };
 static const unsigned char file132[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r192.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r160_notop.json"
 };
 static const unsigned char file133[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r192_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r192.json"
 };
 static const unsigned char file134[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r224.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r192_notop.json"
 };
 static const unsigned char file135[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r224_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r224.json"
 };
 static const unsigned char file136[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r96.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r224_notop.json"
 };
 static const unsigned char file137[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r96_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r96.json"
 };
 static const unsigned char file138[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r128.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a100_r96_notop.json"
 };
 static const unsigned char file139[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r128_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r128.json"
 };
 static const unsigned char file140[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r160.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r128_notop.json"
 };
 static const unsigned char file141[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r160_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r160.json"
 };
 static const unsigned char file142[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r192.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r160_notop.json"
 };
 static const unsigned char file143[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r192_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r192.json"
 };
 static const unsigned char file144[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r224.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r192_notop.json"
 };
 static const unsigned char file145[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r224_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r224.json"
 };
 static const unsigned char file146[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r96.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r224_notop.json"
 };
 static const unsigned char file147[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r96_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r96.json"
 };
 static const unsigned char file148[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r128.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a130_r96_notop.json"
 };
 static const unsigned char file149[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r128_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r128.json"
 };
 static const unsigned char file150[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r160.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r128_notop.json"
 };
 static const unsigned char file151[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r160_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r160.json"
 };
 static const unsigned char file152[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r192.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r160_notop.json"
 };
 static const unsigned char file153[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r192_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r192.json"
 };
 static const unsigned char file154[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r224.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r192_notop.json"
 };
 static const unsigned char file155[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r224_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r224.json"
 };
 static const unsigned char file156[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r96.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r224_notop.json"
 };
 static const unsigned char file157[] = {
-#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r96_notop.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r96.json"
 };
 static const unsigned char file158[] = {
-#embed "../../zoo/mobilenetv2.tv2_in1k.json"
+#embed "../../zoo/mobilenetv2.keras_imagenet_a140_r96_notop.json"
 };
 static const unsigned char file159[] = {
-#embed "../../zoo/mobilenetv2.tv_in1k.json"
+#embed "../../zoo/mobilenetv2.tv2_in1k.json"
 };
 static const unsigned char file160[] = {
-#embed "../../zoo/mobilenetv3large.keras_imagenet.json"
+#embed "../../zoo/mobilenetv2.tv_in1k.json"
 };
 static const unsigned char file161[] = {
-#embed "../../zoo/mobilenetv3large.keras_imagenet_a075.json"
+#embed "../../zoo/mobilenetv3large.keras_imagenet.json"
 };
 static const unsigned char file162[] = {
-#embed "../../zoo/mobilenetv3large.keras_imagenet_a075_notop.json"
+#embed "../../zoo/mobilenetv3large.keras_imagenet_a075.json"
 };
 static const unsigned char file163[] = {
-#embed "../../zoo/mobilenetv3large.keras_imagenet_minimalistic.json"
+#embed "../../zoo/mobilenetv3large.keras_imagenet_a075_notop.json"
 };
 static const unsigned char file164[] = {
-#embed "../../zoo/mobilenetv3large.keras_imagenet_minimalistic_notop.json"
+#embed "../../zoo/mobilenetv3large.keras_imagenet_minimalistic.json"
 };
 static const unsigned char file165[] = {
-#embed "../../zoo/mobilenetv3large.keras_imagenet_notop.json"
+#embed "../../zoo/mobilenetv3large.keras_imagenet_minimalistic_notop.json"
 };
 static const unsigned char file166[] = {
-#embed "../../zoo/mobilenetv3large.tv2_in1k.json"
+#embed "../../zoo/mobilenetv3large.keras_imagenet_notop.json"
 };
 static const unsigned char file167[] = {
-#embed "../../zoo/mobilenetv3large.tv_in1k.json"
+#embed "../../zoo/mobilenetv3large.tv2_in1k.json"
 };
 static const unsigned char file168[] = {
-#embed "../../zoo/mobilenetv3small.keras_imagenet.json"
+#embed "../../zoo/mobilenetv3large.tv_in1k.json"
 };
 static const unsigned char file169[] = {
-#embed "../../zoo/mobilenetv3small.keras_imagenet_a075.json"
+#embed "../../zoo/mobilenetv3small.keras_imagenet.json"
 };
 static const unsigned char file170[] = {
-#embed "../../zoo/mobilenetv3small.keras_imagenet_a075_notop.json"
+#embed "../../zoo/mobilenetv3small.keras_imagenet_a075.json"
 };
 static const unsigned char file171[] = {
-#embed "../../zoo/mobilenetv3small.keras_imagenet_minimalistic.json"
+#embed "../../zoo/mobilenetv3small.keras_imagenet_a075_notop.json"
 };
 static const unsigned char file172[] = {
-#embed "../../zoo/mobilenetv3small.keras_imagenet_minimalistic_notop.json"
+#embed "../../zoo/mobilenetv3small.keras_imagenet_minimalistic.json"
 };
 static const unsigned char file173[] = {
-#embed "../../zoo/mobilenetv3small.keras_imagenet_notop.json"
+#embed "../../zoo/mobilenetv3small.keras_imagenet_minimalistic_notop.json"
 };
 static const unsigned char file174[] = {
-#embed "../../zoo/mobilenetv3small.tv_in1k.json"
+#embed "../../zoo/mobilenetv3small.keras_imagenet_notop.json"
 };
 static const unsigned char file175[] = {
-#embed "../../zoo/resnet101.keras_imagenet.json"
+#embed "../../zoo/mobilenetv3small.tv_in1k.json"
 };
 static const unsigned char file176[] = {
-#embed "../../zoo/resnet101.keras_imagenet_notop.json"
+#embed "../../zoo/resnet101.keras_imagenet.json"
 };
 static const unsigned char file177[] = {
-#embed "../../zoo/resnet101.tv2_in1k.json"
+#embed "../../zoo/resnet101.keras_imagenet_notop.json"
 };
 static const unsigned char file178[] = {
-#embed "../../zoo/resnet101.tv_in1k.json"
+#embed "../../zoo/resnet101.tv2_in1k.json"
 };
 static const unsigned char file179[] = {
-#embed "../../zoo/resnet101v2.keras_imagenet.json"
+#embed "../../zoo/resnet101.tv_in1k.json"
 };
 static const unsigned char file180[] = {
-#embed "../../zoo/resnet101v2.keras_imagenet_notop.json"
+#embed "../../zoo/resnet101v2.keras_imagenet.json"
 };
 static const unsigned char file181[] = {
-#embed "../../zoo/resnet152.keras_imagenet.json"
+#embed "../../zoo/resnet101v2.keras_imagenet_notop.json"
 };
 static const unsigned char file182[] = {
-#embed "../../zoo/resnet152.keras_imagenet_notop.json"
+#embed "../../zoo/resnet152.keras_imagenet.json"
 };
 static const unsigned char file183[] = {
-#embed "../../zoo/resnet152.tv2_in1k.json"
+#embed "../../zoo/resnet152.keras_imagenet_notop.json"
 };
 static const unsigned char file184[] = {
-#embed "../../zoo/resnet152.tv_in1k.json"
+#embed "../../zoo/resnet152.tv2_in1k.json"
 };
 static const unsigned char file185[] = {
-#embed "../../zoo/resnet152v2.keras_imagenet.json"
+#embed "../../zoo/resnet152.tv_in1k.json"
 };
 static const unsigned char file186[] = {
-#embed "../../zoo/resnet152v2.keras_imagenet_notop.json"
+#embed "../../zoo/resnet152v2.keras_imagenet.json"
 };
 static const unsigned char file187[] = {
-#embed "../../zoo/resnet18.tv_in1k.json"
+#embed "../../zoo/resnet152v2.keras_imagenet_notop.json"
 };
 static const unsigned char file188[] = {
-#embed "../../zoo/resnet34.tv_in1k.json"
+#embed "../../zoo/resnet18.tv_in1k.json"
 };
 static const unsigned char file189[] = {
-#embed "../../zoo/resnet50.keras_imagenet.json"
+#embed "../../zoo/resnet34.tv_in1k.json"
 };
 static const unsigned char file190[] = {
-#embed "../../zoo/resnet50.keras_imagenet_notop.json"
+#embed "../../zoo/resnet50.keras_imagenet.json"
 };
 static const unsigned char file191[] = {
-#embed "../../zoo/resnet50.tv2_in1k.json"
+#embed "../../zoo/resnet50.keras_imagenet_notop.json"
 };
 static const unsigned char file192[] = {
-#embed "../../zoo/resnet50.tv_in1k.json"
+#embed "../../zoo/resnet50.tv2_in1k.json"
 };
 static const unsigned char file193[] = {
-#embed "../../zoo/resnet50v2.keras_imagenet.json"
+#embed "../../zoo/resnet50.tv_in1k.json"
 };
 static const unsigned char file194[] = {
-#embed "../../zoo/resnet50v2.keras_imagenet_notop.json"
+#embed "../../zoo/resnet50v2.keras_imagenet.json"
 };
 static const unsigned char file195[] = {
-#embed "../../zoo/resnext101_32x8d.tv2_in1k.json"
+#embed "../../zoo/resnet50v2.keras_imagenet_notop.json"
 };
 static const unsigned char file196[] = {
-#embed "../../zoo/resnext101_32x8d.tv_in1k.json"
+#embed "../../zoo/resnext101_32x8d.tv2_in1k.json"
 };
 static const unsigned char file197[] = {
-#embed "../../zoo/resnext101_64x4d.tv_in1k.json"
+#embed "../../zoo/resnext101_32x8d.tv_in1k.json"
 };
 static const unsigned char file198[] = {
-#embed "../../zoo/resnext50_32x4d.tv2_in1k.json"
+#embed "../../zoo/resnext101_64x4d.tv_in1k.json"
 };
 static const unsigned char file199[] = {
-#embed "../../zoo/resnext50_32x4d.tv_in1k.json"
+#embed "../../zoo/resnext50_32x4d.tv2_in1k.json"
 };
 static const unsigned char file200[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0000.jpg"
+#embed "../../zoo/resnext50_32x4d.tv_in1k.json"
 };
 static const unsigned char file201[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0000.jpg"
 };
 static const unsigned char file202[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0001.jpg"
 };
 static const unsigned char file203[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0002.jpg"
 };
 static const unsigned char file204[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0003.jpg"
 };
 static const unsigned char file205[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0004.jpg"
 };
 static const unsigned char file206[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0005.jpg"
 };
 static const unsigned char file207[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0006.jpg"
 };
 static const unsigned char file208[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0007.jpg"
 };
 static const unsigned char file209[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0008.jpg"
 };
 static const unsigned char file210[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0009.jpg"
 };
 static const unsigned char file211[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0010.jpg"
 };
 static const unsigned char file212[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0011.jpg"
 };
 static const unsigned char file213[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0012.jpg"
 };
 static const unsigned char file214[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0013.jpg"
 };
 static const unsigned char file215[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0014.jpg"
 };
 static const unsigned char file216[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0015.jpg"
 };
 static const unsigned char file217[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0016.jpg"
 };
 static const unsigned char file218[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0017.jpg"
 };
 static const unsigned char file219[] = {
-#embed "../../zoo/samples/cifar15/test/airplane/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0018.jpg"
 };
 static const unsigned char file220[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/airplane/0019.jpg"
 };
 static const unsigned char file221[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0000.jpg"
 };
 static const unsigned char file222[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0001.jpg"
 };
 static const unsigned char file223[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0002.jpg"
 };
 static const unsigned char file224[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0003.jpg"
 };
 static const unsigned char file225[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0004.jpg"
 };
 static const unsigned char file226[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0005.jpg"
 };
 static const unsigned char file227[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0006.jpg"
 };
 static const unsigned char file228[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0007.jpg"
 };
 static const unsigned char file229[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0008.jpg"
 };
 static const unsigned char file230[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0009.jpg"
 };
 static const unsigned char file231[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0010.jpg"
 };
 static const unsigned char file232[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0011.jpg"
 };
 static const unsigned char file233[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0012.jpg"
 };
 static const unsigned char file234[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0013.jpg"
 };
 static const unsigned char file235[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0014.jpg"
 };
 static const unsigned char file236[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0015.jpg"
 };
 static const unsigned char file237[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0016.jpg"
 };
 static const unsigned char file238[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0017.jpg"
 };
 static const unsigned char file239[] = {
-#embed "../../zoo/samples/cifar15/test/automobile/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0018.jpg"
 };
 static const unsigned char file240[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/automobile/0019.jpg"
 };
 static const unsigned char file241[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0000.jpg"
 };
 static const unsigned char file242[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0001.jpg"
 };
 static const unsigned char file243[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0002.jpg"
 };
 static const unsigned char file244[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0003.jpg"
 };
 static const unsigned char file245[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0004.jpg"
 };
 static const unsigned char file246[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0005.jpg"
 };
 static const unsigned char file247[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0006.jpg"
 };
 static const unsigned char file248[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0007.jpg"
 };
 static const unsigned char file249[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0008.jpg"
 };
 static const unsigned char file250[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0009.jpg"
 };
 static const unsigned char file251[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0010.jpg"
 };
 static const unsigned char file252[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0011.jpg"
 };
 static const unsigned char file253[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0012.jpg"
 };
 static const unsigned char file254[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0013.jpg"
 };
 static const unsigned char file255[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0014.jpg"
 };
 static const unsigned char file256[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0015.jpg"
 };
 static const unsigned char file257[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0016.jpg"
 };
 static const unsigned char file258[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0017.jpg"
 };
 static const unsigned char file259[] = {
-#embed "../../zoo/samples/cifar15/test/bird/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0018.jpg"
 };
 static const unsigned char file260[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/bird/0019.jpg"
 };
 static const unsigned char file261[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0000.jpg"
 };
 static const unsigned char file262[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0001.jpg"
 };
 static const unsigned char file263[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0002.jpg"
 };
 static const unsigned char file264[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0003.jpg"
 };
 static const unsigned char file265[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0004.jpg"
 };
 static const unsigned char file266[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0005.jpg"
 };
 static const unsigned char file267[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0006.jpg"
 };
 static const unsigned char file268[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0007.jpg"
 };
 static const unsigned char file269[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0008.jpg"
 };
 static const unsigned char file270[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0009.jpg"
 };
 static const unsigned char file271[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0010.jpg"
 };
 static const unsigned char file272[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0011.jpg"
 };
 static const unsigned char file273[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0012.jpg"
 };
 static const unsigned char file274[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0013.jpg"
 };
 static const unsigned char file275[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0014.jpg"
 };
 static const unsigned char file276[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0015.jpg"
 };
 static const unsigned char file277[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0016.jpg"
 };
 static const unsigned char file278[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0017.jpg"
 };
 static const unsigned char file279[] = {
-#embed "../../zoo/samples/cifar15/test/cat/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/cat/0018.jpg"
 };
 static const unsigned char file280[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0000.png"
+#embed "../../zoo/samples/cifar15/test/cat/0019.jpg"
 };
 static const unsigned char file281[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0001.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0000.png"
 };
 static const unsigned char file282[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0002.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0001.png"
 };
 static const unsigned char file283[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0003.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0002.png"
 };
 static const unsigned char file284[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0004.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0003.png"
 };
 static const unsigned char file285[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0005.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0004.png"
 };
 static const unsigned char file286[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0006.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0005.png"
 };
 static const unsigned char file287[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0007.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0006.png"
 };
 static const unsigned char file288[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0008.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0007.png"
 };
 static const unsigned char file289[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0009.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0008.png"
 };
 static const unsigned char file290[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0010.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0009.png"
 };
 static const unsigned char file291[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0011.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0010.png"
 };
 static const unsigned char file292[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0012.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0011.png"
 };
 static const unsigned char file293[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0013.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0012.png"
 };
 static const unsigned char file294[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0014.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0013.png"
 };
 static const unsigned char file295[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0015.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0014.png"
 };
 static const unsigned char file296[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0016.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0015.png"
 };
 static const unsigned char file297[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0017.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0016.png"
 };
 static const unsigned char file298[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0018.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0017.png"
 };
 static const unsigned char file299[] = {
-#embed "../../zoo/samples/cifar15/test/crocodile/0019.png"
+#embed "../../zoo/samples/cifar15/test/crocodile/0018.png"
 };
 static const unsigned char file300[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/crocodile/0019.png"
 };
 static const unsigned char file301[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0000.jpg"
 };
 static const unsigned char file302[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0001.jpg"
 };
 static const unsigned char file303[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0002.jpg"
 };
 static const unsigned char file304[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0003.jpg"
 };
 static const unsigned char file305[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0004.jpg"
 };
 static const unsigned char file306[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0005.jpg"
 };
 static const unsigned char file307[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0006.jpg"
 };
 static const unsigned char file308[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0007.jpg"
 };
 static const unsigned char file309[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0008.jpg"
 };
 static const unsigned char file310[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0009.jpg"
 };
 static const unsigned char file311[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0010.jpg"
 };
 static const unsigned char file312[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0011.jpg"
 };
 static const unsigned char file313[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0012.jpg"
 };
 static const unsigned char file314[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0013.jpg"
 };
 static const unsigned char file315[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0014.jpg"
 };
 static const unsigned char file316[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0015.jpg"
 };
 static const unsigned char file317[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0016.jpg"
 };
 static const unsigned char file318[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0017.jpg"
 };
 static const unsigned char file319[] = {
-#embed "../../zoo/samples/cifar15/test/deer/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/deer/0018.jpg"
 };
 static const unsigned char file320[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0000.png"
+#embed "../../zoo/samples/cifar15/test/deer/0019.jpg"
 };
 static const unsigned char file321[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0001.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0000.png"
 };
 static const unsigned char file322[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0002.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0001.png"
 };
 static const unsigned char file323[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0003.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0002.png"
 };
 static const unsigned char file324[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0004.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0003.png"
 };
 static const unsigned char file325[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0005.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0004.png"
 };
 static const unsigned char file326[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0006.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0005.png"
 };
 static const unsigned char file327[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0007.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0006.png"
 };
 static const unsigned char file328[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0008.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0007.png"
 };
 static const unsigned char file329[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0009.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0008.png"
 };
 static const unsigned char file330[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0010.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0009.png"
 };
 static const unsigned char file331[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0011.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0010.png"
 };
 static const unsigned char file332[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0012.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0011.png"
 };
 static const unsigned char file333[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0013.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0012.png"
 };
 static const unsigned char file334[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0014.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0013.png"
 };
 static const unsigned char file335[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0015.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0014.png"
 };
 static const unsigned char file336[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0016.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0015.png"
 };
 static const unsigned char file337[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0017.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0016.png"
 };
 static const unsigned char file338[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0018.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0017.png"
 };
 static const unsigned char file339[] = {
-#embed "../../zoo/samples/cifar15/test/dinosaur/0019.png"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0018.png"
 };
 static const unsigned char file340[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/dinosaur/0019.png"
 };
 static const unsigned char file341[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0000.jpg"
 };
 static const unsigned char file342[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0001.jpg"
 };
 static const unsigned char file343[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0002.jpg"
 };
 static const unsigned char file344[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0003.jpg"
 };
 static const unsigned char file345[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0004.jpg"
 };
 static const unsigned char file346[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0005.jpg"
 };
 static const unsigned char file347[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0006.jpg"
 };
 static const unsigned char file348[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0007.jpg"
 };
 static const unsigned char file349[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0008.jpg"
 };
 static const unsigned char file350[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0009.jpg"
 };
 static const unsigned char file351[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0010.jpg"
 };
 static const unsigned char file352[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0011.jpg"
 };
 static const unsigned char file353[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0012.jpg"
 };
 static const unsigned char file354[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0013.jpg"
 };
 static const unsigned char file355[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0014.jpg"
 };
 static const unsigned char file356[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0015.jpg"
 };
 static const unsigned char file357[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0016.jpg"
 };
 static const unsigned char file358[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0017.jpg"
 };
 static const unsigned char file359[] = {
-#embed "../../zoo/samples/cifar15/test/dog/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0018.jpg"
 };
 static const unsigned char file360[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/dog/0019.jpg"
 };
 static const unsigned char file361[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0000.jpg"
 };
 static const unsigned char file362[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0001.jpg"
 };
 static const unsigned char file363[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0002.jpg"
 };
 static const unsigned char file364[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0003.jpg"
 };
 static const unsigned char file365[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0004.jpg"
 };
 static const unsigned char file366[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0005.jpg"
 };
 static const unsigned char file367[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0006.jpg"
 };
 static const unsigned char file368[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0007.jpg"
 };
 static const unsigned char file369[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0008.jpg"
 };
 static const unsigned char file370[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0009.jpg"
 };
 static const unsigned char file371[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0010.jpg"
 };
 static const unsigned char file372[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0011.jpg"
 };
 static const unsigned char file373[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0012.jpg"
 };
 static const unsigned char file374[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0013.jpg"
 };
 static const unsigned char file375[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0014.jpg"
 };
 static const unsigned char file376[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0015.jpg"
 };
 static const unsigned char file377[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0016.jpg"
 };
 static const unsigned char file378[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0017.jpg"
 };
 static const unsigned char file379[] = {
-#embed "../../zoo/samples/cifar15/test/frog/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0018.jpg"
 };
 static const unsigned char file380[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/frog/0019.jpg"
 };
 static const unsigned char file381[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0000.jpg"
 };
 static const unsigned char file382[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0001.jpg"
 };
 static const unsigned char file383[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0002.jpg"
 };
 static const unsigned char file384[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0003.jpg"
 };
 static const unsigned char file385[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0004.jpg"
 };
 static const unsigned char file386[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0005.jpg"
 };
 static const unsigned char file387[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0006.jpg"
 };
 static const unsigned char file388[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0007.jpg"
 };
 static const unsigned char file389[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0008.jpg"
 };
 static const unsigned char file390[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0009.jpg"
 };
 static const unsigned char file391[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0010.jpg"
 };
 static const unsigned char file392[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0011.jpg"
 };
 static const unsigned char file393[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0012.jpg"
 };
 static const unsigned char file394[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0013.jpg"
 };
 static const unsigned char file395[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0014.jpg"
 };
 static const unsigned char file396[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0015.jpg"
 };
 static const unsigned char file397[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0016.jpg"
 };
 static const unsigned char file398[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0017.jpg"
 };
 static const unsigned char file399[] = {
-#embed "../../zoo/samples/cifar15/test/horse/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/horse/0018.jpg"
 };
 static const unsigned char file400[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0000.png"
+#embed "../../zoo/samples/cifar15/test/horse/0019.jpg"
 };
 static const unsigned char file401[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0001.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0000.png"
 };
 static const unsigned char file402[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0002.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0001.png"
 };
 static const unsigned char file403[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0003.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0002.png"
 };
 static const unsigned char file404[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0004.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0003.png"
 };
 static const unsigned char file405[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0005.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0004.png"
 };
 static const unsigned char file406[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0006.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0005.png"
 };
 static const unsigned char file407[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0007.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0006.png"
 };
 static const unsigned char file408[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0008.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0007.png"
 };
 static const unsigned char file409[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0009.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0008.png"
 };
 static const unsigned char file410[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0010.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0009.png"
 };
 static const unsigned char file411[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0011.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0010.png"
 };
 static const unsigned char file412[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0012.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0011.png"
 };
 static const unsigned char file413[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0013.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0012.png"
 };
 static const unsigned char file414[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0014.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0013.png"
 };
 static const unsigned char file415[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0015.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0014.png"
 };
 static const unsigned char file416[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0016.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0015.png"
 };
 static const unsigned char file417[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0017.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0016.png"
 };
 static const unsigned char file418[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0018.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0017.png"
 };
 static const unsigned char file419[] = {
-#embed "../../zoo/samples/cifar15/test/lizard/0019.png"
+#embed "../../zoo/samples/cifar15/test/lizard/0018.png"
 };
 static const unsigned char file420[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/lizard/0019.png"
 };
 static const unsigned char file421[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0000.jpg"
 };
 static const unsigned char file422[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0001.jpg"
 };
 static const unsigned char file423[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0002.jpg"
 };
 static const unsigned char file424[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0003.jpg"
 };
 static const unsigned char file425[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0004.jpg"
 };
 static const unsigned char file426[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0005.jpg"
 };
 static const unsigned char file427[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0006.jpg"
 };
 static const unsigned char file428[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0007.jpg"
 };
 static const unsigned char file429[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0008.jpg"
 };
 static const unsigned char file430[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0009.jpg"
 };
 static const unsigned char file431[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0010.jpg"
 };
 static const unsigned char file432[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0011.jpg"
 };
 static const unsigned char file433[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0012.jpg"
 };
 static const unsigned char file434[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0013.jpg"
 };
 static const unsigned char file435[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0014.jpg"
 };
 static const unsigned char file436[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0015.jpg"
 };
 static const unsigned char file437[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0016.jpg"
 };
 static const unsigned char file438[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0017.jpg"
 };
 static const unsigned char file439[] = {
-#embed "../../zoo/samples/cifar15/test/ship/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/ship/0018.jpg"
 };
 static const unsigned char file440[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0000.png"
+#embed "../../zoo/samples/cifar15/test/ship/0019.jpg"
 };
 static const unsigned char file441[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0001.png"
+#embed "../../zoo/samples/cifar15/test/snake/0000.png"
 };
 static const unsigned char file442[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0002.png"
+#embed "../../zoo/samples/cifar15/test/snake/0001.png"
 };
 static const unsigned char file443[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0003.png"
+#embed "../../zoo/samples/cifar15/test/snake/0002.png"
 };
 static const unsigned char file444[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0004.png"
+#embed "../../zoo/samples/cifar15/test/snake/0003.png"
 };
 static const unsigned char file445[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0005.png"
+#embed "../../zoo/samples/cifar15/test/snake/0004.png"
 };
 static const unsigned char file446[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0006.png"
+#embed "../../zoo/samples/cifar15/test/snake/0005.png"
 };
 static const unsigned char file447[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0007.png"
+#embed "../../zoo/samples/cifar15/test/snake/0006.png"
 };
 static const unsigned char file448[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0008.png"
+#embed "../../zoo/samples/cifar15/test/snake/0007.png"
 };
 static const unsigned char file449[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0009.png"
+#embed "../../zoo/samples/cifar15/test/snake/0008.png"
 };
 static const unsigned char file450[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0010.png"
+#embed "../../zoo/samples/cifar15/test/snake/0009.png"
 };
 static const unsigned char file451[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0011.png"
+#embed "../../zoo/samples/cifar15/test/snake/0010.png"
 };
 static const unsigned char file452[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0012.png"
+#embed "../../zoo/samples/cifar15/test/snake/0011.png"
 };
 static const unsigned char file453[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0013.png"
+#embed "../../zoo/samples/cifar15/test/snake/0012.png"
 };
 static const unsigned char file454[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0014.png"
+#embed "../../zoo/samples/cifar15/test/snake/0013.png"
 };
 static const unsigned char file455[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0015.png"
+#embed "../../zoo/samples/cifar15/test/snake/0014.png"
 };
 static const unsigned char file456[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0016.png"
+#embed "../../zoo/samples/cifar15/test/snake/0015.png"
 };
 static const unsigned char file457[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0017.png"
+#embed "../../zoo/samples/cifar15/test/snake/0016.png"
 };
 static const unsigned char file458[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0018.png"
+#embed "../../zoo/samples/cifar15/test/snake/0017.png"
 };
 static const unsigned char file459[] = {
-#embed "../../zoo/samples/cifar15/test/snake/0019.png"
+#embed "../../zoo/samples/cifar15/test/snake/0018.png"
 };
 static const unsigned char file460[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/snake/0019.png"
 };
 static const unsigned char file461[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0001.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0000.jpg"
 };
 static const unsigned char file462[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0002.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0001.jpg"
 };
 static const unsigned char file463[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0003.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0002.jpg"
 };
 static const unsigned char file464[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0004.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0003.jpg"
 };
 static const unsigned char file465[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0005.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0004.jpg"
 };
 static const unsigned char file466[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0006.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0005.jpg"
 };
 static const unsigned char file467[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0007.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0006.jpg"
 };
 static const unsigned char file468[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0008.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0007.jpg"
 };
 static const unsigned char file469[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0009.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0008.jpg"
 };
 static const unsigned char file470[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0010.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0009.jpg"
 };
 static const unsigned char file471[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0011.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0010.jpg"
 };
 static const unsigned char file472[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0012.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0011.jpg"
 };
 static const unsigned char file473[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0013.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0012.jpg"
 };
 static const unsigned char file474[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0014.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0013.jpg"
 };
 static const unsigned char file475[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0015.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0014.jpg"
 };
 static const unsigned char file476[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0016.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0015.jpg"
 };
 static const unsigned char file477[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0017.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0016.jpg"
 };
 static const unsigned char file478[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0018.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0017.jpg"
 };
 static const unsigned char file479[] = {
-#embed "../../zoo/samples/cifar15/test/truck/0019.jpg"
+#embed "../../zoo/samples/cifar15/test/truck/0018.jpg"
 };
 static const unsigned char file480[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0000.png"
+#embed "../../zoo/samples/cifar15/test/truck/0019.jpg"
 };
 static const unsigned char file481[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0001.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0000.png"
 };
 static const unsigned char file482[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0002.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0001.png"
 };
 static const unsigned char file483[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0003.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0002.png"
 };
 static const unsigned char file484[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0004.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0003.png"
 };
 static const unsigned char file485[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0005.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0004.png"
 };
 static const unsigned char file486[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0006.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0005.png"
 };
 static const unsigned char file487[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0007.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0006.png"
 };
 static const unsigned char file488[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0008.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0007.png"
 };
 static const unsigned char file489[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0009.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0008.png"
 };
 static const unsigned char file490[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0010.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0009.png"
 };
 static const unsigned char file491[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0011.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0010.png"
 };
 static const unsigned char file492[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0012.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0011.png"
 };
 static const unsigned char file493[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0013.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0012.png"
 };
 static const unsigned char file494[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0014.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0013.png"
 };
 static const unsigned char file495[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0015.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0014.png"
 };
 static const unsigned char file496[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0016.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0015.png"
 };
 static const unsigned char file497[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0017.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0016.png"
 };
 static const unsigned char file498[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0018.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0017.png"
 };
 static const unsigned char file499[] = {
-#embed "../../zoo/samples/cifar15/test/turtle/0019.png"
+#embed "../../zoo/samples/cifar15/test/turtle/0018.png"
 };
 static const unsigned char file500[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0000.jpg"
+#embed "../../zoo/samples/cifar15/test/turtle/0019.png"
 };
 static const unsigned char file501[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0000.jpg"
 };
 static const unsigned char file502[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0001.jpg"
 };
 static const unsigned char file503[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0002.jpg"
 };
 static const unsigned char file504[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0003.jpg"
 };
 static const unsigned char file505[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0004.jpg"
 };
 static const unsigned char file506[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0005.jpg"
 };
 static const unsigned char file507[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0006.jpg"
 };
 static const unsigned char file508[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0007.jpg"
 };
 static const unsigned char file509[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0008.jpg"
 };
 static const unsigned char file510[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0009.jpg"
 };
 static const unsigned char file511[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0010.jpg"
 };
 static const unsigned char file512[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0011.jpg"
 };
 static const unsigned char file513[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0012.jpg"
 };
 static const unsigned char file514[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0013.jpg"
 };
 static const unsigned char file515[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0014.jpg"
 };
 static const unsigned char file516[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0015.jpg"
 };
 static const unsigned char file517[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0016.jpg"
 };
 static const unsigned char file518[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0017.jpg"
 };
 static const unsigned char file519[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0018.jpg"
 };
 static const unsigned char file520[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0019.jpg"
 };
 static const unsigned char file521[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0020.jpg"
 };
 static const unsigned char file522[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0021.jpg"
 };
 static const unsigned char file523[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0022.jpg"
 };
 static const unsigned char file524[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0023.jpg"
 };
 static const unsigned char file525[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0024.jpg"
 };
 static const unsigned char file526[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0025.jpg"
 };
 static const unsigned char file527[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0026.jpg"
 };
 static const unsigned char file528[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0027.jpg"
 };
 static const unsigned char file529[] = {
-#embed "../../zoo/samples/cifar15/train/airplane/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0028.jpg"
 };
 static const unsigned char file530[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/airplane/0029.jpg"
 };
 static const unsigned char file531[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0000.jpg"
 };
 static const unsigned char file532[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0001.jpg"
 };
 static const unsigned char file533[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0002.jpg"
 };
 static const unsigned char file534[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0003.jpg"
 };
 static const unsigned char file535[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0004.jpg"
 };
 static const unsigned char file536[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0005.jpg"
 };
 static const unsigned char file537[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0006.jpg"
 };
 static const unsigned char file538[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0007.jpg"
 };
 static const unsigned char file539[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0008.jpg"
 };
 static const unsigned char file540[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0009.jpg"
 };
 static const unsigned char file541[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0010.jpg"
 };
 static const unsigned char file542[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0011.jpg"
 };
 static const unsigned char file543[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0012.jpg"
 };
 static const unsigned char file544[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0013.jpg"
 };
 static const unsigned char file545[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0014.jpg"
 };
 static const unsigned char file546[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0015.jpg"
 };
 static const unsigned char file547[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0016.jpg"
 };
 static const unsigned char file548[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0017.jpg"
 };
 static const unsigned char file549[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0018.jpg"
 };
 static const unsigned char file550[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0019.jpg"
 };
 static const unsigned char file551[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0020.jpg"
 };
 static const unsigned char file552[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0021.jpg"
 };
 static const unsigned char file553[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0022.jpg"
 };
 static const unsigned char file554[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0023.jpg"
 };
 static const unsigned char file555[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0024.jpg"
 };
 static const unsigned char file556[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0025.jpg"
 };
 static const unsigned char file557[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0026.jpg"
 };
 static const unsigned char file558[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0027.jpg"
 };
 static const unsigned char file559[] = {
-#embed "../../zoo/samples/cifar15/train/automobile/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0028.jpg"
 };
 static const unsigned char file560[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/automobile/0029.jpg"
 };
 static const unsigned char file561[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0000.jpg"
 };
 static const unsigned char file562[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0001.jpg"
 };
 static const unsigned char file563[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0002.jpg"
 };
 static const unsigned char file564[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0003.jpg"
 };
 static const unsigned char file565[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0004.jpg"
 };
 static const unsigned char file566[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0005.jpg"
 };
 static const unsigned char file567[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0006.jpg"
 };
 static const unsigned char file568[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0007.jpg"
 };
 static const unsigned char file569[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0008.jpg"
 };
 static const unsigned char file570[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0009.jpg"
 };
 static const unsigned char file571[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0010.jpg"
 };
 static const unsigned char file572[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0011.jpg"
 };
 static const unsigned char file573[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0012.jpg"
 };
 static const unsigned char file574[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0013.jpg"
 };
 static const unsigned char file575[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0014.jpg"
 };
 static const unsigned char file576[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0015.jpg"
 };
 static const unsigned char file577[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0016.jpg"
 };
 static const unsigned char file578[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0017.jpg"
 };
 static const unsigned char file579[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0018.jpg"
 };
 static const unsigned char file580[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0019.jpg"
 };
 static const unsigned char file581[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0020.jpg"
 };
 static const unsigned char file582[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0021.jpg"
 };
 static const unsigned char file583[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0022.jpg"
 };
 static const unsigned char file584[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0023.jpg"
 };
 static const unsigned char file585[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0024.jpg"
 };
 static const unsigned char file586[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0025.jpg"
 };
 static const unsigned char file587[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0026.jpg"
 };
 static const unsigned char file588[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0027.jpg"
 };
 static const unsigned char file589[] = {
-#embed "../../zoo/samples/cifar15/train/bird/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0028.jpg"
 };
 static const unsigned char file590[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/bird/0029.jpg"
 };
 static const unsigned char file591[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0000.jpg"
 };
 static const unsigned char file592[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0001.jpg"
 };
 static const unsigned char file593[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0002.jpg"
 };
 static const unsigned char file594[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0003.jpg"
 };
 static const unsigned char file595[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0004.jpg"
 };
 static const unsigned char file596[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0005.jpg"
 };
 static const unsigned char file597[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0006.jpg"
 };
 static const unsigned char file598[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0007.jpg"
 };
 static const unsigned char file599[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0008.jpg"
 };
 static const unsigned char file600[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0009.jpg"
 };
 static const unsigned char file601[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0010.jpg"
 };
 static const unsigned char file602[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0011.jpg"
 };
 static const unsigned char file603[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0012.jpg"
 };
 static const unsigned char file604[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0013.jpg"
 };
 static const unsigned char file605[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0014.jpg"
 };
 static const unsigned char file606[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0015.jpg"
 };
 static const unsigned char file607[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0016.jpg"
 };
 static const unsigned char file608[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0017.jpg"
 };
 static const unsigned char file609[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0018.jpg"
 };
 static const unsigned char file610[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0019.jpg"
 };
 static const unsigned char file611[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0020.jpg"
 };
 static const unsigned char file612[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0021.jpg"
 };
 static const unsigned char file613[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0022.jpg"
 };
 static const unsigned char file614[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0023.jpg"
 };
 static const unsigned char file615[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0024.jpg"
 };
 static const unsigned char file616[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0025.jpg"
 };
 static const unsigned char file617[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0026.jpg"
 };
 static const unsigned char file618[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0027.jpg"
 };
 static const unsigned char file619[] = {
-#embed "../../zoo/samples/cifar15/train/cat/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/cat/0028.jpg"
 };
 static const unsigned char file620[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0000.png"
+#embed "../../zoo/samples/cifar15/train/cat/0029.jpg"
 };
 static const unsigned char file621[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0001.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0000.png"
 };
 static const unsigned char file622[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0002.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0001.png"
 };
 static const unsigned char file623[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0003.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0002.png"
 };
 static const unsigned char file624[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0004.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0003.png"
 };
 static const unsigned char file625[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0005.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0004.png"
 };
 static const unsigned char file626[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0006.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0005.png"
 };
 static const unsigned char file627[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0007.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0006.png"
 };
 static const unsigned char file628[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0008.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0007.png"
 };
 static const unsigned char file629[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0009.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0008.png"
 };
 static const unsigned char file630[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0010.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0009.png"
 };
 static const unsigned char file631[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0011.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0010.png"
 };
 static const unsigned char file632[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0012.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0011.png"
 };
 static const unsigned char file633[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0013.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0012.png"
 };
 static const unsigned char file634[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0014.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0013.png"
 };
 static const unsigned char file635[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0015.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0014.png"
 };
 static const unsigned char file636[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0016.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0015.png"
 };
 static const unsigned char file637[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0017.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0016.png"
 };
 static const unsigned char file638[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0018.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0017.png"
 };
 static const unsigned char file639[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0019.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0018.png"
 };
 static const unsigned char file640[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0020.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0019.png"
 };
 static const unsigned char file641[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0021.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0020.png"
 };
 static const unsigned char file642[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0022.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0021.png"
 };
 static const unsigned char file643[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0023.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0022.png"
 };
 static const unsigned char file644[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0024.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0023.png"
 };
 static const unsigned char file645[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0025.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0024.png"
 };
 static const unsigned char file646[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0026.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0025.png"
 };
 static const unsigned char file647[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0027.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0026.png"
 };
 static const unsigned char file648[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0028.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0027.png"
 };
 static const unsigned char file649[] = {
-#embed "../../zoo/samples/cifar15/train/crocodile/0029.png"
+#embed "../../zoo/samples/cifar15/train/crocodile/0028.png"
 };
 static const unsigned char file650[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/crocodile/0029.png"
 };
 static const unsigned char file651[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0000.jpg"
 };
 static const unsigned char file652[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0001.jpg"
 };
 static const unsigned char file653[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0002.jpg"
 };
 static const unsigned char file654[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0003.jpg"
 };
 static const unsigned char file655[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0004.jpg"
 };
 static const unsigned char file656[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0005.jpg"
 };
 static const unsigned char file657[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0006.jpg"
 };
 static const unsigned char file658[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0007.jpg"
 };
 static const unsigned char file659[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0008.jpg"
 };
 static const unsigned char file660[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0009.jpg"
 };
 static const unsigned char file661[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0010.jpg"
 };
 static const unsigned char file662[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0011.jpg"
 };
 static const unsigned char file663[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0012.jpg"
 };
 static const unsigned char file664[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0013.jpg"
 };
 static const unsigned char file665[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0014.jpg"
 };
 static const unsigned char file666[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0015.jpg"
 };
 static const unsigned char file667[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0016.jpg"
 };
 static const unsigned char file668[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0017.jpg"
 };
 static const unsigned char file669[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0018.jpg"
 };
 static const unsigned char file670[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0019.jpg"
 };
 static const unsigned char file671[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0020.jpg"
 };
 static const unsigned char file672[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0021.jpg"
 };
 static const unsigned char file673[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0022.jpg"
 };
 static const unsigned char file674[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0023.jpg"
 };
 static const unsigned char file675[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0024.jpg"
 };
 static const unsigned char file676[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0025.jpg"
 };
 static const unsigned char file677[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0026.jpg"
 };
 static const unsigned char file678[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0027.jpg"
 };
 static const unsigned char file679[] = {
-#embed "../../zoo/samples/cifar15/train/deer/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/deer/0028.jpg"
 };
 static const unsigned char file680[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0000.png"
+#embed "../../zoo/samples/cifar15/train/deer/0029.jpg"
 };
 static const unsigned char file681[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0001.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0000.png"
 };
 static const unsigned char file682[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0002.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0001.png"
 };
 static const unsigned char file683[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0003.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0002.png"
 };
 static const unsigned char file684[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0004.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0003.png"
 };
 static const unsigned char file685[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0005.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0004.png"
 };
 static const unsigned char file686[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0006.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0005.png"
 };
 static const unsigned char file687[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0007.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0006.png"
 };
 static const unsigned char file688[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0008.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0007.png"
 };
 static const unsigned char file689[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0009.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0008.png"
 };
 static const unsigned char file690[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0010.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0009.png"
 };
 static const unsigned char file691[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0011.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0010.png"
 };
 static const unsigned char file692[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0012.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0011.png"
 };
 static const unsigned char file693[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0013.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0012.png"
 };
 static const unsigned char file694[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0014.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0013.png"
 };
 static const unsigned char file695[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0015.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0014.png"
 };
 static const unsigned char file696[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0016.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0015.png"
 };
 static const unsigned char file697[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0017.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0016.png"
 };
 static const unsigned char file698[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0018.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0017.png"
 };
 static const unsigned char file699[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0019.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0018.png"
 };
 static const unsigned char file700[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0020.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0019.png"
 };
 static const unsigned char file701[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0021.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0020.png"
 };
 static const unsigned char file702[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0022.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0021.png"
 };
 static const unsigned char file703[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0023.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0022.png"
 };
 static const unsigned char file704[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0024.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0023.png"
 };
 static const unsigned char file705[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0025.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0024.png"
 };
 static const unsigned char file706[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0026.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0025.png"
 };
 static const unsigned char file707[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0027.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0026.png"
 };
 static const unsigned char file708[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0028.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0027.png"
 };
 static const unsigned char file709[] = {
-#embed "../../zoo/samples/cifar15/train/dinosaur/0029.png"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0028.png"
 };
 static const unsigned char file710[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/dinosaur/0029.png"
 };
 static const unsigned char file711[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0000.jpg"
 };
 static const unsigned char file712[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0001.jpg"
 };
 static const unsigned char file713[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0002.jpg"
 };
 static const unsigned char file714[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0003.jpg"
 };
 static const unsigned char file715[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0004.jpg"
 };
 static const unsigned char file716[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0005.jpg"
 };
 static const unsigned char file717[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0006.jpg"
 };
 static const unsigned char file718[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0007.jpg"
 };
 static const unsigned char file719[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0008.jpg"
 };
 static const unsigned char file720[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0009.jpg"
 };
 static const unsigned char file721[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0010.jpg"
 };
 static const unsigned char file722[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0011.jpg"
 };
 static const unsigned char file723[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0012.jpg"
 };
 static const unsigned char file724[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0013.jpg"
 };
 static const unsigned char file725[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0014.jpg"
 };
 static const unsigned char file726[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0015.jpg"
 };
 static const unsigned char file727[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0016.jpg"
 };
 static const unsigned char file728[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0017.jpg"
 };
 static const unsigned char file729[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0018.jpg"
 };
 static const unsigned char file730[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0019.jpg"
 };
 static const unsigned char file731[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0020.jpg"
 };
 static const unsigned char file732[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0021.jpg"
 };
 static const unsigned char file733[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0022.jpg"
 };
 static const unsigned char file734[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0023.jpg"
 };
 static const unsigned char file735[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0024.jpg"
 };
 static const unsigned char file736[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0025.jpg"
 };
 static const unsigned char file737[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0026.jpg"
 };
 static const unsigned char file738[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0027.jpg"
 };
 static const unsigned char file739[] = {
-#embed "../../zoo/samples/cifar15/train/dog/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0028.jpg"
 };
 static const unsigned char file740[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/dog/0029.jpg"
 };
 static const unsigned char file741[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0000.jpg"
 };
 static const unsigned char file742[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0001.jpg"
 };
 static const unsigned char file743[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0002.jpg"
 };
 static const unsigned char file744[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0003.jpg"
 };
 static const unsigned char file745[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0004.jpg"
 };
 static const unsigned char file746[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0005.jpg"
 };
 static const unsigned char file747[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0006.jpg"
 };
 static const unsigned char file748[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0007.jpg"
 };
 static const unsigned char file749[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0008.jpg"
 };
 static const unsigned char file750[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0009.jpg"
 };
 static const unsigned char file751[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0010.jpg"
 };
 static const unsigned char file752[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0011.jpg"
 };
 static const unsigned char file753[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0012.jpg"
 };
 static const unsigned char file754[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0013.jpg"
 };
 static const unsigned char file755[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0014.jpg"
 };
 static const unsigned char file756[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0015.jpg"
 };
 static const unsigned char file757[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0016.jpg"
 };
 static const unsigned char file758[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0017.jpg"
 };
 static const unsigned char file759[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0018.jpg"
 };
 static const unsigned char file760[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0019.jpg"
 };
 static const unsigned char file761[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0020.jpg"
 };
 static const unsigned char file762[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0021.jpg"
 };
 static const unsigned char file763[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0022.jpg"
 };
 static const unsigned char file764[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0023.jpg"
 };
 static const unsigned char file765[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0024.jpg"
 };
 static const unsigned char file766[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0025.jpg"
 };
 static const unsigned char file767[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0026.jpg"
 };
 static const unsigned char file768[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0027.jpg"
 };
 static const unsigned char file769[] = {
-#embed "../../zoo/samples/cifar15/train/frog/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0028.jpg"
 };
 static const unsigned char file770[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/frog/0029.jpg"
 };
 static const unsigned char file771[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0000.jpg"
 };
 static const unsigned char file772[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0001.jpg"
 };
 static const unsigned char file773[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0002.jpg"
 };
 static const unsigned char file774[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0003.jpg"
 };
 static const unsigned char file775[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0004.jpg"
 };
 static const unsigned char file776[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0005.jpg"
 };
 static const unsigned char file777[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0006.jpg"
 };
 static const unsigned char file778[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0007.jpg"
 };
 static const unsigned char file779[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0008.jpg"
 };
 static const unsigned char file780[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0009.jpg"
 };
 static const unsigned char file781[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0010.jpg"
 };
 static const unsigned char file782[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0011.jpg"
 };
 static const unsigned char file783[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0012.jpg"
 };
 static const unsigned char file784[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0013.jpg"
 };
 static const unsigned char file785[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0014.jpg"
 };
 static const unsigned char file786[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0015.jpg"
 };
 static const unsigned char file787[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0016.jpg"
 };
 static const unsigned char file788[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0017.jpg"
 };
 static const unsigned char file789[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0018.jpg"
 };
 static const unsigned char file790[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0019.jpg"
 };
 static const unsigned char file791[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0020.jpg"
 };
 static const unsigned char file792[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0021.jpg"
 };
 static const unsigned char file793[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0022.jpg"
 };
 static const unsigned char file794[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0023.jpg"
 };
 static const unsigned char file795[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0024.jpg"
 };
 static const unsigned char file796[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0025.jpg"
 };
 static const unsigned char file797[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0026.jpg"
 };
 static const unsigned char file798[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0027.jpg"
 };
 static const unsigned char file799[] = {
-#embed "../../zoo/samples/cifar15/train/horse/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/horse/0028.jpg"
 };
 static const unsigned char file800[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0000.png"
+#embed "../../zoo/samples/cifar15/train/horse/0029.jpg"
 };
 static const unsigned char file801[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0001.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0000.png"
 };
 static const unsigned char file802[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0002.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0001.png"
 };
 static const unsigned char file803[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0003.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0002.png"
 };
 static const unsigned char file804[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0004.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0003.png"
 };
 static const unsigned char file805[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0005.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0004.png"
 };
 static const unsigned char file806[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0006.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0005.png"
 };
 static const unsigned char file807[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0007.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0006.png"
 };
 static const unsigned char file808[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0008.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0007.png"
 };
 static const unsigned char file809[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0009.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0008.png"
 };
 static const unsigned char file810[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0010.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0009.png"
 };
 static const unsigned char file811[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0011.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0010.png"
 };
 static const unsigned char file812[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0012.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0011.png"
 };
 static const unsigned char file813[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0013.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0012.png"
 };
 static const unsigned char file814[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0014.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0013.png"
 };
 static const unsigned char file815[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0015.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0014.png"
 };
 static const unsigned char file816[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0016.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0015.png"
 };
 static const unsigned char file817[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0017.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0016.png"
 };
 static const unsigned char file818[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0018.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0017.png"
 };
 static const unsigned char file819[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0019.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0018.png"
 };
 static const unsigned char file820[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0020.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0019.png"
 };
 static const unsigned char file821[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0021.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0020.png"
 };
 static const unsigned char file822[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0022.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0021.png"
 };
 static const unsigned char file823[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0023.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0022.png"
 };
 static const unsigned char file824[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0024.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0023.png"
 };
 static const unsigned char file825[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0025.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0024.png"
 };
 static const unsigned char file826[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0026.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0025.png"
 };
 static const unsigned char file827[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0027.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0026.png"
 };
 static const unsigned char file828[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0028.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0027.png"
 };
 static const unsigned char file829[] = {
-#embed "../../zoo/samples/cifar15/train/lizard/0029.png"
+#embed "../../zoo/samples/cifar15/train/lizard/0028.png"
 };
 static const unsigned char file830[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/lizard/0029.png"
 };
 static const unsigned char file831[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0000.jpg"
 };
 static const unsigned char file832[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0001.jpg"
 };
 static const unsigned char file833[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0002.jpg"
 };
 static const unsigned char file834[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0003.jpg"
 };
 static const unsigned char file835[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0004.jpg"
 };
 static const unsigned char file836[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0005.jpg"
 };
 static const unsigned char file837[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0006.jpg"
 };
 static const unsigned char file838[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0007.jpg"
 };
 static const unsigned char file839[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0008.jpg"
 };
 static const unsigned char file840[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0009.jpg"
 };
 static const unsigned char file841[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0010.jpg"
 };
 static const unsigned char file842[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0011.jpg"
 };
 static const unsigned char file843[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0012.jpg"
 };
 static const unsigned char file844[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0013.jpg"
 };
 static const unsigned char file845[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0014.jpg"
 };
 static const unsigned char file846[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0015.jpg"
 };
 static const unsigned char file847[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0016.jpg"
 };
 static const unsigned char file848[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0017.jpg"
 };
 static const unsigned char file849[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0018.jpg"
 };
 static const unsigned char file850[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0019.jpg"
 };
 static const unsigned char file851[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0020.jpg"
 };
 static const unsigned char file852[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0021.jpg"
 };
 static const unsigned char file853[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0022.jpg"
 };
 static const unsigned char file854[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0023.jpg"
 };
 static const unsigned char file855[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0024.jpg"
 };
 static const unsigned char file856[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0025.jpg"
 };
 static const unsigned char file857[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0026.jpg"
 };
 static const unsigned char file858[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0027.jpg"
 };
 static const unsigned char file859[] = {
-#embed "../../zoo/samples/cifar15/train/ship/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/ship/0028.jpg"
 };
 static const unsigned char file860[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0000.png"
+#embed "../../zoo/samples/cifar15/train/ship/0029.jpg"
 };
 static const unsigned char file861[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0001.png"
+#embed "../../zoo/samples/cifar15/train/snake/0000.png"
 };
 static const unsigned char file862[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0002.png"
+#embed "../../zoo/samples/cifar15/train/snake/0001.png"
 };
 static const unsigned char file863[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0003.png"
+#embed "../../zoo/samples/cifar15/train/snake/0002.png"
 };
 static const unsigned char file864[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0004.png"
+#embed "../../zoo/samples/cifar15/train/snake/0003.png"
 };
 static const unsigned char file865[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0005.png"
+#embed "../../zoo/samples/cifar15/train/snake/0004.png"
 };
 static const unsigned char file866[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0006.png"
+#embed "../../zoo/samples/cifar15/train/snake/0005.png"
 };
 static const unsigned char file867[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0007.png"
+#embed "../../zoo/samples/cifar15/train/snake/0006.png"
 };
 static const unsigned char file868[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0008.png"
+#embed "../../zoo/samples/cifar15/train/snake/0007.png"
 };
 static const unsigned char file869[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0009.png"
+#embed "../../zoo/samples/cifar15/train/snake/0008.png"
 };
 static const unsigned char file870[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0010.png"
+#embed "../../zoo/samples/cifar15/train/snake/0009.png"
 };
 static const unsigned char file871[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0011.png"
+#embed "../../zoo/samples/cifar15/train/snake/0010.png"
 };
 static const unsigned char file872[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0012.png"
+#embed "../../zoo/samples/cifar15/train/snake/0011.png"
 };
 static const unsigned char file873[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0013.png"
+#embed "../../zoo/samples/cifar15/train/snake/0012.png"
 };
 static const unsigned char file874[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0014.png"
+#embed "../../zoo/samples/cifar15/train/snake/0013.png"
 };
 static const unsigned char file875[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0015.png"
+#embed "../../zoo/samples/cifar15/train/snake/0014.png"
 };
 static const unsigned char file876[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0016.png"
+#embed "../../zoo/samples/cifar15/train/snake/0015.png"
 };
 static const unsigned char file877[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0017.png"
+#embed "../../zoo/samples/cifar15/train/snake/0016.png"
 };
 static const unsigned char file878[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0018.png"
+#embed "../../zoo/samples/cifar15/train/snake/0017.png"
 };
 static const unsigned char file879[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0019.png"
+#embed "../../zoo/samples/cifar15/train/snake/0018.png"
 };
 static const unsigned char file880[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0020.png"
+#embed "../../zoo/samples/cifar15/train/snake/0019.png"
 };
 static const unsigned char file881[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0021.png"
+#embed "../../zoo/samples/cifar15/train/snake/0020.png"
 };
 static const unsigned char file882[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0022.png"
+#embed "../../zoo/samples/cifar15/train/snake/0021.png"
 };
 static const unsigned char file883[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0023.png"
+#embed "../../zoo/samples/cifar15/train/snake/0022.png"
 };
 static const unsigned char file884[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0024.png"
+#embed "../../zoo/samples/cifar15/train/snake/0023.png"
 };
 static const unsigned char file885[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0025.png"
+#embed "../../zoo/samples/cifar15/train/snake/0024.png"
 };
 static const unsigned char file886[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0026.png"
+#embed "../../zoo/samples/cifar15/train/snake/0025.png"
 };
 static const unsigned char file887[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0027.png"
+#embed "../../zoo/samples/cifar15/train/snake/0026.png"
 };
 static const unsigned char file888[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0028.png"
+#embed "../../zoo/samples/cifar15/train/snake/0027.png"
 };
 static const unsigned char file889[] = {
-#embed "../../zoo/samples/cifar15/train/snake/0029.png"
+#embed "../../zoo/samples/cifar15/train/snake/0028.png"
 };
 static const unsigned char file890[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0000.jpg"
+#embed "../../zoo/samples/cifar15/train/snake/0029.png"
 };
 static const unsigned char file891[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0001.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0000.jpg"
 };
 static const unsigned char file892[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0002.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0001.jpg"
 };
 static const unsigned char file893[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0003.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0002.jpg"
 };
 static const unsigned char file894[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0004.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0003.jpg"
 };
 static const unsigned char file895[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0005.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0004.jpg"
 };
 static const unsigned char file896[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0006.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0005.jpg"
 };
 static const unsigned char file897[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0007.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0006.jpg"
 };
 static const unsigned char file898[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0008.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0007.jpg"
 };
 static const unsigned char file899[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0009.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0008.jpg"
 };
 static const unsigned char file900[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0010.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0009.jpg"
 };
 static const unsigned char file901[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0011.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0010.jpg"
 };
 static const unsigned char file902[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0012.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0011.jpg"
 };
 static const unsigned char file903[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0013.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0012.jpg"
 };
 static const unsigned char file904[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0014.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0013.jpg"
 };
 static const unsigned char file905[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0015.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0014.jpg"
 };
 static const unsigned char file906[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0016.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0015.jpg"
 };
 static const unsigned char file907[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0017.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0016.jpg"
 };
 static const unsigned char file908[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0018.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0017.jpg"
 };
 static const unsigned char file909[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0019.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0018.jpg"
 };
 static const unsigned char file910[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0020.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0019.jpg"
 };
 static const unsigned char file911[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0021.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0020.jpg"
 };
 static const unsigned char file912[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0022.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0021.jpg"
 };
 static const unsigned char file913[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0023.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0022.jpg"
 };
 static const unsigned char file914[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0024.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0023.jpg"
 };
 static const unsigned char file915[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0025.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0024.jpg"
 };
 static const unsigned char file916[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0026.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0025.jpg"
 };
 static const unsigned char file917[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0027.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0026.jpg"
 };
 static const unsigned char file918[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0028.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0027.jpg"
 };
 static const unsigned char file919[] = {
-#embed "../../zoo/samples/cifar15/train/truck/0029.jpg"
+#embed "../../zoo/samples/cifar15/train/truck/0028.jpg"
 };
 static const unsigned char file920[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0000.png"
+#embed "../../zoo/samples/cifar15/train/truck/0029.jpg"
 };
 static const unsigned char file921[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0001.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0000.png"
 };
 static const unsigned char file922[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0002.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0001.png"
 };
 static const unsigned char file923[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0003.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0002.png"
 };
 static const unsigned char file924[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0004.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0003.png"
 };
 static const unsigned char file925[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0005.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0004.png"
 };
 static const unsigned char file926[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0006.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0005.png"
 };
 static const unsigned char file927[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0007.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0006.png"
 };
 static const unsigned char file928[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0008.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0007.png"
 };
 static const unsigned char file929[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0009.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0008.png"
 };
 static const unsigned char file930[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0010.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0009.png"
 };
 static const unsigned char file931[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0011.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0010.png"
 };
 static const unsigned char file932[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0012.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0011.png"
 };
 static const unsigned char file933[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0013.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0012.png"
 };
 static const unsigned char file934[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0014.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0013.png"
 };
 static const unsigned char file935[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0015.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0014.png"
 };
 static const unsigned char file936[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0016.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0015.png"
 };
 static const unsigned char file937[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0017.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0016.png"
 };
 static const unsigned char file938[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0018.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0017.png"
 };
 static const unsigned char file939[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0019.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0018.png"
 };
 static const unsigned char file940[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0020.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0019.png"
 };
 static const unsigned char file941[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0021.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0020.png"
 };
 static const unsigned char file942[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0022.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0021.png"
 };
 static const unsigned char file943[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0023.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0022.png"
 };
 static const unsigned char file944[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0024.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0023.png"
 };
 static const unsigned char file945[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0025.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0024.png"
 };
 static const unsigned char file946[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0026.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0025.png"
 };
 static const unsigned char file947[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0027.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0026.png"
 };
 static const unsigned char file948[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0028.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0027.png"
 };
 static const unsigned char file949[] = {
-#embed "../../zoo/samples/cifar15/train/turtle/0029.png"
+#embed "../../zoo/samples/cifar15/train/turtle/0028.png"
 };
 static const unsigned char file950[] = {
-#embed "../../zoo/shufflenet_v2_x0_5.tv_in1k.json"
+#embed "../../zoo/samples/cifar15/train/turtle/0029.png"
 };
 static const unsigned char file951[] = {
-#embed "../../zoo/shufflenet_v2_x1_0.tv_in1k.json"
+#embed "../../zoo/shufflenet_v2_x0_5.tv_in1k.json"
 };
 static const unsigned char file952[] = {
-#embed "../../zoo/shufflenet_v2_x1_5.tv_in1k.json"
+#embed "../../zoo/shufflenet_v2_x1_0.tv_in1k.json"
 };
 static const unsigned char file953[] = {
-#embed "../../zoo/shufflenet_v2_x2_0.tv_in1k.json"
+#embed "../../zoo/shufflenet_v2_x1_5.tv_in1k.json"
 };
 static const unsigned char file954[] = {
-#embed "../../zoo/squeezenet1_0.tv_in1k.json"
+#embed "../../zoo/shufflenet_v2_x2_0.tv_in1k.json"
 };
 static const unsigned char file955[] = {
-#embed "../../zoo/squeezenet1_1.tv_in1k.json"
+#embed "../../zoo/squeezenet1_0.tv_in1k.json"
 };
 static const unsigned char file956[] = {
-#embed "../../zoo/vgg11.tv_in1k.json"
+#embed "../../zoo/squeezenet1_1.tv_in1k.json"
 };
 static const unsigned char file957[] = {
-#embed "../../zoo/vgg11_bn.tv_in1k.json"
+#embed "../../zoo/vgg11.tv_in1k.json"
 };
 static const unsigned char file958[] = {
-#embed "../../zoo/vgg13.tv_in1k.json"
+#embed "../../zoo/vgg11_bn.tv_in1k.json"
 };
 static const unsigned char file959[] = {
-#embed "../../zoo/vgg13_bn.tv_in1k.json"
+#embed "../../zoo/vgg13.tv_in1k.json"
 };
 static const unsigned char file960[] = {
-#embed "../../zoo/vgg16.keras_imagenet.json"
+#embed "../../zoo/vgg13_bn.tv_in1k.json"
 };
 static const unsigned char file961[] = {
-#embed "../../zoo/vgg16.keras_imagenet_notop.json"
+#embed "../../zoo/vgg16.keras_imagenet.json"
 };
 static const unsigned char file962[] = {
-#embed "../../zoo/vgg16.tv_features.json"
+#embed "../../zoo/vgg16.keras_imagenet_notop.json"
 };
 static const unsigned char file963[] = {
-#embed "../../zoo/vgg16.tv_in1k.json"
+#embed "../../zoo/vgg16.tv_features.json"
 };
 static const unsigned char file964[] = {
-#embed "../../zoo/vgg16_bn.tv_in1k.json"
+#embed "../../zoo/vgg16.tv_in1k.json"
 };
 static const unsigned char file965[] = {
-#embed "../../zoo/vgg19.keras_imagenet.json"
+#embed "../../zoo/vgg16_bn.tv_in1k.json"
 };
 static const unsigned char file966[] = {
-#embed "../../zoo/vgg19.keras_imagenet_notop.json"
+#embed "../../zoo/vgg19.keras_imagenet.json"
 };
 static const unsigned char file967[] = {
-#embed "../../zoo/vgg19.tv_in1k.json"
+#embed "../../zoo/vgg19.keras_imagenet_notop.json"
 };
 static const unsigned char file968[] = {
-#embed "../../zoo/vgg19_bn.tv_in1k.json"
+#embed "../../zoo/vgg19.tv_in1k.json"
 };
 static const unsigned char file969[] = {
-#embed "../../zoo/weights/cifar-airbench.zoo_cifar10.safetensors"
+#embed "../../zoo/vgg19_bn.tv_in1k.json"
 };
 static const unsigned char file970[] = {
-#embed "../../zoo/weights/cifar-resnet20.zoo_cifar10.safetensors"
+#embed "../../zoo/weights/cifar-airbench.zoo_cifar10.safetensors"
 };
 static const unsigned char file971[] = {
-#embed "../../zoo/wide_resnet101_2.tv2_in1k.json"
+#embed "../../zoo/weights/cifar-airbench.zoo_tinyimagenet32.safetensors"
 };
 static const unsigned char file972[] = {
-#embed "../../zoo/wide_resnet101_2.tv_in1k.json"
+#embed "../../zoo/weights/cifar-resnet20.zoo_cifar10.safetensors"
 };
 static const unsigned char file973[] = {
-#embed "../../zoo/wide_resnet50_2.tv2_in1k.json"
+#embed "../../zoo/wide_resnet101_2.tv2_in1k.json"
 };
 static const unsigned char file974[] = {
-#embed "../../zoo/wide_resnet50_2.tv_in1k.json"
+#embed "../../zoo/wide_resnet101_2.tv_in1k.json"
 };
 static const unsigned char file975[] = {
-#embed "../../zoo/xception.keras_imagenet.json"
+#embed "../../zoo/wide_resnet50_2.tv2_in1k.json"
 };
 static const unsigned char file976[] = {
+#embed "../../zoo/wide_resnet50_2.tv_in1k.json"
+};
+static const unsigned char file977[] = {
+#embed "../../zoo/xception.keras_imagenet.json"
+};
+static const unsigned char file978[] = {
 #embed "../../zoo/xception.keras_imagenet_notop.json"
 };
 
 static const struct zoo_catalog_file files[] = {
     {"alexnet.tv_in1k.json", file0, sizeof file0},
     {"cifar-airbench.zoo_cifar10.json", file1, sizeof file1},
-    {"cifar-resnet20.zoo_cifar10.json", file2, sizeof file2},
-    {"classes/imagenet-1k.txt", file3, sizeof file3},
-    {"densenet121.keras_imagenet.json", file4, sizeof file4},
-    {"densenet121.keras_imagenet_notop.json", file5, sizeof file5},
-    {"densenet121.tv_in1k.json", file6, sizeof file6},
-    {"densenet161.tv_in1k.json", file7, sizeof file7},
-    {"densenet169.keras_imagenet.json", file8, sizeof file8},
-    {"densenet169.keras_imagenet_notop.json", file9, sizeof file9},
-    {"densenet169.tv_in1k.json", file10, sizeof file10},
-    {"densenet201.keras_imagenet.json", file11, sizeof file11},
-    {"densenet201.keras_imagenet_notop.json", file12, sizeof file12},
-    {"densenet201.tv_in1k.json", file13, sizeof file13},
-    {"efficientnetb0.keras_imagenet.json", file14, sizeof file14},
-    {"efficientnetb0.keras_imagenet_notop.json", file15, sizeof file15},
-    {"efficientnetb0.tv_in1k.json", file16, sizeof file16},
-    {"efficientnetb1.keras_imagenet.json", file17, sizeof file17},
-    {"efficientnetb1.keras_imagenet_notop.json", file18, sizeof file18},
-    {"efficientnetb1.tv2_in1k.json", file19, sizeof file19},
-    {"efficientnetb1.tv_in1k.json", file20, sizeof file20},
-    {"efficientnetb2.keras_imagenet.json", file21, sizeof file21},
-    {"efficientnetb2.keras_imagenet_notop.json", file22, sizeof file22},
-    {"efficientnetb2.tv_in1k.json", file23, sizeof file23},
-    {"efficientnetb3.keras_imagenet.json", file24, sizeof file24},
-    {"efficientnetb3.keras_imagenet_notop.json", file25, sizeof file25},
-    {"efficientnetb3.tv_in1k.json", file26, sizeof file26},
-    {"efficientnetb4.keras_imagenet.json", file27, sizeof file27},
-    {"efficientnetb4.keras_imagenet_notop.json", file28, sizeof file28},
-    {"efficientnetb4.tv_in1k.json", file29, sizeof file29},
-    {"efficientnetb5.keras_imagenet.json", file30, sizeof file30},
-    {"efficientnetb5.keras_imagenet_notop.json", file31, sizeof file31},
-    {"efficientnetb5.tv_in1k.json", file32, sizeof file32},
-    {"efficientnetb6.keras_imagenet.json", file33, sizeof file33},
-    {"efficientnetb6.keras_imagenet_notop.json", file34, sizeof file34},
-    {"efficientnetb6.tv_in1k.json", file35, sizeof file35},
-    {"efficientnetb7.keras_imagenet.json", file36, sizeof file36},
-    {"efficientnetb7.keras_imagenet_notop.json", file37, sizeof file37},
-    {"efficientnetb7.tv_in1k.json", file38, sizeof file38},
-    {"efficientnetv2b0.keras_imagenet.json", file39, sizeof file39},
-    {"efficientnetv2b0.keras_imagenet_notop.json", file40, sizeof file40},
-    {"efficientnetv2b1.keras_imagenet.json", file41, sizeof file41},
-    {"efficientnetv2b1.keras_imagenet_notop.json", file42, sizeof file42},
-    {"efficientnetv2b2.keras_imagenet.json", file43, sizeof file43},
-    {"efficientnetv2b2.keras_imagenet_notop.json", file44, sizeof file44},
-    {"efficientnetv2b3.keras_imagenet.json", file45, sizeof file45},
-    {"efficientnetv2b3.keras_imagenet_notop.json", file46, sizeof file46},
-    {"efficientnetv2l.keras_imagenet.json", file47, sizeof file47},
-    {"efficientnetv2l.keras_imagenet_notop.json", file48, sizeof file48},
-    {"efficientnetv2l.tv_in1k.json", file49, sizeof file49},
-    {"efficientnetv2m.keras_imagenet.json", file50, sizeof file50},
-    {"efficientnetv2m.keras_imagenet_notop.json", file51, sizeof file51},
-    {"efficientnetv2m.tv_in1k.json", file52, sizeof file52},
-    {"efficientnetv2s.keras_imagenet.json", file53, sizeof file53},
-    {"efficientnetv2s.keras_imagenet_notop.json", file54, sizeof file54},
-    {"efficientnetv2s.tv_in1k.json", file55, sizeof file55},
-    {"googlenet.tv_in1k.json", file56, sizeof file56},
-    {"inceptionresnetv2.keras_imagenet.json", file57, sizeof file57},
-    {"inceptionresnetv2.keras_imagenet_notop.json", file58, sizeof file58},
-    {"inceptionv3.keras_imagenet.json", file59, sizeof file59},
-    {"inceptionv3.keras_imagenet_notop.json", file60, sizeof file60},
-    {"inceptionv3.tv_in1k.json", file61, sizeof file61},
-    {"mnasnet0_5.tv_in1k.json", file62, sizeof file62},
-    {"mnasnet0_75.tv_in1k.json", file63, sizeof file63},
-    {"mnasnet1_0.tv_in1k.json", file64, sizeof file64},
-    {"mnasnet1_3.tv_in1k.json", file65, sizeof file65},
-    {"mobilenet.keras_imagenet_a025_r128.json", file66, sizeof file66},
-    {"mobilenet.keras_imagenet_a025_r128_notop.json", file67, sizeof file67},
-    {"mobilenet.keras_imagenet_a025_r160.json", file68, sizeof file68},
-    {"mobilenet.keras_imagenet_a025_r160_notop.json", file69, sizeof file69},
-    {"mobilenet.keras_imagenet_a025_r192.json", file70, sizeof file70},
-    {"mobilenet.keras_imagenet_a025_r192_notop.json", file71, sizeof file71},
-    {"mobilenet.keras_imagenet_a025_r224.json", file72, sizeof file72},
-    {"mobilenet.keras_imagenet_a025_r224_notop.json", file73, sizeof file73},
-    {"mobilenet.keras_imagenet_a050_r128.json", file74, sizeof file74},
-    {"mobilenet.keras_imagenet_a050_r128_notop.json", file75, sizeof file75},
-    {"mobilenet.keras_imagenet_a050_r160.json", file76, sizeof file76},
-    {"mobilenet.keras_imagenet_a050_r160_notop.json", file77, sizeof file77},
-    {"mobilenet.keras_imagenet_a050_r192.json", file78, sizeof file78},
-    {"mobilenet.keras_imagenet_a050_r192_notop.json", file79, sizeof file79},
-    {"mobilenet.keras_imagenet_a050_r224.json", file80, sizeof file80},
-    {"mobilenet.keras_imagenet_a050_r224_notop.json", file81, sizeof file81},
-    {"mobilenet.keras_imagenet_a075_r128.json", file82, sizeof file82},
-    {"mobilenet.keras_imagenet_a075_r128_notop.json", file83, sizeof file83},
-    {"mobilenet.keras_imagenet_a075_r160.json", file84, sizeof file84},
-    {"mobilenet.keras_imagenet_a075_r160_notop.json", file85, sizeof file85},
-    {"mobilenet.keras_imagenet_a075_r192.json", file86, sizeof file86},
-    {"mobilenet.keras_imagenet_a075_r192_notop.json", file87, sizeof file87},
-    {"mobilenet.keras_imagenet_a075_r224.json", file88, sizeof file88},
-    {"mobilenet.keras_imagenet_a075_r224_notop.json", file89, sizeof file89},
-    {"mobilenet.keras_imagenet_a100_r128.json", file90, sizeof file90},
-    {"mobilenet.keras_imagenet_a100_r128_notop.json", file91, sizeof file91},
-    {"mobilenet.keras_imagenet_a100_r160.json", file92, sizeof file92},
-    {"mobilenet.keras_imagenet_a100_r160_notop.json", file93, sizeof file93},
-    {"mobilenet.keras_imagenet_a100_r192.json", file94, sizeof file94},
-    {"mobilenet.keras_imagenet_a100_r192_notop.json", file95, sizeof file95},
-    {"mobilenet.keras_imagenet_a100_r224.json", file96, sizeof file96},
-    {"mobilenet.keras_imagenet_a100_r224_notop.json", file97, sizeof file97},
-    {"mobilenetv2.keras_imagenet_a035_r128.json", file98, sizeof file98},
-    {"mobilenetv2.keras_imagenet_a035_r128_notop.json", file99, sizeof file99},
-    {"mobilenetv2.keras_imagenet_a035_r160.json", file100, sizeof file100},
-    {"mobilenetv2.keras_imagenet_a035_r160_notop.json", file101, sizeof file101},
-    {"mobilenetv2.keras_imagenet_a035_r192.json", file102, sizeof file102},
-    {"mobilenetv2.keras_imagenet_a035_r192_notop.json", file103, sizeof file103},
-    {"mobilenetv2.keras_imagenet_a035_r224.json", file104, sizeof file104},
-    {"mobilenetv2.keras_imagenet_a035_r224_notop.json", file105, sizeof file105},
-    {"mobilenetv2.keras_imagenet_a035_r96.json", file106, sizeof file106},
-    {"mobilenetv2.keras_imagenet_a035_r96_notop.json", file107, sizeof file107},
-    {"mobilenetv2.keras_imagenet_a050_r128.json", file108, sizeof file108},
-    {"mobilenetv2.keras_imagenet_a050_r128_notop.json", file109, sizeof file109},
-    {"mobilenetv2.keras_imagenet_a050_r160.json", file110, sizeof file110},
-    {"mobilenetv2.keras_imagenet_a050_r160_notop.json", file111, sizeof file111},
-    {"mobilenetv2.keras_imagenet_a050_r192.json", file112, sizeof file112},
-    {"mobilenetv2.keras_imagenet_a050_r192_notop.json", file113, sizeof file113},
-    {"mobilenetv2.keras_imagenet_a050_r224.json", file114, sizeof file114},
-    {"mobilenetv2.keras_imagenet_a050_r224_notop.json", file115, sizeof file115},
-    {"mobilenetv2.keras_imagenet_a050_r96.json", file116, sizeof file116},
-    {"mobilenetv2.keras_imagenet_a050_r96_notop.json", file117, sizeof file117},
-    {"mobilenetv2.keras_imagenet_a075_r128.json", file118, sizeof file118},
-    {"mobilenetv2.keras_imagenet_a075_r128_notop.json", file119, sizeof file119},
-    {"mobilenetv2.keras_imagenet_a075_r160.json", file120, sizeof file120},
-    {"mobilenetv2.keras_imagenet_a075_r160_notop.json", file121, sizeof file121},
-    {"mobilenetv2.keras_imagenet_a075_r192.json", file122, sizeof file122},
-    {"mobilenetv2.keras_imagenet_a075_r192_notop.json", file123, sizeof file123},
-    {"mobilenetv2.keras_imagenet_a075_r224.json", file124, sizeof file124},
-    {"mobilenetv2.keras_imagenet_a075_r224_notop.json", file125, sizeof file125},
-    {"mobilenetv2.keras_imagenet_a075_r96.json", file126, sizeof file126},
-    {"mobilenetv2.keras_imagenet_a075_r96_notop.json", file127, sizeof file127},
-    {"mobilenetv2.keras_imagenet_a100_r128.json", file128, sizeof file128},
-    {"mobilenetv2.keras_imagenet_a100_r128_notop.json", file129, sizeof file129},
-    {"mobilenetv2.keras_imagenet_a100_r160.json", file130, sizeof file130},
-    {"mobilenetv2.keras_imagenet_a100_r160_notop.json", file131, sizeof file131},
-    {"mobilenetv2.keras_imagenet_a100_r192.json", file132, sizeof file132},
-    {"mobilenetv2.keras_imagenet_a100_r192_notop.json", file133, sizeof file133},
-    {"mobilenetv2.keras_imagenet_a100_r224.json", file134, sizeof file134},
-    {"mobilenetv2.keras_imagenet_a100_r224_notop.json", file135, sizeof file135},
-    {"mobilenetv2.keras_imagenet_a100_r96.json", file136, sizeof file136},
-    {"mobilenetv2.keras_imagenet_a100_r96_notop.json", file137, sizeof file137},
-    {"mobilenetv2.keras_imagenet_a130_r128.json", file138, sizeof file138},
-    {"mobilenetv2.keras_imagenet_a130_r128_notop.json", file139, sizeof file139},
-    {"mobilenetv2.keras_imagenet_a130_r160.json", file140, sizeof file140},
-    {"mobilenetv2.keras_imagenet_a130_r160_notop.json", file141, sizeof file141},
-    {"mobilenetv2.keras_imagenet_a130_r192.json", file142, sizeof file142},
-    {"mobilenetv2.keras_imagenet_a130_r192_notop.json", file143, sizeof file143},
-    {"mobilenetv2.keras_imagenet_a130_r224.json", file144, sizeof file144},
-    {"mobilenetv2.keras_imagenet_a130_r224_notop.json", file145, sizeof file145},
-    {"mobilenetv2.keras_imagenet_a130_r96.json", file146, sizeof file146},
-    {"mobilenetv2.keras_imagenet_a130_r96_notop.json", file147, sizeof file147},
-    {"mobilenetv2.keras_imagenet_a140_r128.json", file148, sizeof file148},
-    {"mobilenetv2.keras_imagenet_a140_r128_notop.json", file149, sizeof file149},
-    {"mobilenetv2.keras_imagenet_a140_r160.json", file150, sizeof file150},
-    {"mobilenetv2.keras_imagenet_a140_r160_notop.json", file151, sizeof file151},
-    {"mobilenetv2.keras_imagenet_a140_r192.json", file152, sizeof file152},
-    {"mobilenetv2.keras_imagenet_a140_r192_notop.json", file153, sizeof file153},
-    {"mobilenetv2.keras_imagenet_a140_r224.json", file154, sizeof file154},
-    {"mobilenetv2.keras_imagenet_a140_r224_notop.json", file155, sizeof file155},
-    {"mobilenetv2.keras_imagenet_a140_r96.json", file156, sizeof file156},
-    {"mobilenetv2.keras_imagenet_a140_r96_notop.json", file157, sizeof file157},
-    {"mobilenetv2.tv2_in1k.json", file158, sizeof file158},
-    {"mobilenetv2.tv_in1k.json", file159, sizeof file159},
-    {"mobilenetv3large.keras_imagenet.json", file160, sizeof file160},
-    {"mobilenetv3large.keras_imagenet_a075.json", file161, sizeof file161},
-    {"mobilenetv3large.keras_imagenet_a075_notop.json", file162, sizeof file162},
-    {"mobilenetv3large.keras_imagenet_minimalistic.json", file163, sizeof file163},
-    {"mobilenetv3large.keras_imagenet_minimalistic_notop.json", file164, sizeof file164},
-    {"mobilenetv3large.keras_imagenet_notop.json", file165, sizeof file165},
-    {"mobilenetv3large.tv2_in1k.json", file166, sizeof file166},
-    {"mobilenetv3large.tv_in1k.json", file167, sizeof file167},
-    {"mobilenetv3small.keras_imagenet.json", file168, sizeof file168},
-    {"mobilenetv3small.keras_imagenet_a075.json", file169, sizeof file169},
-    {"mobilenetv3small.keras_imagenet_a075_notop.json", file170, sizeof file170},
-    {"mobilenetv3small.keras_imagenet_minimalistic.json", file171, sizeof file171},
-    {"mobilenetv3small.keras_imagenet_minimalistic_notop.json", file172, sizeof file172},
-    {"mobilenetv3small.keras_imagenet_notop.json", file173, sizeof file173},
-    {"mobilenetv3small.tv_in1k.json", file174, sizeof file174},
-    {"resnet101.keras_imagenet.json", file175, sizeof file175},
-    {"resnet101.keras_imagenet_notop.json", file176, sizeof file176},
-    {"resnet101.tv2_in1k.json", file177, sizeof file177},
-    {"resnet101.tv_in1k.json", file178, sizeof file178},
-    {"resnet101v2.keras_imagenet.json", file179, sizeof file179},
-    {"resnet101v2.keras_imagenet_notop.json", file180, sizeof file180},
-    {"resnet152.keras_imagenet.json", file181, sizeof file181},
-    {"resnet152.keras_imagenet_notop.json", file182, sizeof file182},
-    {"resnet152.tv2_in1k.json", file183, sizeof file183},
-    {"resnet152.tv_in1k.json", file184, sizeof file184},
-    {"resnet152v2.keras_imagenet.json", file185, sizeof file185},
-    {"resnet152v2.keras_imagenet_notop.json", file186, sizeof file186},
-    {"resnet18.tv_in1k.json", file187, sizeof file187},
-    {"resnet34.tv_in1k.json", file188, sizeof file188},
-    {"resnet50.keras_imagenet.json", file189, sizeof file189},
-    {"resnet50.keras_imagenet_notop.json", file190, sizeof file190},
-    {"resnet50.tv2_in1k.json", file191, sizeof file191},
-    {"resnet50.tv_in1k.json", file192, sizeof file192},
-    {"resnet50v2.keras_imagenet.json", file193, sizeof file193},
-    {"resnet50v2.keras_imagenet_notop.json", file194, sizeof file194},
-    {"resnext101_32x8d.tv2_in1k.json", file195, sizeof file195},
-    {"resnext101_32x8d.tv_in1k.json", file196, sizeof file196},
-    {"resnext101_64x4d.tv_in1k.json", file197, sizeof file197},
-    {"resnext50_32x4d.tv2_in1k.json", file198, sizeof file198},
-    {"resnext50_32x4d.tv_in1k.json", file199, sizeof file199},
-    {"samples/cifar15/test/airplane/0000.jpg", file200, sizeof file200},
-    {"samples/cifar15/test/airplane/0001.jpg", file201, sizeof file201},
-    {"samples/cifar15/test/airplane/0002.jpg", file202, sizeof file202},
-    {"samples/cifar15/test/airplane/0003.jpg", file203, sizeof file203},
-    {"samples/cifar15/test/airplane/0004.jpg", file204, sizeof file204},
-    {"samples/cifar15/test/airplane/0005.jpg", file205, sizeof file205},
-    {"samples/cifar15/test/airplane/0006.jpg", file206, sizeof file206},
-    {"samples/cifar15/test/airplane/0007.jpg", file207, sizeof file207},
-    {"samples/cifar15/test/airplane/0008.jpg", file208, sizeof file208},
-    {"samples/cifar15/test/airplane/0009.jpg", file209, sizeof file209},
-    {"samples/cifar15/test/airplane/0010.jpg", file210, sizeof file210},
-    {"samples/cifar15/test/airplane/0011.jpg", file211, sizeof file211},
-    {"samples/cifar15/test/airplane/0012.jpg", file212, sizeof file212},
-    {"samples/cifar15/test/airplane/0013.jpg", file213, sizeof file213},
-    {"samples/cifar15/test/airplane/0014.jpg", file214, sizeof file214},
-    {"samples/cifar15/test/airplane/0015.jpg", file215, sizeof file215},
-    {"samples/cifar15/test/airplane/0016.jpg", file216, sizeof file216},
-    {"samples/cifar15/test/airplane/0017.jpg", file217, sizeof file217},
-    {"samples/cifar15/test/airplane/0018.jpg", file218, sizeof file218},
-    {"samples/cifar15/test/airplane/0019.jpg", file219, sizeof file219},
-    {"samples/cifar15/test/automobile/0000.jpg", file220, sizeof file220},
-    {"samples/cifar15/test/automobile/0001.jpg", file221, sizeof file221},
-    {"samples/cifar15/test/automobile/0002.jpg", file222, sizeof file222},
-    {"samples/cifar15/test/automobile/0003.jpg", file223, sizeof file223},
-    {"samples/cifar15/test/automobile/0004.jpg", file224, sizeof file224},
-    {"samples/cifar15/test/automobile/0005.jpg", file225, sizeof file225},
-    {"samples/cifar15/test/automobile/0006.jpg", file226, sizeof file226},
-    {"samples/cifar15/test/automobile/0007.jpg", file227, sizeof file227},
-    {"samples/cifar15/test/automobile/0008.jpg", file228, sizeof file228},
-    {"samples/cifar15/test/automobile/0009.jpg", file229, sizeof file229},
-    {"samples/cifar15/test/automobile/0010.jpg", file230, sizeof file230},
-    {"samples/cifar15/test/automobile/0011.jpg", file231, sizeof file231},
-    {"samples/cifar15/test/automobile/0012.jpg", file232, sizeof file232},
-    {"samples/cifar15/test/automobile/0013.jpg", file233, sizeof file233},
-    {"samples/cifar15/test/automobile/0014.jpg", file234, sizeof file234},
-    {"samples/cifar15/test/automobile/0015.jpg", file235, sizeof file235},
-    {"samples/cifar15/test/automobile/0016.jpg", file236, sizeof file236},
-    {"samples/cifar15/test/automobile/0017.jpg", file237, sizeof file237},
-    {"samples/cifar15/test/automobile/0018.jpg", file238, sizeof file238},
-    {"samples/cifar15/test/automobile/0019.jpg", file239, sizeof file239},
-    {"samples/cifar15/test/bird/0000.jpg", file240, sizeof file240},
-    {"samples/cifar15/test/bird/0001.jpg", file241, sizeof file241},
-    {"samples/cifar15/test/bird/0002.jpg", file242, sizeof file242},
-    {"samples/cifar15/test/bird/0003.jpg", file243, sizeof file243},
-    {"samples/cifar15/test/bird/0004.jpg", file244, sizeof file244},
-    {"samples/cifar15/test/bird/0005.jpg", file245, sizeof file245},
-    {"samples/cifar15/test/bird/0006.jpg", file246, sizeof file246},
-    {"samples/cifar15/test/bird/0007.jpg", file247, sizeof file247},
-    {"samples/cifar15/test/bird/0008.jpg", file248, sizeof file248},
-    {"samples/cifar15/test/bird/0009.jpg", file249, sizeof file249},
-    {"samples/cifar15/test/bird/0010.jpg", file250, sizeof file250},
-    {"samples/cifar15/test/bird/0011.jpg", file251, sizeof file251},
-    {"samples/cifar15/test/bird/0012.jpg", file252, sizeof file252},
-    {"samples/cifar15/test/bird/0013.jpg", file253, sizeof file253},
-    {"samples/cifar15/test/bird/0014.jpg", file254, sizeof file254},
-    {"samples/cifar15/test/bird/0015.jpg", file255, sizeof file255},
-    {"samples/cifar15/test/bird/0016.jpg", file256, sizeof file256},
-    {"samples/cifar15/test/bird/0017.jpg", file257, sizeof file257},
-    {"samples/cifar15/test/bird/0018.jpg", file258, sizeof file258},
-    {"samples/cifar15/test/bird/0019.jpg", file259, sizeof file259},
-    {"samples/cifar15/test/cat/0000.jpg", file260, sizeof file260},
-    {"samples/cifar15/test/cat/0001.jpg", file261, sizeof file261},
-    {"samples/cifar15/test/cat/0002.jpg", file262, sizeof file262},
-    {"samples/cifar15/test/cat/0003.jpg", file263, sizeof file263},
-    {"samples/cifar15/test/cat/0004.jpg", file264, sizeof file264},
-    {"samples/cifar15/test/cat/0005.jpg", file265, sizeof file265},
-    {"samples/cifar15/test/cat/0006.jpg", file266, sizeof file266},
-    {"samples/cifar15/test/cat/0007.jpg", file267, sizeof file267},
-    {"samples/cifar15/test/cat/0008.jpg", file268, sizeof file268},
-    {"samples/cifar15/test/cat/0009.jpg", file269, sizeof file269},
-    {"samples/cifar15/test/cat/0010.jpg", file270, sizeof file270},
-    {"samples/cifar15/test/cat/0011.jpg", file271, sizeof file271},
-    {"samples/cifar15/test/cat/0012.jpg", file272, sizeof file272},
-    {"samples/cifar15/test/cat/0013.jpg", file273, sizeof file273},
-    {"samples/cifar15/test/cat/0014.jpg", file274, sizeof file274},
-    {"samples/cifar15/test/cat/0015.jpg", file275, sizeof file275},
-    {"samples/cifar15/test/cat/0016.jpg", file276, sizeof file276},
-    {"samples/cifar15/test/cat/0017.jpg", file277, sizeof file277},
-    {"samples/cifar15/test/cat/0018.jpg", file278, sizeof file278},
-    {"samples/cifar15/test/cat/0019.jpg", file279, sizeof file279},
-    {"samples/cifar15/test/crocodile/0000.png", file280, sizeof file280},
-    {"samples/cifar15/test/crocodile/0001.png", file281, sizeof file281},
-    {"samples/cifar15/test/crocodile/0002.png", file282, sizeof file282},
-    {"samples/cifar15/test/crocodile/0003.png", file283, sizeof file283},
-    {"samples/cifar15/test/crocodile/0004.png", file284, sizeof file284},
-    {"samples/cifar15/test/crocodile/0005.png", file285, sizeof file285},
-    {"samples/cifar15/test/crocodile/0006.png", file286, sizeof file286},
-    {"samples/cifar15/test/crocodile/0007.png", file287, sizeof file287},
-    {"samples/cifar15/test/crocodile/0008.png", file288, sizeof file288},
-    {"samples/cifar15/test/crocodile/0009.png", file289, sizeof file289},
-    {"samples/cifar15/test/crocodile/0010.png", file290, sizeof file290},
-    {"samples/cifar15/test/crocodile/0011.png", file291, sizeof file291},
-    {"samples/cifar15/test/crocodile/0012.png", file292, sizeof file292},
-    {"samples/cifar15/test/crocodile/0013.png", file293, sizeof file293},
-    {"samples/cifar15/test/crocodile/0014.png", file294, sizeof file294},
-    {"samples/cifar15/test/crocodile/0015.png", file295, sizeof file295},
-    {"samples/cifar15/test/crocodile/0016.png", file296, sizeof file296},
-    {"samples/cifar15/test/crocodile/0017.png", file297, sizeof file297},
-    {"samples/cifar15/test/crocodile/0018.png", file298, sizeof file298},
-    {"samples/cifar15/test/crocodile/0019.png", file299, sizeof file299},
-    {"samples/cifar15/test/deer/0000.jpg", file300, sizeof file300},
-    {"samples/cifar15/test/deer/0001.jpg", file301, sizeof file301},
-    {"samples/cifar15/test/deer/0002.jpg", file302, sizeof file302},
-    {"samples/cifar15/test/deer/0003.jpg", file303, sizeof file303},
-    {"samples/cifar15/test/deer/0004.jpg", file304, sizeof file304},
-    {"samples/cifar15/test/deer/0005.jpg", file305, sizeof file305},
-    {"samples/cifar15/test/deer/0006.jpg", file306, sizeof file306},
-    {"samples/cifar15/test/deer/0007.jpg", file307, sizeof file307},
-    {"samples/cifar15/test/deer/0008.jpg", file308, sizeof file308},
-    {"samples/cifar15/test/deer/0009.jpg", file309, sizeof file309},
-    {"samples/cifar15/test/deer/0010.jpg", file310, sizeof file310},
-    {"samples/cifar15/test/deer/0011.jpg", file311, sizeof file311},
-    {"samples/cifar15/test/deer/0012.jpg", file312, sizeof file312},
-    {"samples/cifar15/test/deer/0013.jpg", file313, sizeof file313},
-    {"samples/cifar15/test/deer/0014.jpg", file314, sizeof file314},
-    {"samples/cifar15/test/deer/0015.jpg", file315, sizeof file315},
-    {"samples/cifar15/test/deer/0016.jpg", file316, sizeof file316},
-    {"samples/cifar15/test/deer/0017.jpg", file317, sizeof file317},
-    {"samples/cifar15/test/deer/0018.jpg", file318, sizeof file318},
-    {"samples/cifar15/test/deer/0019.jpg", file319, sizeof file319},
-    {"samples/cifar15/test/dinosaur/0000.png", file320, sizeof file320},
-    {"samples/cifar15/test/dinosaur/0001.png", file321, sizeof file321},
-    {"samples/cifar15/test/dinosaur/0002.png", file322, sizeof file322},
-    {"samples/cifar15/test/dinosaur/0003.png", file323, sizeof file323},
-    {"samples/cifar15/test/dinosaur/0004.png", file324, sizeof file324},
-    {"samples/cifar15/test/dinosaur/0005.png", file325, sizeof file325},
-    {"samples/cifar15/test/dinosaur/0006.png", file326, sizeof file326},
-    {"samples/cifar15/test/dinosaur/0007.png", file327, sizeof file327},
-    {"samples/cifar15/test/dinosaur/0008.png", file328, sizeof file328},
-    {"samples/cifar15/test/dinosaur/0009.png", file329, sizeof file329},
-    {"samples/cifar15/test/dinosaur/0010.png", file330, sizeof file330},
-    {"samples/cifar15/test/dinosaur/0011.png", file331, sizeof file331},
-    {"samples/cifar15/test/dinosaur/0012.png", file332, sizeof file332},
-    {"samples/cifar15/test/dinosaur/0013.png", file333, sizeof file333},
-    {"samples/cifar15/test/dinosaur/0014.png", file334, sizeof file334},
-    {"samples/cifar15/test/dinosaur/0015.png", file335, sizeof file335},
-    {"samples/cifar15/test/dinosaur/0016.png", file336, sizeof file336},
-    {"samples/cifar15/test/dinosaur/0017.png", file337, sizeof file337},
-    {"samples/cifar15/test/dinosaur/0018.png", file338, sizeof file338},
-    {"samples/cifar15/test/dinosaur/0019.png", file339, sizeof file339},
-    {"samples/cifar15/test/dog/0000.jpg", file340, sizeof file340},
-    {"samples/cifar15/test/dog/0001.jpg", file341, sizeof file341},
-    {"samples/cifar15/test/dog/0002.jpg", file342, sizeof file342},
-    {"samples/cifar15/test/dog/0003.jpg", file343, sizeof file343},
-    {"samples/cifar15/test/dog/0004.jpg", file344, sizeof file344},
-    {"samples/cifar15/test/dog/0005.jpg", file345, sizeof file345},
-    {"samples/cifar15/test/dog/0006.jpg", file346, sizeof file346},
-    {"samples/cifar15/test/dog/0007.jpg", file347, sizeof file347},
-    {"samples/cifar15/test/dog/0008.jpg", file348, sizeof file348},
-    {"samples/cifar15/test/dog/0009.jpg", file349, sizeof file349},
-    {"samples/cifar15/test/dog/0010.jpg", file350, sizeof file350},
-    {"samples/cifar15/test/dog/0011.jpg", file351, sizeof file351},
-    {"samples/cifar15/test/dog/0012.jpg", file352, sizeof file352},
-    {"samples/cifar15/test/dog/0013.jpg", file353, sizeof file353},
-    {"samples/cifar15/test/dog/0014.jpg", file354, sizeof file354},
-    {"samples/cifar15/test/dog/0015.jpg", file355, sizeof file355},
-    {"samples/cifar15/test/dog/0016.jpg", file356, sizeof file356},
-    {"samples/cifar15/test/dog/0017.jpg", file357, sizeof file357},
-    {"samples/cifar15/test/dog/0018.jpg", file358, sizeof file358},
-    {"samples/cifar15/test/dog/0019.jpg", file359, sizeof file359},
-    {"samples/cifar15/test/frog/0000.jpg", file360, sizeof file360},
-    {"samples/cifar15/test/frog/0001.jpg", file361, sizeof file361},
-    {"samples/cifar15/test/frog/0002.jpg", file362, sizeof file362},
-    {"samples/cifar15/test/frog/0003.jpg", file363, sizeof file363},
-    {"samples/cifar15/test/frog/0004.jpg", file364, sizeof file364},
-    {"samples/cifar15/test/frog/0005.jpg", file365, sizeof file365},
-    {"samples/cifar15/test/frog/0006.jpg", file366, sizeof file366},
-    {"samples/cifar15/test/frog/0007.jpg", file367, sizeof file367},
-    {"samples/cifar15/test/frog/0008.jpg", file368, sizeof file368},
-    {"samples/cifar15/test/frog/0009.jpg", file369, sizeof file369},
-    {"samples/cifar15/test/frog/0010.jpg", file370, sizeof file370},
-    {"samples/cifar15/test/frog/0011.jpg", file371, sizeof file371},
-    {"samples/cifar15/test/frog/0012.jpg", file372, sizeof file372},
-    {"samples/cifar15/test/frog/0013.jpg", file373, sizeof file373},
-    {"samples/cifar15/test/frog/0014.jpg", file374, sizeof file374},
-    {"samples/cifar15/test/frog/0015.jpg", file375, sizeof file375},
-    {"samples/cifar15/test/frog/0016.jpg", file376, sizeof file376},
-    {"samples/cifar15/test/frog/0017.jpg", file377, sizeof file377},
-    {"samples/cifar15/test/frog/0018.jpg", file378, sizeof file378},
-    {"samples/cifar15/test/frog/0019.jpg", file379, sizeof file379},
-    {"samples/cifar15/test/horse/0000.jpg", file380, sizeof file380},
-    {"samples/cifar15/test/horse/0001.jpg", file381, sizeof file381},
-    {"samples/cifar15/test/horse/0002.jpg", file382, sizeof file382},
-    {"samples/cifar15/test/horse/0003.jpg", file383, sizeof file383},
-    {"samples/cifar15/test/horse/0004.jpg", file384, sizeof file384},
-    {"samples/cifar15/test/horse/0005.jpg", file385, sizeof file385},
-    {"samples/cifar15/test/horse/0006.jpg", file386, sizeof file386},
-    {"samples/cifar15/test/horse/0007.jpg", file387, sizeof file387},
-    {"samples/cifar15/test/horse/0008.jpg", file388, sizeof file388},
-    {"samples/cifar15/test/horse/0009.jpg", file389, sizeof file389},
-    {"samples/cifar15/test/horse/0010.jpg", file390, sizeof file390},
-    {"samples/cifar15/test/horse/0011.jpg", file391, sizeof file391},
-    {"samples/cifar15/test/horse/0012.jpg", file392, sizeof file392},
-    {"samples/cifar15/test/horse/0013.jpg", file393, sizeof file393},
-    {"samples/cifar15/test/horse/0014.jpg", file394, sizeof file394},
-    {"samples/cifar15/test/horse/0015.jpg", file395, sizeof file395},
-    {"samples/cifar15/test/horse/0016.jpg", file396, sizeof file396},
-    {"samples/cifar15/test/horse/0017.jpg", file397, sizeof file397},
-    {"samples/cifar15/test/horse/0018.jpg", file398, sizeof file398},
-    {"samples/cifar15/test/horse/0019.jpg", file399, sizeof file399},
-    {"samples/cifar15/test/lizard/0000.png", file400, sizeof file400},
-    {"samples/cifar15/test/lizard/0001.png", file401, sizeof file401},
-    {"samples/cifar15/test/lizard/0002.png", file402, sizeof file402},
-    {"samples/cifar15/test/lizard/0003.png", file403, sizeof file403},
-    {"samples/cifar15/test/lizard/0004.png", file404, sizeof file404},
-    {"samples/cifar15/test/lizard/0005.png", file405, sizeof file405},
-    {"samples/cifar15/test/lizard/0006.png", file406, sizeof file406},
-    {"samples/cifar15/test/lizard/0007.png", file407, sizeof file407},
-    {"samples/cifar15/test/lizard/0008.png", file408, sizeof file408},
-    {"samples/cifar15/test/lizard/0009.png", file409, sizeof file409},
-    {"samples/cifar15/test/lizard/0010.png", file410, sizeof file410},
-    {"samples/cifar15/test/lizard/0011.png", file411, sizeof file411},
-    {"samples/cifar15/test/lizard/0012.png", file412, sizeof file412},
-    {"samples/cifar15/test/lizard/0013.png", file413, sizeof file413},
-    {"samples/cifar15/test/lizard/0014.png", file414, sizeof file414},
-    {"samples/cifar15/test/lizard/0015.png", file415, sizeof file415},
-    {"samples/cifar15/test/lizard/0016.png", file416, sizeof file416},
-    {"samples/cifar15/test/lizard/0017.png", file417, sizeof file417},
-    {"samples/cifar15/test/lizard/0018.png", file418, sizeof file418},
-    {"samples/cifar15/test/lizard/0019.png", file419, sizeof file419},
-    {"samples/cifar15/test/ship/0000.jpg", file420, sizeof file420},
-    {"samples/cifar15/test/ship/0001.jpg", file421, sizeof file421},
-    {"samples/cifar15/test/ship/0002.jpg", file422, sizeof file422},
-    {"samples/cifar15/test/ship/0003.jpg", file423, sizeof file423},
-    {"samples/cifar15/test/ship/0004.jpg", file424, sizeof file424},
-    {"samples/cifar15/test/ship/0005.jpg", file425, sizeof file425},
-    {"samples/cifar15/test/ship/0006.jpg", file426, sizeof file426},
-    {"samples/cifar15/test/ship/0007.jpg", file427, sizeof file427},
-    {"samples/cifar15/test/ship/0008.jpg", file428, sizeof file428},
-    {"samples/cifar15/test/ship/0009.jpg", file429, sizeof file429},
-    {"samples/cifar15/test/ship/0010.jpg", file430, sizeof file430},
-    {"samples/cifar15/test/ship/0011.jpg", file431, sizeof file431},
-    {"samples/cifar15/test/ship/0012.jpg", file432, sizeof file432},
-    {"samples/cifar15/test/ship/0013.jpg", file433, sizeof file433},
-    {"samples/cifar15/test/ship/0014.jpg", file434, sizeof file434},
-    {"samples/cifar15/test/ship/0015.jpg", file435, sizeof file435},
-    {"samples/cifar15/test/ship/0016.jpg", file436, sizeof file436},
-    {"samples/cifar15/test/ship/0017.jpg", file437, sizeof file437},
-    {"samples/cifar15/test/ship/0018.jpg", file438, sizeof file438},
-    {"samples/cifar15/test/ship/0019.jpg", file439, sizeof file439},
-    {"samples/cifar15/test/snake/0000.png", file440, sizeof file440},
-    {"samples/cifar15/test/snake/0001.png", file441, sizeof file441},
-    {"samples/cifar15/test/snake/0002.png", file442, sizeof file442},
-    {"samples/cifar15/test/snake/0003.png", file443, sizeof file443},
-    {"samples/cifar15/test/snake/0004.png", file444, sizeof file444},
-    {"samples/cifar15/test/snake/0005.png", file445, sizeof file445},
-    {"samples/cifar15/test/snake/0006.png", file446, sizeof file446},
-    {"samples/cifar15/test/snake/0007.png", file447, sizeof file447},
-    {"samples/cifar15/test/snake/0008.png", file448, sizeof file448},
-    {"samples/cifar15/test/snake/0009.png", file449, sizeof file449},
-    {"samples/cifar15/test/snake/0010.png", file450, sizeof file450},
-    {"samples/cifar15/test/snake/0011.png", file451, sizeof file451},
-    {"samples/cifar15/test/snake/0012.png", file452, sizeof file452},
-    {"samples/cifar15/test/snake/0013.png", file453, sizeof file453},
-    {"samples/cifar15/test/snake/0014.png", file454, sizeof file454},
-    {"samples/cifar15/test/snake/0015.png", file455, sizeof file455},
-    {"samples/cifar15/test/snake/0016.png", file456, sizeof file456},
-    {"samples/cifar15/test/snake/0017.png", file457, sizeof file457},
-    {"samples/cifar15/test/snake/0018.png", file458, sizeof file458},
-    {"samples/cifar15/test/snake/0019.png", file459, sizeof file459},
-    {"samples/cifar15/test/truck/0000.jpg", file460, sizeof file460},
-    {"samples/cifar15/test/truck/0001.jpg", file461, sizeof file461},
-    {"samples/cifar15/test/truck/0002.jpg", file462, sizeof file462},
-    {"samples/cifar15/test/truck/0003.jpg", file463, sizeof file463},
-    {"samples/cifar15/test/truck/0004.jpg", file464, sizeof file464},
-    {"samples/cifar15/test/truck/0005.jpg", file465, sizeof file465},
-    {"samples/cifar15/test/truck/0006.jpg", file466, sizeof file466},
-    {"samples/cifar15/test/truck/0007.jpg", file467, sizeof file467},
-    {"samples/cifar15/test/truck/0008.jpg", file468, sizeof file468},
-    {"samples/cifar15/test/truck/0009.jpg", file469, sizeof file469},
-    {"samples/cifar15/test/truck/0010.jpg", file470, sizeof file470},
-    {"samples/cifar15/test/truck/0011.jpg", file471, sizeof file471},
-    {"samples/cifar15/test/truck/0012.jpg", file472, sizeof file472},
-    {"samples/cifar15/test/truck/0013.jpg", file473, sizeof file473},
-    {"samples/cifar15/test/truck/0014.jpg", file474, sizeof file474},
-    {"samples/cifar15/test/truck/0015.jpg", file475, sizeof file475},
-    {"samples/cifar15/test/truck/0016.jpg", file476, sizeof file476},
-    {"samples/cifar15/test/truck/0017.jpg", file477, sizeof file477},
-    {"samples/cifar15/test/truck/0018.jpg", file478, sizeof file478},
-    {"samples/cifar15/test/truck/0019.jpg", file479, sizeof file479},
-    {"samples/cifar15/test/turtle/0000.png", file480, sizeof file480},
-    {"samples/cifar15/test/turtle/0001.png", file481, sizeof file481},
-    {"samples/cifar15/test/turtle/0002.png", file482, sizeof file482},
-    {"samples/cifar15/test/turtle/0003.png", file483, sizeof file483},
-    {"samples/cifar15/test/turtle/0004.png", file484, sizeof file484},
-    {"samples/cifar15/test/turtle/0005.png", file485, sizeof file485},
-    {"samples/cifar15/test/turtle/0006.png", file486, sizeof file486},
-    {"samples/cifar15/test/turtle/0007.png", file487, sizeof file487},
-    {"samples/cifar15/test/turtle/0008.png", file488, sizeof file488},
-    {"samples/cifar15/test/turtle/0009.png", file489, sizeof file489},
-    {"samples/cifar15/test/turtle/0010.png", file490, sizeof file490},
-    {"samples/cifar15/test/turtle/0011.png", file491, sizeof file491},
-    {"samples/cifar15/test/turtle/0012.png", file492, sizeof file492},
-    {"samples/cifar15/test/turtle/0013.png", file493, sizeof file493},
-    {"samples/cifar15/test/turtle/0014.png", file494, sizeof file494},
-    {"samples/cifar15/test/turtle/0015.png", file495, sizeof file495},
-    {"samples/cifar15/test/turtle/0016.png", file496, sizeof file496},
-    {"samples/cifar15/test/turtle/0017.png", file497, sizeof file497},
-    {"samples/cifar15/test/turtle/0018.png", file498, sizeof file498},
-    {"samples/cifar15/test/turtle/0019.png", file499, sizeof file499},
-    {"samples/cifar15/train/airplane/0000.jpg", file500, sizeof file500},
-    {"samples/cifar15/train/airplane/0001.jpg", file501, sizeof file501},
-    {"samples/cifar15/train/airplane/0002.jpg", file502, sizeof file502},
-    {"samples/cifar15/train/airplane/0003.jpg", file503, sizeof file503},
-    {"samples/cifar15/train/airplane/0004.jpg", file504, sizeof file504},
-    {"samples/cifar15/train/airplane/0005.jpg", file505, sizeof file505},
-    {"samples/cifar15/train/airplane/0006.jpg", file506, sizeof file506},
-    {"samples/cifar15/train/airplane/0007.jpg", file507, sizeof file507},
-    {"samples/cifar15/train/airplane/0008.jpg", file508, sizeof file508},
-    {"samples/cifar15/train/airplane/0009.jpg", file509, sizeof file509},
-    {"samples/cifar15/train/airplane/0010.jpg", file510, sizeof file510},
-    {"samples/cifar15/train/airplane/0011.jpg", file511, sizeof file511},
-    {"samples/cifar15/train/airplane/0012.jpg", file512, sizeof file512},
-    {"samples/cifar15/train/airplane/0013.jpg", file513, sizeof file513},
-    {"samples/cifar15/train/airplane/0014.jpg", file514, sizeof file514},
-    {"samples/cifar15/train/airplane/0015.jpg", file515, sizeof file515},
-    {"samples/cifar15/train/airplane/0016.jpg", file516, sizeof file516},
-    {"samples/cifar15/train/airplane/0017.jpg", file517, sizeof file517},
-    {"samples/cifar15/train/airplane/0018.jpg", file518, sizeof file518},
-    {"samples/cifar15/train/airplane/0019.jpg", file519, sizeof file519},
-    {"samples/cifar15/train/airplane/0020.jpg", file520, sizeof file520},
-    {"samples/cifar15/train/airplane/0021.jpg", file521, sizeof file521},
-    {"samples/cifar15/train/airplane/0022.jpg", file522, sizeof file522},
-    {"samples/cifar15/train/airplane/0023.jpg", file523, sizeof file523},
-    {"samples/cifar15/train/airplane/0024.jpg", file524, sizeof file524},
-    {"samples/cifar15/train/airplane/0025.jpg", file525, sizeof file525},
-    {"samples/cifar15/train/airplane/0026.jpg", file526, sizeof file526},
-    {"samples/cifar15/train/airplane/0027.jpg", file527, sizeof file527},
-    {"samples/cifar15/train/airplane/0028.jpg", file528, sizeof file528},
-    {"samples/cifar15/train/airplane/0029.jpg", file529, sizeof file529},
-    {"samples/cifar15/train/automobile/0000.jpg", file530, sizeof file530},
-    {"samples/cifar15/train/automobile/0001.jpg", file531, sizeof file531},
-    {"samples/cifar15/train/automobile/0002.jpg", file532, sizeof file532},
-    {"samples/cifar15/train/automobile/0003.jpg", file533, sizeof file533},
-    {"samples/cifar15/train/automobile/0004.jpg", file534, sizeof file534},
-    {"samples/cifar15/train/automobile/0005.jpg", file535, sizeof file535},
-    {"samples/cifar15/train/automobile/0006.jpg", file536, sizeof file536},
-    {"samples/cifar15/train/automobile/0007.jpg", file537, sizeof file537},
-    {"samples/cifar15/train/automobile/0008.jpg", file538, sizeof file538},
-    {"samples/cifar15/train/automobile/0009.jpg", file539, sizeof file539},
-    {"samples/cifar15/train/automobile/0010.jpg", file540, sizeof file540},
-    {"samples/cifar15/train/automobile/0011.jpg", file541, sizeof file541},
-    {"samples/cifar15/train/automobile/0012.jpg", file542, sizeof file542},
-    {"samples/cifar15/train/automobile/0013.jpg", file543, sizeof file543},
-    {"samples/cifar15/train/automobile/0014.jpg", file544, sizeof file544},
-    {"samples/cifar15/train/automobile/0015.jpg", file545, sizeof file545},
-    {"samples/cifar15/train/automobile/0016.jpg", file546, sizeof file546},
-    {"samples/cifar15/train/automobile/0017.jpg", file547, sizeof file547},
-    {"samples/cifar15/train/automobile/0018.jpg", file548, sizeof file548},
-    {"samples/cifar15/train/automobile/0019.jpg", file549, sizeof file549},
-    {"samples/cifar15/train/automobile/0020.jpg", file550, sizeof file550},
-    {"samples/cifar15/train/automobile/0021.jpg", file551, sizeof file551},
-    {"samples/cifar15/train/automobile/0022.jpg", file552, sizeof file552},
-    {"samples/cifar15/train/automobile/0023.jpg", file553, sizeof file553},
-    {"samples/cifar15/train/automobile/0024.jpg", file554, sizeof file554},
-    {"samples/cifar15/train/automobile/0025.jpg", file555, sizeof file555},
-    {"samples/cifar15/train/automobile/0026.jpg", file556, sizeof file556},
-    {"samples/cifar15/train/automobile/0027.jpg", file557, sizeof file557},
-    {"samples/cifar15/train/automobile/0028.jpg", file558, sizeof file558},
-    {"samples/cifar15/train/automobile/0029.jpg", file559, sizeof file559},
-    {"samples/cifar15/train/bird/0000.jpg", file560, sizeof file560},
-    {"samples/cifar15/train/bird/0001.jpg", file561, sizeof file561},
-    {"samples/cifar15/train/bird/0002.jpg", file562, sizeof file562},
-    {"samples/cifar15/train/bird/0003.jpg", file563, sizeof file563},
-    {"samples/cifar15/train/bird/0004.jpg", file564, sizeof file564},
-    {"samples/cifar15/train/bird/0005.jpg", file565, sizeof file565},
-    {"samples/cifar15/train/bird/0006.jpg", file566, sizeof file566},
-    {"samples/cifar15/train/bird/0007.jpg", file567, sizeof file567},
-    {"samples/cifar15/train/bird/0008.jpg", file568, sizeof file568},
-    {"samples/cifar15/train/bird/0009.jpg", file569, sizeof file569},
-    {"samples/cifar15/train/bird/0010.jpg", file570, sizeof file570},
-    {"samples/cifar15/train/bird/0011.jpg", file571, sizeof file571},
-    {"samples/cifar15/train/bird/0012.jpg", file572, sizeof file572},
-    {"samples/cifar15/train/bird/0013.jpg", file573, sizeof file573},
-    {"samples/cifar15/train/bird/0014.jpg", file574, sizeof file574},
-    {"samples/cifar15/train/bird/0015.jpg", file575, sizeof file575},
-    {"samples/cifar15/train/bird/0016.jpg", file576, sizeof file576},
-    {"samples/cifar15/train/bird/0017.jpg", file577, sizeof file577},
-    {"samples/cifar15/train/bird/0018.jpg", file578, sizeof file578},
-    {"samples/cifar15/train/bird/0019.jpg", file579, sizeof file579},
-    {"samples/cifar15/train/bird/0020.jpg", file580, sizeof file580},
-    {"samples/cifar15/train/bird/0021.jpg", file581, sizeof file581},
-    {"samples/cifar15/train/bird/0022.jpg", file582, sizeof file582},
-    {"samples/cifar15/train/bird/0023.jpg", file583, sizeof file583},
-    {"samples/cifar15/train/bird/0024.jpg", file584, sizeof file584},
-    {"samples/cifar15/train/bird/0025.jpg", file585, sizeof file585},
-    {"samples/cifar15/train/bird/0026.jpg", file586, sizeof file586},
-    {"samples/cifar15/train/bird/0027.jpg", file587, sizeof file587},
-    {"samples/cifar15/train/bird/0028.jpg", file588, sizeof file588},
-    {"samples/cifar15/train/bird/0029.jpg", file589, sizeof file589},
-    {"samples/cifar15/train/cat/0000.jpg", file590, sizeof file590},
-    {"samples/cifar15/train/cat/0001.jpg", file591, sizeof file591},
-    {"samples/cifar15/train/cat/0002.jpg", file592, sizeof file592},
-    {"samples/cifar15/train/cat/0003.jpg", file593, sizeof file593},
-    {"samples/cifar15/train/cat/0004.jpg", file594, sizeof file594},
-    {"samples/cifar15/train/cat/0005.jpg", file595, sizeof file595},
-    {"samples/cifar15/train/cat/0006.jpg", file596, sizeof file596},
-    {"samples/cifar15/train/cat/0007.jpg", file597, sizeof file597},
-    {"samples/cifar15/train/cat/0008.jpg", file598, sizeof file598},
-    {"samples/cifar15/train/cat/0009.jpg", file599, sizeof file599},
-    {"samples/cifar15/train/cat/0010.jpg", file600, sizeof file600},
-    {"samples/cifar15/train/cat/0011.jpg", file601, sizeof file601},
-    {"samples/cifar15/train/cat/0012.jpg", file602, sizeof file602},
-    {"samples/cifar15/train/cat/0013.jpg", file603, sizeof file603},
-    {"samples/cifar15/train/cat/0014.jpg", file604, sizeof file604},
-    {"samples/cifar15/train/cat/0015.jpg", file605, sizeof file605},
-    {"samples/cifar15/train/cat/0016.jpg", file606, sizeof file606},
-    {"samples/cifar15/train/cat/0017.jpg", file607, sizeof file607},
-    {"samples/cifar15/train/cat/0018.jpg", file608, sizeof file608},
-    {"samples/cifar15/train/cat/0019.jpg", file609, sizeof file609},
-    {"samples/cifar15/train/cat/0020.jpg", file610, sizeof file610},
-    {"samples/cifar15/train/cat/0021.jpg", file611, sizeof file611},
-    {"samples/cifar15/train/cat/0022.jpg", file612, sizeof file612},
-    {"samples/cifar15/train/cat/0023.jpg", file613, sizeof file613},
-    {"samples/cifar15/train/cat/0024.jpg", file614, sizeof file614},
-    {"samples/cifar15/train/cat/0025.jpg", file615, sizeof file615},
-    {"samples/cifar15/train/cat/0026.jpg", file616, sizeof file616},
-    {"samples/cifar15/train/cat/0027.jpg", file617, sizeof file617},
-    {"samples/cifar15/train/cat/0028.jpg", file618, sizeof file618},
-    {"samples/cifar15/train/cat/0029.jpg", file619, sizeof file619},
-    {"samples/cifar15/train/crocodile/0000.png", file620, sizeof file620},
-    {"samples/cifar15/train/crocodile/0001.png", file621, sizeof file621},
-    {"samples/cifar15/train/crocodile/0002.png", file622, sizeof file622},
-    {"samples/cifar15/train/crocodile/0003.png", file623, sizeof file623},
-    {"samples/cifar15/train/crocodile/0004.png", file624, sizeof file624},
-    {"samples/cifar15/train/crocodile/0005.png", file625, sizeof file625},
-    {"samples/cifar15/train/crocodile/0006.png", file626, sizeof file626},
-    {"samples/cifar15/train/crocodile/0007.png", file627, sizeof file627},
-    {"samples/cifar15/train/crocodile/0008.png", file628, sizeof file628},
-    {"samples/cifar15/train/crocodile/0009.png", file629, sizeof file629},
-    {"samples/cifar15/train/crocodile/0010.png", file630, sizeof file630},
-    {"samples/cifar15/train/crocodile/0011.png", file631, sizeof file631},
-    {"samples/cifar15/train/crocodile/0012.png", file632, sizeof file632},
-    {"samples/cifar15/train/crocodile/0013.png", file633, sizeof file633},
-    {"samples/cifar15/train/crocodile/0014.png", file634, sizeof file634},
-    {"samples/cifar15/train/crocodile/0015.png", file635, sizeof file635},
-    {"samples/cifar15/train/crocodile/0016.png", file636, sizeof file636},
-    {"samples/cifar15/train/crocodile/0017.png", file637, sizeof file637},
-    {"samples/cifar15/train/crocodile/0018.png", file638, sizeof file638},
-    {"samples/cifar15/train/crocodile/0019.png", file639, sizeof file639},
-    {"samples/cifar15/train/crocodile/0020.png", file640, sizeof file640},
-    {"samples/cifar15/train/crocodile/0021.png", file641, sizeof file641},
-    {"samples/cifar15/train/crocodile/0022.png", file642, sizeof file642},
-    {"samples/cifar15/train/crocodile/0023.png", file643, sizeof file643},
-    {"samples/cifar15/train/crocodile/0024.png", file644, sizeof file644},
-    {"samples/cifar15/train/crocodile/0025.png", file645, sizeof file645},
-    {"samples/cifar15/train/crocodile/0026.png", file646, sizeof file646},
-    {"samples/cifar15/train/crocodile/0027.png", file647, sizeof file647},
-    {"samples/cifar15/train/crocodile/0028.png", file648, sizeof file648},
-    {"samples/cifar15/train/crocodile/0029.png", file649, sizeof file649},
-    {"samples/cifar15/train/deer/0000.jpg", file650, sizeof file650},
-    {"samples/cifar15/train/deer/0001.jpg", file651, sizeof file651},
-    {"samples/cifar15/train/deer/0002.jpg", file652, sizeof file652},
-    {"samples/cifar15/train/deer/0003.jpg", file653, sizeof file653},
-    {"samples/cifar15/train/deer/0004.jpg", file654, sizeof file654},
-    {"samples/cifar15/train/deer/0005.jpg", file655, sizeof file655},
-    {"samples/cifar15/train/deer/0006.jpg", file656, sizeof file656},
-    {"samples/cifar15/train/deer/0007.jpg", file657, sizeof file657},
-    {"samples/cifar15/train/deer/0008.jpg", file658, sizeof file658},
-    {"samples/cifar15/train/deer/0009.jpg", file659, sizeof file659},
-    {"samples/cifar15/train/deer/0010.jpg", file660, sizeof file660},
-    {"samples/cifar15/train/deer/0011.jpg", file661, sizeof file661},
-    {"samples/cifar15/train/deer/0012.jpg", file662, sizeof file662},
-    {"samples/cifar15/train/deer/0013.jpg", file663, sizeof file663},
-    {"samples/cifar15/train/deer/0014.jpg", file664, sizeof file664},
-    {"samples/cifar15/train/deer/0015.jpg", file665, sizeof file665},
-    {"samples/cifar15/train/deer/0016.jpg", file666, sizeof file666},
-    {"samples/cifar15/train/deer/0017.jpg", file667, sizeof file667},
-    {"samples/cifar15/train/deer/0018.jpg", file668, sizeof file668},
-    {"samples/cifar15/train/deer/0019.jpg", file669, sizeof file669},
-    {"samples/cifar15/train/deer/0020.jpg", file670, sizeof file670},
-    {"samples/cifar15/train/deer/0021.jpg", file671, sizeof file671},
-    {"samples/cifar15/train/deer/0022.jpg", file672, sizeof file672},
-    {"samples/cifar15/train/deer/0023.jpg", file673, sizeof file673},
-    {"samples/cifar15/train/deer/0024.jpg", file674, sizeof file674},
-    {"samples/cifar15/train/deer/0025.jpg", file675, sizeof file675},
-    {"samples/cifar15/train/deer/0026.jpg", file676, sizeof file676},
-    {"samples/cifar15/train/deer/0027.jpg", file677, sizeof file677},
-    {"samples/cifar15/train/deer/0028.jpg", file678, sizeof file678},
-    {"samples/cifar15/train/deer/0029.jpg", file679, sizeof file679},
-    {"samples/cifar15/train/dinosaur/0000.png", file680, sizeof file680},
-    {"samples/cifar15/train/dinosaur/0001.png", file681, sizeof file681},
-    {"samples/cifar15/train/dinosaur/0002.png", file682, sizeof file682},
-    {"samples/cifar15/train/dinosaur/0003.png", file683, sizeof file683},
-    {"samples/cifar15/train/dinosaur/0004.png", file684, sizeof file684},
-    {"samples/cifar15/train/dinosaur/0005.png", file685, sizeof file685},
-    {"samples/cifar15/train/dinosaur/0006.png", file686, sizeof file686},
-    {"samples/cifar15/train/dinosaur/0007.png", file687, sizeof file687},
-    {"samples/cifar15/train/dinosaur/0008.png", file688, sizeof file688},
-    {"samples/cifar15/train/dinosaur/0009.png", file689, sizeof file689},
-    {"samples/cifar15/train/dinosaur/0010.png", file690, sizeof file690},
-    {"samples/cifar15/train/dinosaur/0011.png", file691, sizeof file691},
-    {"samples/cifar15/train/dinosaur/0012.png", file692, sizeof file692},
-    {"samples/cifar15/train/dinosaur/0013.png", file693, sizeof file693},
-    {"samples/cifar15/train/dinosaur/0014.png", file694, sizeof file694},
-    {"samples/cifar15/train/dinosaur/0015.png", file695, sizeof file695},
-    {"samples/cifar15/train/dinosaur/0016.png", file696, sizeof file696},
-    {"samples/cifar15/train/dinosaur/0017.png", file697, sizeof file697},
-    {"samples/cifar15/train/dinosaur/0018.png", file698, sizeof file698},
-    {"samples/cifar15/train/dinosaur/0019.png", file699, sizeof file699},
-    {"samples/cifar15/train/dinosaur/0020.png", file700, sizeof file700},
-    {"samples/cifar15/train/dinosaur/0021.png", file701, sizeof file701},
-    {"samples/cifar15/train/dinosaur/0022.png", file702, sizeof file702},
-    {"samples/cifar15/train/dinosaur/0023.png", file703, sizeof file703},
-    {"samples/cifar15/train/dinosaur/0024.png", file704, sizeof file704},
-    {"samples/cifar15/train/dinosaur/0025.png", file705, sizeof file705},
-    {"samples/cifar15/train/dinosaur/0026.png", file706, sizeof file706},
-    {"samples/cifar15/train/dinosaur/0027.png", file707, sizeof file707},
-    {"samples/cifar15/train/dinosaur/0028.png", file708, sizeof file708},
-    {"samples/cifar15/train/dinosaur/0029.png", file709, sizeof file709},
-    {"samples/cifar15/train/dog/0000.jpg", file710, sizeof file710},
-    {"samples/cifar15/train/dog/0001.jpg", file711, sizeof file711},
-    {"samples/cifar15/train/dog/0002.jpg", file712, sizeof file712},
-    {"samples/cifar15/train/dog/0003.jpg", file713, sizeof file713},
-    {"samples/cifar15/train/dog/0004.jpg", file714, sizeof file714},
-    {"samples/cifar15/train/dog/0005.jpg", file715, sizeof file715},
-    {"samples/cifar15/train/dog/0006.jpg", file716, sizeof file716},
-    {"samples/cifar15/train/dog/0007.jpg", file717, sizeof file717},
-    {"samples/cifar15/train/dog/0008.jpg", file718, sizeof file718},
-    {"samples/cifar15/train/dog/0009.jpg", file719, sizeof file719},
-    {"samples/cifar15/train/dog/0010.jpg", file720, sizeof file720},
-    {"samples/cifar15/train/dog/0011.jpg", file721, sizeof file721},
-    {"samples/cifar15/train/dog/0012.jpg", file722, sizeof file722},
-    {"samples/cifar15/train/dog/0013.jpg", file723, sizeof file723},
-    {"samples/cifar15/train/dog/0014.jpg", file724, sizeof file724},
-    {"samples/cifar15/train/dog/0015.jpg", file725, sizeof file725},
-    {"samples/cifar15/train/dog/0016.jpg", file726, sizeof file726},
-    {"samples/cifar15/train/dog/0017.jpg", file727, sizeof file727},
-    {"samples/cifar15/train/dog/0018.jpg", file728, sizeof file728},
-    {"samples/cifar15/train/dog/0019.jpg", file729, sizeof file729},
-    {"samples/cifar15/train/dog/0020.jpg", file730, sizeof file730},
-    {"samples/cifar15/train/dog/0021.jpg", file731, sizeof file731},
-    {"samples/cifar15/train/dog/0022.jpg", file732, sizeof file732},
-    {"samples/cifar15/train/dog/0023.jpg", file733, sizeof file733},
-    {"samples/cifar15/train/dog/0024.jpg", file734, sizeof file734},
-    {"samples/cifar15/train/dog/0025.jpg", file735, sizeof file735},
-    {"samples/cifar15/train/dog/0026.jpg", file736, sizeof file736},
-    {"samples/cifar15/train/dog/0027.jpg", file737, sizeof file737},
-    {"samples/cifar15/train/dog/0028.jpg", file738, sizeof file738},
-    {"samples/cifar15/train/dog/0029.jpg", file739, sizeof file739},
-    {"samples/cifar15/train/frog/0000.jpg", file740, sizeof file740},
-    {"samples/cifar15/train/frog/0001.jpg", file741, sizeof file741},
-    {"samples/cifar15/train/frog/0002.jpg", file742, sizeof file742},
-    {"samples/cifar15/train/frog/0003.jpg", file743, sizeof file743},
-    {"samples/cifar15/train/frog/0004.jpg", file744, sizeof file744},
-    {"samples/cifar15/train/frog/0005.jpg", file745, sizeof file745},
-    {"samples/cifar15/train/frog/0006.jpg", file746, sizeof file746},
-    {"samples/cifar15/train/frog/0007.jpg", file747, sizeof file747},
-    {"samples/cifar15/train/frog/0008.jpg", file748, sizeof file748},
-    {"samples/cifar15/train/frog/0009.jpg", file749, sizeof file749},
-    {"samples/cifar15/train/frog/0010.jpg", file750, sizeof file750},
-    {"samples/cifar15/train/frog/0011.jpg", file751, sizeof file751},
-    {"samples/cifar15/train/frog/0012.jpg", file752, sizeof file752},
-    {"samples/cifar15/train/frog/0013.jpg", file753, sizeof file753},
-    {"samples/cifar15/train/frog/0014.jpg", file754, sizeof file754},
-    {"samples/cifar15/train/frog/0015.jpg", file755, sizeof file755},
-    {"samples/cifar15/train/frog/0016.jpg", file756, sizeof file756},
-    {"samples/cifar15/train/frog/0017.jpg", file757, sizeof file757},
-    {"samples/cifar15/train/frog/0018.jpg", file758, sizeof file758},
-    {"samples/cifar15/train/frog/0019.jpg", file759, sizeof file759},
-    {"samples/cifar15/train/frog/0020.jpg", file760, sizeof file760},
-    {"samples/cifar15/train/frog/0021.jpg", file761, sizeof file761},
-    {"samples/cifar15/train/frog/0022.jpg", file762, sizeof file762},
-    {"samples/cifar15/train/frog/0023.jpg", file763, sizeof file763},
-    {"samples/cifar15/train/frog/0024.jpg", file764, sizeof file764},
-    {"samples/cifar15/train/frog/0025.jpg", file765, sizeof file765},
-    {"samples/cifar15/train/frog/0026.jpg", file766, sizeof file766},
-    {"samples/cifar15/train/frog/0027.jpg", file767, sizeof file767},
-    {"samples/cifar15/train/frog/0028.jpg", file768, sizeof file768},
-    {"samples/cifar15/train/frog/0029.jpg", file769, sizeof file769},
-    {"samples/cifar15/train/horse/0000.jpg", file770, sizeof file770},
-    {"samples/cifar15/train/horse/0001.jpg", file771, sizeof file771},
-    {"samples/cifar15/train/horse/0002.jpg", file772, sizeof file772},
-    {"samples/cifar15/train/horse/0003.jpg", file773, sizeof file773},
-    {"samples/cifar15/train/horse/0004.jpg", file774, sizeof file774},
-    {"samples/cifar15/train/horse/0005.jpg", file775, sizeof file775},
-    {"samples/cifar15/train/horse/0006.jpg", file776, sizeof file776},
-    {"samples/cifar15/train/horse/0007.jpg", file777, sizeof file777},
-    {"samples/cifar15/train/horse/0008.jpg", file778, sizeof file778},
-    {"samples/cifar15/train/horse/0009.jpg", file779, sizeof file779},
-    {"samples/cifar15/train/horse/0010.jpg", file780, sizeof file780},
-    {"samples/cifar15/train/horse/0011.jpg", file781, sizeof file781},
-    {"samples/cifar15/train/horse/0012.jpg", file782, sizeof file782},
-    {"samples/cifar15/train/horse/0013.jpg", file783, sizeof file783},
-    {"samples/cifar15/train/horse/0014.jpg", file784, sizeof file784},
-    {"samples/cifar15/train/horse/0015.jpg", file785, sizeof file785},
-    {"samples/cifar15/train/horse/0016.jpg", file786, sizeof file786},
-    {"samples/cifar15/train/horse/0017.jpg", file787, sizeof file787},
-    {"samples/cifar15/train/horse/0018.jpg", file788, sizeof file788},
-    {"samples/cifar15/train/horse/0019.jpg", file789, sizeof file789},
-    {"samples/cifar15/train/horse/0020.jpg", file790, sizeof file790},
-    {"samples/cifar15/train/horse/0021.jpg", file791, sizeof file791},
-    {"samples/cifar15/train/horse/0022.jpg", file792, sizeof file792},
-    {"samples/cifar15/train/horse/0023.jpg", file793, sizeof file793},
-    {"samples/cifar15/train/horse/0024.jpg", file794, sizeof file794},
-    {"samples/cifar15/train/horse/0025.jpg", file795, sizeof file795},
-    {"samples/cifar15/train/horse/0026.jpg", file796, sizeof file796},
-    {"samples/cifar15/train/horse/0027.jpg", file797, sizeof file797},
-    {"samples/cifar15/train/horse/0028.jpg", file798, sizeof file798},
-    {"samples/cifar15/train/horse/0029.jpg", file799, sizeof file799},
-    {"samples/cifar15/train/lizard/0000.png", file800, sizeof file800},
-    {"samples/cifar15/train/lizard/0001.png", file801, sizeof file801},
-    {"samples/cifar15/train/lizard/0002.png", file802, sizeof file802},
-    {"samples/cifar15/train/lizard/0003.png", file803, sizeof file803},
-    {"samples/cifar15/train/lizard/0004.png", file804, sizeof file804},
-    {"samples/cifar15/train/lizard/0005.png", file805, sizeof file805},
-    {"samples/cifar15/train/lizard/0006.png", file806, sizeof file806},
-    {"samples/cifar15/train/lizard/0007.png", file807, sizeof file807},
-    {"samples/cifar15/train/lizard/0008.png", file808, sizeof file808},
-    {"samples/cifar15/train/lizard/0009.png", file809, sizeof file809},
-    {"samples/cifar15/train/lizard/0010.png", file810, sizeof file810},
-    {"samples/cifar15/train/lizard/0011.png", file811, sizeof file811},
-    {"samples/cifar15/train/lizard/0012.png", file812, sizeof file812},
-    {"samples/cifar15/train/lizard/0013.png", file813, sizeof file813},
-    {"samples/cifar15/train/lizard/0014.png", file814, sizeof file814},
-    {"samples/cifar15/train/lizard/0015.png", file815, sizeof file815},
-    {"samples/cifar15/train/lizard/0016.png", file816, sizeof file816},
-    {"samples/cifar15/train/lizard/0017.png", file817, sizeof file817},
-    {"samples/cifar15/train/lizard/0018.png", file818, sizeof file818},
-    {"samples/cifar15/train/lizard/0019.png", file819, sizeof file819},
-    {"samples/cifar15/train/lizard/0020.png", file820, sizeof file820},
-    {"samples/cifar15/train/lizard/0021.png", file821, sizeof file821},
-    {"samples/cifar15/train/lizard/0022.png", file822, sizeof file822},
-    {"samples/cifar15/train/lizard/0023.png", file823, sizeof file823},
-    {"samples/cifar15/train/lizard/0024.png", file824, sizeof file824},
-    {"samples/cifar15/train/lizard/0025.png", file825, sizeof file825},
-    {"samples/cifar15/train/lizard/0026.png", file826, sizeof file826},
-    {"samples/cifar15/train/lizard/0027.png", file827, sizeof file827},
-    {"samples/cifar15/train/lizard/0028.png", file828, sizeof file828},
-    {"samples/cifar15/train/lizard/0029.png", file829, sizeof file829},
-    {"samples/cifar15/train/ship/0000.jpg", file830, sizeof file830},
-    {"samples/cifar15/train/ship/0001.jpg", file831, sizeof file831},
-    {"samples/cifar15/train/ship/0002.jpg", file832, sizeof file832},
-    {"samples/cifar15/train/ship/0003.jpg", file833, sizeof file833},
-    {"samples/cifar15/train/ship/0004.jpg", file834, sizeof file834},
-    {"samples/cifar15/train/ship/0005.jpg", file835, sizeof file835},
-    {"samples/cifar15/train/ship/0006.jpg", file836, sizeof file836},
-    {"samples/cifar15/train/ship/0007.jpg", file837, sizeof file837},
-    {"samples/cifar15/train/ship/0008.jpg", file838, sizeof file838},
-    {"samples/cifar15/train/ship/0009.jpg", file839, sizeof file839},
-    {"samples/cifar15/train/ship/0010.jpg", file840, sizeof file840},
-    {"samples/cifar15/train/ship/0011.jpg", file841, sizeof file841},
-    {"samples/cifar15/train/ship/0012.jpg", file842, sizeof file842},
-    {"samples/cifar15/train/ship/0013.jpg", file843, sizeof file843},
-    {"samples/cifar15/train/ship/0014.jpg", file844, sizeof file844},
-    {"samples/cifar15/train/ship/0015.jpg", file845, sizeof file845},
-    {"samples/cifar15/train/ship/0016.jpg", file846, sizeof file846},
-    {"samples/cifar15/train/ship/0017.jpg", file847, sizeof file847},
-    {"samples/cifar15/train/ship/0018.jpg", file848, sizeof file848},
-    {"samples/cifar15/train/ship/0019.jpg", file849, sizeof file849},
-    {"samples/cifar15/train/ship/0020.jpg", file850, sizeof file850},
-    {"samples/cifar15/train/ship/0021.jpg", file851, sizeof file851},
-    {"samples/cifar15/train/ship/0022.jpg", file852, sizeof file852},
-    {"samples/cifar15/train/ship/0023.jpg", file853, sizeof file853},
-    {"samples/cifar15/train/ship/0024.jpg", file854, sizeof file854},
-    {"samples/cifar15/train/ship/0025.jpg", file855, sizeof file855},
-    {"samples/cifar15/train/ship/0026.jpg", file856, sizeof file856},
-    {"samples/cifar15/train/ship/0027.jpg", file857, sizeof file857},
-    {"samples/cifar15/train/ship/0028.jpg", file858, sizeof file858},
-    {"samples/cifar15/train/ship/0029.jpg", file859, sizeof file859},
-    {"samples/cifar15/train/snake/0000.png", file860, sizeof file860},
-    {"samples/cifar15/train/snake/0001.png", file861, sizeof file861},
-    {"samples/cifar15/train/snake/0002.png", file862, sizeof file862},
-    {"samples/cifar15/train/snake/0003.png", file863, sizeof file863},
-    {"samples/cifar15/train/snake/0004.png", file864, sizeof file864},
-    {"samples/cifar15/train/snake/0005.png", file865, sizeof file865},
-    {"samples/cifar15/train/snake/0006.png", file866, sizeof file866},
-    {"samples/cifar15/train/snake/0007.png", file867, sizeof file867},
-    {"samples/cifar15/train/snake/0008.png", file868, sizeof file868},
-    {"samples/cifar15/train/snake/0009.png", file869, sizeof file869},
-    {"samples/cifar15/train/snake/0010.png", file870, sizeof file870},
-    {"samples/cifar15/train/snake/0011.png", file871, sizeof file871},
-    {"samples/cifar15/train/snake/0012.png", file872, sizeof file872},
-    {"samples/cifar15/train/snake/0013.png", file873, sizeof file873},
-    {"samples/cifar15/train/snake/0014.png", file874, sizeof file874},
-    {"samples/cifar15/train/snake/0015.png", file875, sizeof file875},
-    {"samples/cifar15/train/snake/0016.png", file876, sizeof file876},
-    {"samples/cifar15/train/snake/0017.png", file877, sizeof file877},
-    {"samples/cifar15/train/snake/0018.png", file878, sizeof file878},
-    {"samples/cifar15/train/snake/0019.png", file879, sizeof file879},
-    {"samples/cifar15/train/snake/0020.png", file880, sizeof file880},
-    {"samples/cifar15/train/snake/0021.png", file881, sizeof file881},
-    {"samples/cifar15/train/snake/0022.png", file882, sizeof file882},
-    {"samples/cifar15/train/snake/0023.png", file883, sizeof file883},
-    {"samples/cifar15/train/snake/0024.png", file884, sizeof file884},
-    {"samples/cifar15/train/snake/0025.png", file885, sizeof file885},
-    {"samples/cifar15/train/snake/0026.png", file886, sizeof file886},
-    {"samples/cifar15/train/snake/0027.png", file887, sizeof file887},
-    {"samples/cifar15/train/snake/0028.png", file888, sizeof file888},
-    {"samples/cifar15/train/snake/0029.png", file889, sizeof file889},
-    {"samples/cifar15/train/truck/0000.jpg", file890, sizeof file890},
-    {"samples/cifar15/train/truck/0001.jpg", file891, sizeof file891},
-    {"samples/cifar15/train/truck/0002.jpg", file892, sizeof file892},
-    {"samples/cifar15/train/truck/0003.jpg", file893, sizeof file893},
-    {"samples/cifar15/train/truck/0004.jpg", file894, sizeof file894},
-    {"samples/cifar15/train/truck/0005.jpg", file895, sizeof file895},
-    {"samples/cifar15/train/truck/0006.jpg", file896, sizeof file896},
-    {"samples/cifar15/train/truck/0007.jpg", file897, sizeof file897},
-    {"samples/cifar15/train/truck/0008.jpg", file898, sizeof file898},
-    {"samples/cifar15/train/truck/0009.jpg", file899, sizeof file899},
-    {"samples/cifar15/train/truck/0010.jpg", file900, sizeof file900},
-    {"samples/cifar15/train/truck/0011.jpg", file901, sizeof file901},
-    {"samples/cifar15/train/truck/0012.jpg", file902, sizeof file902},
-    {"samples/cifar15/train/truck/0013.jpg", file903, sizeof file903},
-    {"samples/cifar15/train/truck/0014.jpg", file904, sizeof file904},
-    {"samples/cifar15/train/truck/0015.jpg", file905, sizeof file905},
-    {"samples/cifar15/train/truck/0016.jpg", file906, sizeof file906},
-    {"samples/cifar15/train/truck/0017.jpg", file907, sizeof file907},
-    {"samples/cifar15/train/truck/0018.jpg", file908, sizeof file908},
-    {"samples/cifar15/train/truck/0019.jpg", file909, sizeof file909},
-    {"samples/cifar15/train/truck/0020.jpg", file910, sizeof file910},
-    {"samples/cifar15/train/truck/0021.jpg", file911, sizeof file911},
-    {"samples/cifar15/train/truck/0022.jpg", file912, sizeof file912},
-    {"samples/cifar15/train/truck/0023.jpg", file913, sizeof file913},
-    {"samples/cifar15/train/truck/0024.jpg", file914, sizeof file914},
-    {"samples/cifar15/train/truck/0025.jpg", file915, sizeof file915},
-    {"samples/cifar15/train/truck/0026.jpg", file916, sizeof file916},
-    {"samples/cifar15/train/truck/0027.jpg", file917, sizeof file917},
-    {"samples/cifar15/train/truck/0028.jpg", file918, sizeof file918},
-    {"samples/cifar15/train/truck/0029.jpg", file919, sizeof file919},
-    {"samples/cifar15/train/turtle/0000.png", file920, sizeof file920},
-    {"samples/cifar15/train/turtle/0001.png", file921, sizeof file921},
-    {"samples/cifar15/train/turtle/0002.png", file922, sizeof file922},
-    {"samples/cifar15/train/turtle/0003.png", file923, sizeof file923},
-    {"samples/cifar15/train/turtle/0004.png", file924, sizeof file924},
-    {"samples/cifar15/train/turtle/0005.png", file925, sizeof file925},
-    {"samples/cifar15/train/turtle/0006.png", file926, sizeof file926},
-    {"samples/cifar15/train/turtle/0007.png", file927, sizeof file927},
-    {"samples/cifar15/train/turtle/0008.png", file928, sizeof file928},
-    {"samples/cifar15/train/turtle/0009.png", file929, sizeof file929},
-    {"samples/cifar15/train/turtle/0010.png", file930, sizeof file930},
-    {"samples/cifar15/train/turtle/0011.png", file931, sizeof file931},
-    {"samples/cifar15/train/turtle/0012.png", file932, sizeof file932},
-    {"samples/cifar15/train/turtle/0013.png", file933, sizeof file933},
-    {"samples/cifar15/train/turtle/0014.png", file934, sizeof file934},
-    {"samples/cifar15/train/turtle/0015.png", file935, sizeof file935},
-    {"samples/cifar15/train/turtle/0016.png", file936, sizeof file936},
-    {"samples/cifar15/train/turtle/0017.png", file937, sizeof file937},
-    {"samples/cifar15/train/turtle/0018.png", file938, sizeof file938},
-    {"samples/cifar15/train/turtle/0019.png", file939, sizeof file939},
-    {"samples/cifar15/train/turtle/0020.png", file940, sizeof file940},
-    {"samples/cifar15/train/turtle/0021.png", file941, sizeof file941},
-    {"samples/cifar15/train/turtle/0022.png", file942, sizeof file942},
-    {"samples/cifar15/train/turtle/0023.png", file943, sizeof file943},
-    {"samples/cifar15/train/turtle/0024.png", file944, sizeof file944},
-    {"samples/cifar15/train/turtle/0025.png", file945, sizeof file945},
-    {"samples/cifar15/train/turtle/0026.png", file946, sizeof file946},
-    {"samples/cifar15/train/turtle/0027.png", file947, sizeof file947},
-    {"samples/cifar15/train/turtle/0028.png", file948, sizeof file948},
-    {"samples/cifar15/train/turtle/0029.png", file949, sizeof file949},
-    {"shufflenet_v2_x0_5.tv_in1k.json", file950, sizeof file950},
-    {"shufflenet_v2_x1_0.tv_in1k.json", file951, sizeof file951},
-    {"shufflenet_v2_x1_5.tv_in1k.json", file952, sizeof file952},
-    {"shufflenet_v2_x2_0.tv_in1k.json", file953, sizeof file953},
-    {"squeezenet1_0.tv_in1k.json", file954, sizeof file954},
-    {"squeezenet1_1.tv_in1k.json", file955, sizeof file955},
-    {"vgg11.tv_in1k.json", file956, sizeof file956},
-    {"vgg11_bn.tv_in1k.json", file957, sizeof file957},
-    {"vgg13.tv_in1k.json", file958, sizeof file958},
-    {"vgg13_bn.tv_in1k.json", file959, sizeof file959},
-    {"vgg16.keras_imagenet.json", file960, sizeof file960},
-    {"vgg16.keras_imagenet_notop.json", file961, sizeof file961},
-    {"vgg16.tv_features.json", file962, sizeof file962},
-    {"vgg16.tv_in1k.json", file963, sizeof file963},
-    {"vgg16_bn.tv_in1k.json", file964, sizeof file964},
-    {"vgg19.keras_imagenet.json", file965, sizeof file965},
-    {"vgg19.keras_imagenet_notop.json", file966, sizeof file966},
-    {"vgg19.tv_in1k.json", file967, sizeof file967},
-    {"vgg19_bn.tv_in1k.json", file968, sizeof file968},
-    {"weights/cifar-airbench.zoo_cifar10.safetensors", file969, sizeof file969},
-    {"weights/cifar-resnet20.zoo_cifar10.safetensors", file970, sizeof file970},
-    {"wide_resnet101_2.tv2_in1k.json", file971, sizeof file971},
-    {"wide_resnet101_2.tv_in1k.json", file972, sizeof file972},
-    {"wide_resnet50_2.tv2_in1k.json", file973, sizeof file973},
-    {"wide_resnet50_2.tv_in1k.json", file974, sizeof file974},
-    {"xception.keras_imagenet.json", file975, sizeof file975},
-    {"xception.keras_imagenet_notop.json", file976, sizeof file976},
+    {"cifar-airbench.zoo_tinyimagenet32.json", file2, sizeof file2},
+    {"cifar-resnet20.zoo_cifar10.json", file3, sizeof file3},
+    {"classes/imagenet-1k.txt", file4, sizeof file4},
+    {"densenet121.keras_imagenet.json", file5, sizeof file5},
+    {"densenet121.keras_imagenet_notop.json", file6, sizeof file6},
+    {"densenet121.tv_in1k.json", file7, sizeof file7},
+    {"densenet161.tv_in1k.json", file8, sizeof file8},
+    {"densenet169.keras_imagenet.json", file9, sizeof file9},
+    {"densenet169.keras_imagenet_notop.json", file10, sizeof file10},
+    {"densenet169.tv_in1k.json", file11, sizeof file11},
+    {"densenet201.keras_imagenet.json", file12, sizeof file12},
+    {"densenet201.keras_imagenet_notop.json", file13, sizeof file13},
+    {"densenet201.tv_in1k.json", file14, sizeof file14},
+    {"efficientnetb0.keras_imagenet.json", file15, sizeof file15},
+    {"efficientnetb0.keras_imagenet_notop.json", file16, sizeof file16},
+    {"efficientnetb0.tv_in1k.json", file17, sizeof file17},
+    {"efficientnetb1.keras_imagenet.json", file18, sizeof file18},
+    {"efficientnetb1.keras_imagenet_notop.json", file19, sizeof file19},
+    {"efficientnetb1.tv2_in1k.json", file20, sizeof file20},
+    {"efficientnetb1.tv_in1k.json", file21, sizeof file21},
+    {"efficientnetb2.keras_imagenet.json", file22, sizeof file22},
+    {"efficientnetb2.keras_imagenet_notop.json", file23, sizeof file23},
+    {"efficientnetb2.tv_in1k.json", file24, sizeof file24},
+    {"efficientnetb3.keras_imagenet.json", file25, sizeof file25},
+    {"efficientnetb3.keras_imagenet_notop.json", file26, sizeof file26},
+    {"efficientnetb3.tv_in1k.json", file27, sizeof file27},
+    {"efficientnetb4.keras_imagenet.json", file28, sizeof file28},
+    {"efficientnetb4.keras_imagenet_notop.json", file29, sizeof file29},
+    {"efficientnetb4.tv_in1k.json", file30, sizeof file30},
+    {"efficientnetb5.keras_imagenet.json", file31, sizeof file31},
+    {"efficientnetb5.keras_imagenet_notop.json", file32, sizeof file32},
+    {"efficientnetb5.tv_in1k.json", file33, sizeof file33},
+    {"efficientnetb6.keras_imagenet.json", file34, sizeof file34},
+    {"efficientnetb6.keras_imagenet_notop.json", file35, sizeof file35},
+    {"efficientnetb6.tv_in1k.json", file36, sizeof file36},
+    {"efficientnetb7.keras_imagenet.json", file37, sizeof file37},
+    {"efficientnetb7.keras_imagenet_notop.json", file38, sizeof file38},
+    {"efficientnetb7.tv_in1k.json", file39, sizeof file39},
+    {"efficientnetv2b0.keras_imagenet.json", file40, sizeof file40},
+    {"efficientnetv2b0.keras_imagenet_notop.json", file41, sizeof file41},
+    {"efficientnetv2b1.keras_imagenet.json", file42, sizeof file42},
+    {"efficientnetv2b1.keras_imagenet_notop.json", file43, sizeof file43},
+    {"efficientnetv2b2.keras_imagenet.json", file44, sizeof file44},
+    {"efficientnetv2b2.keras_imagenet_notop.json", file45, sizeof file45},
+    {"efficientnetv2b3.keras_imagenet.json", file46, sizeof file46},
+    {"efficientnetv2b3.keras_imagenet_notop.json", file47, sizeof file47},
+    {"efficientnetv2l.keras_imagenet.json", file48, sizeof file48},
+    {"efficientnetv2l.keras_imagenet_notop.json", file49, sizeof file49},
+    {"efficientnetv2l.tv_in1k.json", file50, sizeof file50},
+    {"efficientnetv2m.keras_imagenet.json", file51, sizeof file51},
+    {"efficientnetv2m.keras_imagenet_notop.json", file52, sizeof file52},
+    {"efficientnetv2m.tv_in1k.json", file53, sizeof file53},
+    {"efficientnetv2s.keras_imagenet.json", file54, sizeof file54},
+    {"efficientnetv2s.keras_imagenet_notop.json", file55, sizeof file55},
+    {"efficientnetv2s.tv_in1k.json", file56, sizeof file56},
+    {"googlenet.tv_in1k.json", file57, sizeof file57},
+    {"inceptionresnetv2.keras_imagenet.json", file58, sizeof file58},
+    {"inceptionresnetv2.keras_imagenet_notop.json", file59, sizeof file59},
+    {"inceptionv3.keras_imagenet.json", file60, sizeof file60},
+    {"inceptionv3.keras_imagenet_notop.json", file61, sizeof file61},
+    {"inceptionv3.tv_in1k.json", file62, sizeof file62},
+    {"mnasnet0_5.tv_in1k.json", file63, sizeof file63},
+    {"mnasnet0_75.tv_in1k.json", file64, sizeof file64},
+    {"mnasnet1_0.tv_in1k.json", file65, sizeof file65},
+    {"mnasnet1_3.tv_in1k.json", file66, sizeof file66},
+    {"mobilenet.keras_imagenet_a025_r128.json", file67, sizeof file67},
+    {"mobilenet.keras_imagenet_a025_r128_notop.json", file68, sizeof file68},
+    {"mobilenet.keras_imagenet_a025_r160.json", file69, sizeof file69},
+    {"mobilenet.keras_imagenet_a025_r160_notop.json", file70, sizeof file70},
+    {"mobilenet.keras_imagenet_a025_r192.json", file71, sizeof file71},
+    {"mobilenet.keras_imagenet_a025_r192_notop.json", file72, sizeof file72},
+    {"mobilenet.keras_imagenet_a025_r224.json", file73, sizeof file73},
+    {"mobilenet.keras_imagenet_a025_r224_notop.json", file74, sizeof file74},
+    {"mobilenet.keras_imagenet_a050_r128.json", file75, sizeof file75},
+    {"mobilenet.keras_imagenet_a050_r128_notop.json", file76, sizeof file76},
+    {"mobilenet.keras_imagenet_a050_r160.json", file77, sizeof file77},
+    {"mobilenet.keras_imagenet_a050_r160_notop.json", file78, sizeof file78},
+    {"mobilenet.keras_imagenet_a050_r192.json", file79, sizeof file79},
+    {"mobilenet.keras_imagenet_a050_r192_notop.json", file80, sizeof file80},
+    {"mobilenet.keras_imagenet_a050_r224.json", file81, sizeof file81},
+    {"mobilenet.keras_imagenet_a050_r224_notop.json", file82, sizeof file82},
+    {"mobilenet.keras_imagenet_a075_r128.json", file83, sizeof file83},
+    {"mobilenet.keras_imagenet_a075_r128_notop.json", file84, sizeof file84},
+    {"mobilenet.keras_imagenet_a075_r160.json", file85, sizeof file85},
+    {"mobilenet.keras_imagenet_a075_r160_notop.json", file86, sizeof file86},
+    {"mobilenet.keras_imagenet_a075_r192.json", file87, sizeof file87},
+    {"mobilenet.keras_imagenet_a075_r192_notop.json", file88, sizeof file88},
+    {"mobilenet.keras_imagenet_a075_r224.json", file89, sizeof file89},
+    {"mobilenet.keras_imagenet_a075_r224_notop.json", file90, sizeof file90},
+    {"mobilenet.keras_imagenet_a100_r128.json", file91, sizeof file91},
+    {"mobilenet.keras_imagenet_a100_r128_notop.json", file92, sizeof file92},
+    {"mobilenet.keras_imagenet_a100_r160.json", file93, sizeof file93},
+    {"mobilenet.keras_imagenet_a100_r160_notop.json", file94, sizeof file94},
+    {"mobilenet.keras_imagenet_a100_r192.json", file95, sizeof file95},
+    {"mobilenet.keras_imagenet_a100_r192_notop.json", file96, sizeof file96},
+    {"mobilenet.keras_imagenet_a100_r224.json", file97, sizeof file97},
+    {"mobilenet.keras_imagenet_a100_r224_notop.json", file98, sizeof file98},
+    {"mobilenetv2.keras_imagenet_a035_r128.json", file99, sizeof file99},
+    {"mobilenetv2.keras_imagenet_a035_r128_notop.json", file100, sizeof file100},
+    {"mobilenetv2.keras_imagenet_a035_r160.json", file101, sizeof file101},
+    {"mobilenetv2.keras_imagenet_a035_r160_notop.json", file102, sizeof file102},
+    {"mobilenetv2.keras_imagenet_a035_r192.json", file103, sizeof file103},
+    {"mobilenetv2.keras_imagenet_a035_r192_notop.json", file104, sizeof file104},
+    {"mobilenetv2.keras_imagenet_a035_r224.json", file105, sizeof file105},
+    {"mobilenetv2.keras_imagenet_a035_r224_notop.json", file106, sizeof file106},
+    {"mobilenetv2.keras_imagenet_a035_r96.json", file107, sizeof file107},
+    {"mobilenetv2.keras_imagenet_a035_r96_notop.json", file108, sizeof file108},
+    {"mobilenetv2.keras_imagenet_a050_r128.json", file109, sizeof file109},
+    {"mobilenetv2.keras_imagenet_a050_r128_notop.json", file110, sizeof file110},
+    {"mobilenetv2.keras_imagenet_a050_r160.json", file111, sizeof file111},
+    {"mobilenetv2.keras_imagenet_a050_r160_notop.json", file112, sizeof file112},
+    {"mobilenetv2.keras_imagenet_a050_r192.json", file113, sizeof file113},
+    {"mobilenetv2.keras_imagenet_a050_r192_notop.json", file114, sizeof file114},
+    {"mobilenetv2.keras_imagenet_a050_r224.json", file115, sizeof file115},
+    {"mobilenetv2.keras_imagenet_a050_r224_notop.json", file116, sizeof file116},
+    {"mobilenetv2.keras_imagenet_a050_r96.json", file117, sizeof file117},
+    {"mobilenetv2.keras_imagenet_a050_r96_notop.json", file118, sizeof file118},
+    {"mobilenetv2.keras_imagenet_a075_r128.json", file119, sizeof file119},
+    {"mobilenetv2.keras_imagenet_a075_r128_notop.json", file120, sizeof file120},
+    {"mobilenetv2.keras_imagenet_a075_r160.json", file121, sizeof file121},
+    {"mobilenetv2.keras_imagenet_a075_r160_notop.json", file122, sizeof file122},
+    {"mobilenetv2.keras_imagenet_a075_r192.json", file123, sizeof file123},
+    {"mobilenetv2.keras_imagenet_a075_r192_notop.json", file124, sizeof file124},
+    {"mobilenetv2.keras_imagenet_a075_r224.json", file125, sizeof file125},
+    {"mobilenetv2.keras_imagenet_a075_r224_notop.json", file126, sizeof file126},
+    {"mobilenetv2.keras_imagenet_a075_r96.json", file127, sizeof file127},
+    {"mobilenetv2.keras_imagenet_a075_r96_notop.json", file128, sizeof file128},
+    {"mobilenetv2.keras_imagenet_a100_r128.json", file129, sizeof file129},
+    {"mobilenetv2.keras_imagenet_a100_r128_notop.json", file130, sizeof file130},
+    {"mobilenetv2.keras_imagenet_a100_r160.json", file131, sizeof file131},
+    {"mobilenetv2.keras_imagenet_a100_r160_notop.json", file132, sizeof file132},
+    {"mobilenetv2.keras_imagenet_a100_r192.json", file133, sizeof file133},
+    {"mobilenetv2.keras_imagenet_a100_r192_notop.json", file134, sizeof file134},
+    {"mobilenetv2.keras_imagenet_a100_r224.json", file135, sizeof file135},
+    {"mobilenetv2.keras_imagenet_a100_r224_notop.json", file136, sizeof file136},
+    {"mobilenetv2.keras_imagenet_a100_r96.json", file137, sizeof file137},
+    {"mobilenetv2.keras_imagenet_a100_r96_notop.json", file138, sizeof file138},
+    {"mobilenetv2.keras_imagenet_a130_r128.json", file139, sizeof file139},
+    {"mobilenetv2.keras_imagenet_a130_r128_notop.json", file140, sizeof file140},
+    {"mobilenetv2.keras_imagenet_a130_r160.json", file141, sizeof file141},
+    {"mobilenetv2.keras_imagenet_a130_r160_notop.json", file142, sizeof file142},
+    {"mobilenetv2.keras_imagenet_a130_r192.json", file143, sizeof file143},
+    {"mobilenetv2.keras_imagenet_a130_r192_notop.json", file144, sizeof file144},
+    {"mobilenetv2.keras_imagenet_a130_r224.json", file145, sizeof file145},
+    {"mobilenetv2.keras_imagenet_a130_r224_notop.json", file146, sizeof file146},
+    {"mobilenetv2.keras_imagenet_a130_r96.json", file147, sizeof file147},
+    {"mobilenetv2.keras_imagenet_a130_r96_notop.json", file148, sizeof file148},
+    {"mobilenetv2.keras_imagenet_a140_r128.json", file149, sizeof file149},
+    {"mobilenetv2.keras_imagenet_a140_r128_notop.json", file150, sizeof file150},
+    {"mobilenetv2.keras_imagenet_a140_r160.json", file151, sizeof file151},
+    {"mobilenetv2.keras_imagenet_a140_r160_notop.json", file152, sizeof file152},
+    {"mobilenetv2.keras_imagenet_a140_r192.json", file153, sizeof file153},
+    {"mobilenetv2.keras_imagenet_a140_r192_notop.json", file154, sizeof file154},
+    {"mobilenetv2.keras_imagenet_a140_r224.json", file155, sizeof file155},
+    {"mobilenetv2.keras_imagenet_a140_r224_notop.json", file156, sizeof file156},
+    {"mobilenetv2.keras_imagenet_a140_r96.json", file157, sizeof file157},
+    {"mobilenetv2.keras_imagenet_a140_r96_notop.json", file158, sizeof file158},
+    {"mobilenetv2.tv2_in1k.json", file159, sizeof file159},
+    {"mobilenetv2.tv_in1k.json", file160, sizeof file160},
+    {"mobilenetv3large.keras_imagenet.json", file161, sizeof file161},
+    {"mobilenetv3large.keras_imagenet_a075.json", file162, sizeof file162},
+    {"mobilenetv3large.keras_imagenet_a075_notop.json", file163, sizeof file163},
+    {"mobilenetv3large.keras_imagenet_minimalistic.json", file164, sizeof file164},
+    {"mobilenetv3large.keras_imagenet_minimalistic_notop.json", file165, sizeof file165},
+    {"mobilenetv3large.keras_imagenet_notop.json", file166, sizeof file166},
+    {"mobilenetv3large.tv2_in1k.json", file167, sizeof file167},
+    {"mobilenetv3large.tv_in1k.json", file168, sizeof file168},
+    {"mobilenetv3small.keras_imagenet.json", file169, sizeof file169},
+    {"mobilenetv3small.keras_imagenet_a075.json", file170, sizeof file170},
+    {"mobilenetv3small.keras_imagenet_a075_notop.json", file171, sizeof file171},
+    {"mobilenetv3small.keras_imagenet_minimalistic.json", file172, sizeof file172},
+    {"mobilenetv3small.keras_imagenet_minimalistic_notop.json", file173, sizeof file173},
+    {"mobilenetv3small.keras_imagenet_notop.json", file174, sizeof file174},
+    {"mobilenetv3small.tv_in1k.json", file175, sizeof file175},
+    {"resnet101.keras_imagenet.json", file176, sizeof file176},
+    {"resnet101.keras_imagenet_notop.json", file177, sizeof file177},
+    {"resnet101.tv2_in1k.json", file178, sizeof file178},
+    {"resnet101.tv_in1k.json", file179, sizeof file179},
+    {"resnet101v2.keras_imagenet.json", file180, sizeof file180},
+    {"resnet101v2.keras_imagenet_notop.json", file181, sizeof file181},
+    {"resnet152.keras_imagenet.json", file182, sizeof file182},
+    {"resnet152.keras_imagenet_notop.json", file183, sizeof file183},
+    {"resnet152.tv2_in1k.json", file184, sizeof file184},
+    {"resnet152.tv_in1k.json", file185, sizeof file185},
+    {"resnet152v2.keras_imagenet.json", file186, sizeof file186},
+    {"resnet152v2.keras_imagenet_notop.json", file187, sizeof file187},
+    {"resnet18.tv_in1k.json", file188, sizeof file188},
+    {"resnet34.tv_in1k.json", file189, sizeof file189},
+    {"resnet50.keras_imagenet.json", file190, sizeof file190},
+    {"resnet50.keras_imagenet_notop.json", file191, sizeof file191},
+    {"resnet50.tv2_in1k.json", file192, sizeof file192},
+    {"resnet50.tv_in1k.json", file193, sizeof file193},
+    {"resnet50v2.keras_imagenet.json", file194, sizeof file194},
+    {"resnet50v2.keras_imagenet_notop.json", file195, sizeof file195},
+    {"resnext101_32x8d.tv2_in1k.json", file196, sizeof file196},
+    {"resnext101_32x8d.tv_in1k.json", file197, sizeof file197},
+    {"resnext101_64x4d.tv_in1k.json", file198, sizeof file198},
+    {"resnext50_32x4d.tv2_in1k.json", file199, sizeof file199},
+    {"resnext50_32x4d.tv_in1k.json", file200, sizeof file200},
+    {"samples/cifar15/test/airplane/0000.jpg", file201, sizeof file201},
+    {"samples/cifar15/test/airplane/0001.jpg", file202, sizeof file202},
+    {"samples/cifar15/test/airplane/0002.jpg", file203, sizeof file203},
+    {"samples/cifar15/test/airplane/0003.jpg", file204, sizeof file204},
+    {"samples/cifar15/test/airplane/0004.jpg", file205, sizeof file205},
+    {"samples/cifar15/test/airplane/0005.jpg", file206, sizeof file206},
+    {"samples/cifar15/test/airplane/0006.jpg", file207, sizeof file207},
+    {"samples/cifar15/test/airplane/0007.jpg", file208, sizeof file208},
+    {"samples/cifar15/test/airplane/0008.jpg", file209, sizeof file209},
+    {"samples/cifar15/test/airplane/0009.jpg", file210, sizeof file210},
+    {"samples/cifar15/test/airplane/0010.jpg", file211, sizeof file211},
+    {"samples/cifar15/test/airplane/0011.jpg", file212, sizeof file212},
+    {"samples/cifar15/test/airplane/0012.jpg", file213, sizeof file213},
+    {"samples/cifar15/test/airplane/0013.jpg", file214, sizeof file214},
+    {"samples/cifar15/test/airplane/0014.jpg", file215, sizeof file215},
+    {"samples/cifar15/test/airplane/0015.jpg", file216, sizeof file216},
+    {"samples/cifar15/test/airplane/0016.jpg", file217, sizeof file217},
+    {"samples/cifar15/test/airplane/0017.jpg", file218, sizeof file218},
+    {"samples/cifar15/test/airplane/0018.jpg", file219, sizeof file219},
+    {"samples/cifar15/test/airplane/0019.jpg", file220, sizeof file220},
+    {"samples/cifar15/test/automobile/0000.jpg", file221, sizeof file221},
+    {"samples/cifar15/test/automobile/0001.jpg", file222, sizeof file222},
+    {"samples/cifar15/test/automobile/0002.jpg", file223, sizeof file223},
+    {"samples/cifar15/test/automobile/0003.jpg", file224, sizeof file224},
+    {"samples/cifar15/test/automobile/0004.jpg", file225, sizeof file225},
+    {"samples/cifar15/test/automobile/0005.jpg", file226, sizeof file226},
+    {"samples/cifar15/test/automobile/0006.jpg", file227, sizeof file227},
+    {"samples/cifar15/test/automobile/0007.jpg", file228, sizeof file228},
+    {"samples/cifar15/test/automobile/0008.jpg", file229, sizeof file229},
+    {"samples/cifar15/test/automobile/0009.jpg", file230, sizeof file230},
+    {"samples/cifar15/test/automobile/0010.jpg", file231, sizeof file231},
+    {"samples/cifar15/test/automobile/0011.jpg", file232, sizeof file232},
+    {"samples/cifar15/test/automobile/0012.jpg", file233, sizeof file233},
+    {"samples/cifar15/test/automobile/0013.jpg", file234, sizeof file234},
+    {"samples/cifar15/test/automobile/0014.jpg", file235, sizeof file235},
+    {"samples/cifar15/test/automobile/0015.jpg", file236, sizeof file236},
+    {"samples/cifar15/test/automobile/0016.jpg", file237, sizeof file237},
+    {"samples/cifar15/test/automobile/0017.jpg", file238, sizeof file238},
+    {"samples/cifar15/test/automobile/0018.jpg", file239, sizeof file239},
+    {"samples/cifar15/test/automobile/0019.jpg", file240, sizeof file240},
+    {"samples/cifar15/test/bird/0000.jpg", file241, sizeof file241},
+    {"samples/cifar15/test/bird/0001.jpg", file242, sizeof file242},
+    {"samples/cifar15/test/bird/0002.jpg", file243, sizeof file243},
+    {"samples/cifar15/test/bird/0003.jpg", file244, sizeof file244},
+    {"samples/cifar15/test/bird/0004.jpg", file245, sizeof file245},
+    {"samples/cifar15/test/bird/0005.jpg", file246, sizeof file246},
+    {"samples/cifar15/test/bird/0006.jpg", file247, sizeof file247},
+    {"samples/cifar15/test/bird/0007.jpg", file248, sizeof file248},
+    {"samples/cifar15/test/bird/0008.jpg", file249, sizeof file249},
+    {"samples/cifar15/test/bird/0009.jpg", file250, sizeof file250},
+    {"samples/cifar15/test/bird/0010.jpg", file251, sizeof file251},
+    {"samples/cifar15/test/bird/0011.jpg", file252, sizeof file252},
+    {"samples/cifar15/test/bird/0012.jpg", file253, sizeof file253},
+    {"samples/cifar15/test/bird/0013.jpg", file254, sizeof file254},
+    {"samples/cifar15/test/bird/0014.jpg", file255, sizeof file255},
+    {"samples/cifar15/test/bird/0015.jpg", file256, sizeof file256},
+    {"samples/cifar15/test/bird/0016.jpg", file257, sizeof file257},
+    {"samples/cifar15/test/bird/0017.jpg", file258, sizeof file258},
+    {"samples/cifar15/test/bird/0018.jpg", file259, sizeof file259},
+    {"samples/cifar15/test/bird/0019.jpg", file260, sizeof file260},
+    {"samples/cifar15/test/cat/0000.jpg", file261, sizeof file261},
+    {"samples/cifar15/test/cat/0001.jpg", file262, sizeof file262},
+    {"samples/cifar15/test/cat/0002.jpg", file263, sizeof file263},
+    {"samples/cifar15/test/cat/0003.jpg", file264, sizeof file264},
+    {"samples/cifar15/test/cat/0004.jpg", file265, sizeof file265},
+    {"samples/cifar15/test/cat/0005.jpg", file266, sizeof file266},
+    {"samples/cifar15/test/cat/0006.jpg", file267, sizeof file267},
+    {"samples/cifar15/test/cat/0007.jpg", file268, sizeof file268},
+    {"samples/cifar15/test/cat/0008.jpg", file269, sizeof file269},
+    {"samples/cifar15/test/cat/0009.jpg", file270, sizeof file270},
+    {"samples/cifar15/test/cat/0010.jpg", file271, sizeof file271},
+    {"samples/cifar15/test/cat/0011.jpg", file272, sizeof file272},
+    {"samples/cifar15/test/cat/0012.jpg", file273, sizeof file273},
+    {"samples/cifar15/test/cat/0013.jpg", file274, sizeof file274},
+    {"samples/cifar15/test/cat/0014.jpg", file275, sizeof file275},
+    {"samples/cifar15/test/cat/0015.jpg", file276, sizeof file276},
+    {"samples/cifar15/test/cat/0016.jpg", file277, sizeof file277},
+    {"samples/cifar15/test/cat/0017.jpg", file278, sizeof file278},
+    {"samples/cifar15/test/cat/0018.jpg", file279, sizeof file279},
+    {"samples/cifar15/test/cat/0019.jpg", file280, sizeof file280},
+    {"samples/cifar15/test/crocodile/0000.png", file281, sizeof file281},
+    {"samples/cifar15/test/crocodile/0001.png", file282, sizeof file282},
+    {"samples/cifar15/test/crocodile/0002.png", file283, sizeof file283},
+    {"samples/cifar15/test/crocodile/0003.png", file284, sizeof file284},
+    {"samples/cifar15/test/crocodile/0004.png", file285, sizeof file285},
+    {"samples/cifar15/test/crocodile/0005.png", file286, sizeof file286},
+    {"samples/cifar15/test/crocodile/0006.png", file287, sizeof file287},
+    {"samples/cifar15/test/crocodile/0007.png", file288, sizeof file288},
+    {"samples/cifar15/test/crocodile/0008.png", file289, sizeof file289},
+    {"samples/cifar15/test/crocodile/0009.png", file290, sizeof file290},
+    {"samples/cifar15/test/crocodile/0010.png", file291, sizeof file291},
+    {"samples/cifar15/test/crocodile/0011.png", file292, sizeof file292},
+    {"samples/cifar15/test/crocodile/0012.png", file293, sizeof file293},
+    {"samples/cifar15/test/crocodile/0013.png", file294, sizeof file294},
+    {"samples/cifar15/test/crocodile/0014.png", file295, sizeof file295},
+    {"samples/cifar15/test/crocodile/0015.png", file296, sizeof file296},
+    {"samples/cifar15/test/crocodile/0016.png", file297, sizeof file297},
+    {"samples/cifar15/test/crocodile/0017.png", file298, sizeof file298},
+    {"samples/cifar15/test/crocodile/0018.png", file299, sizeof file299},
+    {"samples/cifar15/test/crocodile/0019.png", file300, sizeof file300},
+    {"samples/cifar15/test/deer/0000.jpg", file301, sizeof file301},
+    {"samples/cifar15/test/deer/0001.jpg", file302, sizeof file302},
+    {"samples/cifar15/test/deer/0002.jpg", file303, sizeof file303},
+    {"samples/cifar15/test/deer/0003.jpg", file304, sizeof file304},
+    {"samples/cifar15/test/deer/0004.jpg", file305, sizeof file305},
+    {"samples/cifar15/test/deer/0005.jpg", file306, sizeof file306},
+    {"samples/cifar15/test/deer/0006.jpg", file307, sizeof file307},
+    {"samples/cifar15/test/deer/0007.jpg", file308, sizeof file308},
+    {"samples/cifar15/test/deer/0008.jpg", file309, sizeof file309},
+    {"samples/cifar15/test/deer/0009.jpg", file310, sizeof file310},
+    {"samples/cifar15/test/deer/0010.jpg", file311, sizeof file311},
+    {"samples/cifar15/test/deer/0011.jpg", file312, sizeof file312},
+    {"samples/cifar15/test/deer/0012.jpg", file313, sizeof file313},
+    {"samples/cifar15/test/deer/0013.jpg", file314, sizeof file314},
+    {"samples/cifar15/test/deer/0014.jpg", file315, sizeof file315},
+    {"samples/cifar15/test/deer/0015.jpg", file316, sizeof file316},
+    {"samples/cifar15/test/deer/0016.jpg", file317, sizeof file317},
+    {"samples/cifar15/test/deer/0017.jpg", file318, sizeof file318},
+    {"samples/cifar15/test/deer/0018.jpg", file319, sizeof file319},
+    {"samples/cifar15/test/deer/0019.jpg", file320, sizeof file320},
+    {"samples/cifar15/test/dinosaur/0000.png", file321, sizeof file321},
+    {"samples/cifar15/test/dinosaur/0001.png", file322, sizeof file322},
+    {"samples/cifar15/test/dinosaur/0002.png", file323, sizeof file323},
+    {"samples/cifar15/test/dinosaur/0003.png", file324, sizeof file324},
+    {"samples/cifar15/test/dinosaur/0004.png", file325, sizeof file325},
+    {"samples/cifar15/test/dinosaur/0005.png", file326, sizeof file326},
+    {"samples/cifar15/test/dinosaur/0006.png", file327, sizeof file327},
+    {"samples/cifar15/test/dinosaur/0007.png", file328, sizeof file328},
+    {"samples/cifar15/test/dinosaur/0008.png", file329, sizeof file329},
+    {"samples/cifar15/test/dinosaur/0009.png", file330, sizeof file330},
+    {"samples/cifar15/test/dinosaur/0010.png", file331, sizeof file331},
+    {"samples/cifar15/test/dinosaur/0011.png", file332, sizeof file332},
+    {"samples/cifar15/test/dinosaur/0012.png", file333, sizeof file333},
+    {"samples/cifar15/test/dinosaur/0013.png", file334, sizeof file334},
+    {"samples/cifar15/test/dinosaur/0014.png", file335, sizeof file335},
+    {"samples/cifar15/test/dinosaur/0015.png", file336, sizeof file336},
+    {"samples/cifar15/test/dinosaur/0016.png", file337, sizeof file337},
+    {"samples/cifar15/test/dinosaur/0017.png", file338, sizeof file338},
+    {"samples/cifar15/test/dinosaur/0018.png", file339, sizeof file339},
+    {"samples/cifar15/test/dinosaur/0019.png", file340, sizeof file340},
+    {"samples/cifar15/test/dog/0000.jpg", file341, sizeof file341},
+    {"samples/cifar15/test/dog/0001.jpg", file342, sizeof file342},
+    {"samples/cifar15/test/dog/0002.jpg", file343, sizeof file343},
+    {"samples/cifar15/test/dog/0003.jpg", file344, sizeof file344},
+    {"samples/cifar15/test/dog/0004.jpg", file345, sizeof file345},
+    {"samples/cifar15/test/dog/0005.jpg", file346, sizeof file346},
+    {"samples/cifar15/test/dog/0006.jpg", file347, sizeof file347},
+    {"samples/cifar15/test/dog/0007.jpg", file348, sizeof file348},
+    {"samples/cifar15/test/dog/0008.jpg", file349, sizeof file349},
+    {"samples/cifar15/test/dog/0009.jpg", file350, sizeof file350},
+    {"samples/cifar15/test/dog/0010.jpg", file351, sizeof file351},
+    {"samples/cifar15/test/dog/0011.jpg", file352, sizeof file352},
+    {"samples/cifar15/test/dog/0012.jpg", file353, sizeof file353},
+    {"samples/cifar15/test/dog/0013.jpg", file354, sizeof file354},
+    {"samples/cifar15/test/dog/0014.jpg", file355, sizeof file355},
+    {"samples/cifar15/test/dog/0015.jpg", file356, sizeof file356},
+    {"samples/cifar15/test/dog/0016.jpg", file357, sizeof file357},
+    {"samples/cifar15/test/dog/0017.jpg", file358, sizeof file358},
+    {"samples/cifar15/test/dog/0018.jpg", file359, sizeof file359},
+    {"samples/cifar15/test/dog/0019.jpg", file360, sizeof file360},
+    {"samples/cifar15/test/frog/0000.jpg", file361, sizeof file361},
+    {"samples/cifar15/test/frog/0001.jpg", file362, sizeof file362},
+    {"samples/cifar15/test/frog/0002.jpg", file363, sizeof file363},
+    {"samples/cifar15/test/frog/0003.jpg", file364, sizeof file364},
+    {"samples/cifar15/test/frog/0004.jpg", file365, sizeof file365},
+    {"samples/cifar15/test/frog/0005.jpg", file366, sizeof file366},
+    {"samples/cifar15/test/frog/0006.jpg", file367, sizeof file367},
+    {"samples/cifar15/test/frog/0007.jpg", file368, sizeof file368},
+    {"samples/cifar15/test/frog/0008.jpg", file369, sizeof file369},
+    {"samples/cifar15/test/frog/0009.jpg", file370, sizeof file370},
+    {"samples/cifar15/test/frog/0010.jpg", file371, sizeof file371},
+    {"samples/cifar15/test/frog/0011.jpg", file372, sizeof file372},
+    {"samples/cifar15/test/frog/0012.jpg", file373, sizeof file373},
+    {"samples/cifar15/test/frog/0013.jpg", file374, sizeof file374},
+    {"samples/cifar15/test/frog/0014.jpg", file375, sizeof file375},
+    {"samples/cifar15/test/frog/0015.jpg", file376, sizeof file376},
+    {"samples/cifar15/test/frog/0016.jpg", file377, sizeof file377},
+    {"samples/cifar15/test/frog/0017.jpg", file378, sizeof file378},
+    {"samples/cifar15/test/frog/0018.jpg", file379, sizeof file379},
+    {"samples/cifar15/test/frog/0019.jpg", file380, sizeof file380},
+    {"samples/cifar15/test/horse/0000.jpg", file381, sizeof file381},
+    {"samples/cifar15/test/horse/0001.jpg", file382, sizeof file382},
+    {"samples/cifar15/test/horse/0002.jpg", file383, sizeof file383},
+    {"samples/cifar15/test/horse/0003.jpg", file384, sizeof file384},
+    {"samples/cifar15/test/horse/0004.jpg", file385, sizeof file385},
+    {"samples/cifar15/test/horse/0005.jpg", file386, sizeof file386},
+    {"samples/cifar15/test/horse/0006.jpg", file387, sizeof file387},
+    {"samples/cifar15/test/horse/0007.jpg", file388, sizeof file388},
+    {"samples/cifar15/test/horse/0008.jpg", file389, sizeof file389},
+    {"samples/cifar15/test/horse/0009.jpg", file390, sizeof file390},
+    {"samples/cifar15/test/horse/0010.jpg", file391, sizeof file391},
+    {"samples/cifar15/test/horse/0011.jpg", file392, sizeof file392},
+    {"samples/cifar15/test/horse/0012.jpg", file393, sizeof file393},
+    {"samples/cifar15/test/horse/0013.jpg", file394, sizeof file394},
+    {"samples/cifar15/test/horse/0014.jpg", file395, sizeof file395},
+    {"samples/cifar15/test/horse/0015.jpg", file396, sizeof file396},
+    {"samples/cifar15/test/horse/0016.jpg", file397, sizeof file397},
+    {"samples/cifar15/test/horse/0017.jpg", file398, sizeof file398},
+    {"samples/cifar15/test/horse/0018.jpg", file399, sizeof file399},
+    {"samples/cifar15/test/horse/0019.jpg", file400, sizeof file400},
+    {"samples/cifar15/test/lizard/0000.png", file401, sizeof file401},
+    {"samples/cifar15/test/lizard/0001.png", file402, sizeof file402},
+    {"samples/cifar15/test/lizard/0002.png", file403, sizeof file403},
+    {"samples/cifar15/test/lizard/0003.png", file404, sizeof file404},
+    {"samples/cifar15/test/lizard/0004.png", file405, sizeof file405},
+    {"samples/cifar15/test/lizard/0005.png", file406, sizeof file406},
+    {"samples/cifar15/test/lizard/0006.png", file407, sizeof file407},
+    {"samples/cifar15/test/lizard/0007.png", file408, sizeof file408},
+    {"samples/cifar15/test/lizard/0008.png", file409, sizeof file409},
+    {"samples/cifar15/test/lizard/0009.png", file410, sizeof file410},
+    {"samples/cifar15/test/lizard/0010.png", file411, sizeof file411},
+    {"samples/cifar15/test/lizard/0011.png", file412, sizeof file412},
+    {"samples/cifar15/test/lizard/0012.png", file413, sizeof file413},
+    {"samples/cifar15/test/lizard/0013.png", file414, sizeof file414},
+    {"samples/cifar15/test/lizard/0014.png", file415, sizeof file415},
+    {"samples/cifar15/test/lizard/0015.png", file416, sizeof file416},
+    {"samples/cifar15/test/lizard/0016.png", file417, sizeof file417},
+    {"samples/cifar15/test/lizard/0017.png", file418, sizeof file418},
+    {"samples/cifar15/test/lizard/0018.png", file419, sizeof file419},
+    {"samples/cifar15/test/lizard/0019.png", file420, sizeof file420},
+    {"samples/cifar15/test/ship/0000.jpg", file421, sizeof file421},
+    {"samples/cifar15/test/ship/0001.jpg", file422, sizeof file422},
+    {"samples/cifar15/test/ship/0002.jpg", file423, sizeof file423},
+    {"samples/cifar15/test/ship/0003.jpg", file424, sizeof file424},
+    {"samples/cifar15/test/ship/0004.jpg", file425, sizeof file425},
+    {"samples/cifar15/test/ship/0005.jpg", file426, sizeof file426},
+    {"samples/cifar15/test/ship/0006.jpg", file427, sizeof file427},
+    {"samples/cifar15/test/ship/0007.jpg", file428, sizeof file428},
+    {"samples/cifar15/test/ship/0008.jpg", file429, sizeof file429},
+    {"samples/cifar15/test/ship/0009.jpg", file430, sizeof file430},
+    {"samples/cifar15/test/ship/0010.jpg", file431, sizeof file431},
+    {"samples/cifar15/test/ship/0011.jpg", file432, sizeof file432},
+    {"samples/cifar15/test/ship/0012.jpg", file433, sizeof file433},
+    {"samples/cifar15/test/ship/0013.jpg", file434, sizeof file434},
+    {"samples/cifar15/test/ship/0014.jpg", file435, sizeof file435},
+    {"samples/cifar15/test/ship/0015.jpg", file436, sizeof file436},
+    {"samples/cifar15/test/ship/0016.jpg", file437, sizeof file437},
+    {"samples/cifar15/test/ship/0017.jpg", file438, sizeof file438},
+    {"samples/cifar15/test/ship/0018.jpg", file439, sizeof file439},
+    {"samples/cifar15/test/ship/0019.jpg", file440, sizeof file440},
+    {"samples/cifar15/test/snake/0000.png", file441, sizeof file441},
+    {"samples/cifar15/test/snake/0001.png", file442, sizeof file442},
+    {"samples/cifar15/test/snake/0002.png", file443, sizeof file443},
+    {"samples/cifar15/test/snake/0003.png", file444, sizeof file444},
+    {"samples/cifar15/test/snake/0004.png", file445, sizeof file445},
+    {"samples/cifar15/test/snake/0005.png", file446, sizeof file446},
+    {"samples/cifar15/test/snake/0006.png", file447, sizeof file447},
+    {"samples/cifar15/test/snake/0007.png", file448, sizeof file448},
+    {"samples/cifar15/test/snake/0008.png", file449, sizeof file449},
+    {"samples/cifar15/test/snake/0009.png", file450, sizeof file450},
+    {"samples/cifar15/test/snake/0010.png", file451, sizeof file451},
+    {"samples/cifar15/test/snake/0011.png", file452, sizeof file452},
+    {"samples/cifar15/test/snake/0012.png", file453, sizeof file453},
+    {"samples/cifar15/test/snake/0013.png", file454, sizeof file454},
+    {"samples/cifar15/test/snake/0014.png", file455, sizeof file455},
+    {"samples/cifar15/test/snake/0015.png", file456, sizeof file456},
+    {"samples/cifar15/test/snake/0016.png", file457, sizeof file457},
+    {"samples/cifar15/test/snake/0017.png", file458, sizeof file458},
+    {"samples/cifar15/test/snake/0018.png", file459, sizeof file459},
+    {"samples/cifar15/test/snake/0019.png", file460, sizeof file460},
+    {"samples/cifar15/test/truck/0000.jpg", file461, sizeof file461},
+    {"samples/cifar15/test/truck/0001.jpg", file462, sizeof file462},
+    {"samples/cifar15/test/truck/0002.jpg", file463, sizeof file463},
+    {"samples/cifar15/test/truck/0003.jpg", file464, sizeof file464},
+    {"samples/cifar15/test/truck/0004.jpg", file465, sizeof file465},
+    {"samples/cifar15/test/truck/0005.jpg", file466, sizeof file466},
+    {"samples/cifar15/test/truck/0006.jpg", file467, sizeof file467},
+    {"samples/cifar15/test/truck/0007.jpg", file468, sizeof file468},
+    {"samples/cifar15/test/truck/0008.jpg", file469, sizeof file469},
+    {"samples/cifar15/test/truck/0009.jpg", file470, sizeof file470},
+    {"samples/cifar15/test/truck/0010.jpg", file471, sizeof file471},
+    {"samples/cifar15/test/truck/0011.jpg", file472, sizeof file472},
+    {"samples/cifar15/test/truck/0012.jpg", file473, sizeof file473},
+    {"samples/cifar15/test/truck/0013.jpg", file474, sizeof file474},
+    {"samples/cifar15/test/truck/0014.jpg", file475, sizeof file475},
+    {"samples/cifar15/test/truck/0015.jpg", file476, sizeof file476},
+    {"samples/cifar15/test/truck/0016.jpg", file477, sizeof file477},
+    {"samples/cifar15/test/truck/0017.jpg", file478, sizeof file478},
+    {"samples/cifar15/test/truck/0018.jpg", file479, sizeof file479},
+    {"samples/cifar15/test/truck/0019.jpg", file480, sizeof file480},
+    {"samples/cifar15/test/turtle/0000.png", file481, sizeof file481},
+    {"samples/cifar15/test/turtle/0001.png", file482, sizeof file482},
+    {"samples/cifar15/test/turtle/0002.png", file483, sizeof file483},
+    {"samples/cifar15/test/turtle/0003.png", file484, sizeof file484},
+    {"samples/cifar15/test/turtle/0004.png", file485, sizeof file485},
+    {"samples/cifar15/test/turtle/0005.png", file486, sizeof file486},
+    {"samples/cifar15/test/turtle/0006.png", file487, sizeof file487},
+    {"samples/cifar15/test/turtle/0007.png", file488, sizeof file488},
+    {"samples/cifar15/test/turtle/0008.png", file489, sizeof file489},
+    {"samples/cifar15/test/turtle/0009.png", file490, sizeof file490},
+    {"samples/cifar15/test/turtle/0010.png", file491, sizeof file491},
+    {"samples/cifar15/test/turtle/0011.png", file492, sizeof file492},
+    {"samples/cifar15/test/turtle/0012.png", file493, sizeof file493},
+    {"samples/cifar15/test/turtle/0013.png", file494, sizeof file494},
+    {"samples/cifar15/test/turtle/0014.png", file495, sizeof file495},
+    {"samples/cifar15/test/turtle/0015.png", file496, sizeof file496},
+    {"samples/cifar15/test/turtle/0016.png", file497, sizeof file497},
+    {"samples/cifar15/test/turtle/0017.png", file498, sizeof file498},
+    {"samples/cifar15/test/turtle/0018.png", file499, sizeof file499},
+    {"samples/cifar15/test/turtle/0019.png", file500, sizeof file500},
+    {"samples/cifar15/train/airplane/0000.jpg", file501, sizeof file501},
+    {"samples/cifar15/train/airplane/0001.jpg", file502, sizeof file502},
+    {"samples/cifar15/train/airplane/0002.jpg", file503, sizeof file503},
+    {"samples/cifar15/train/airplane/0003.jpg", file504, sizeof file504},
+    {"samples/cifar15/train/airplane/0004.jpg", file505, sizeof file505},
+    {"samples/cifar15/train/airplane/0005.jpg", file506, sizeof file506},
+    {"samples/cifar15/train/airplane/0006.jpg", file507, sizeof file507},
+    {"samples/cifar15/train/airplane/0007.jpg", file508, sizeof file508},
+    {"samples/cifar15/train/airplane/0008.jpg", file509, sizeof file509},
+    {"samples/cifar15/train/airplane/0009.jpg", file510, sizeof file510},
+    {"samples/cifar15/train/airplane/0010.jpg", file511, sizeof file511},
+    {"samples/cifar15/train/airplane/0011.jpg", file512, sizeof file512},
+    {"samples/cifar15/train/airplane/0012.jpg", file513, sizeof file513},
+    {"samples/cifar15/train/airplane/0013.jpg", file514, sizeof file514},
+    {"samples/cifar15/train/airplane/0014.jpg", file515, sizeof file515},
+    {"samples/cifar15/train/airplane/0015.jpg", file516, sizeof file516},
+    {"samples/cifar15/train/airplane/0016.jpg", file517, sizeof file517},
+    {"samples/cifar15/train/airplane/0017.jpg", file518, sizeof file518},
+    {"samples/cifar15/train/airplane/0018.jpg", file519, sizeof file519},
+    {"samples/cifar15/train/airplane/0019.jpg", file520, sizeof file520},
+    {"samples/cifar15/train/airplane/0020.jpg", file521, sizeof file521},
+    {"samples/cifar15/train/airplane/0021.jpg", file522, sizeof file522},
+    {"samples/cifar15/train/airplane/0022.jpg", file523, sizeof file523},
+    {"samples/cifar15/train/airplane/0023.jpg", file524, sizeof file524},
+    {"samples/cifar15/train/airplane/0024.jpg", file525, sizeof file525},
+    {"samples/cifar15/train/airplane/0025.jpg", file526, sizeof file526},
+    {"samples/cifar15/train/airplane/0026.jpg", file527, sizeof file527},
+    {"samples/cifar15/train/airplane/0027.jpg", file528, sizeof file528},
+    {"samples/cifar15/train/airplane/0028.jpg", file529, sizeof file529},
+    {"samples/cifar15/train/airplane/0029.jpg", file530, sizeof file530},
+    {"samples/cifar15/train/automobile/0000.jpg", file531, sizeof file531},
+    {"samples/cifar15/train/automobile/0001.jpg", file532, sizeof file532},
+    {"samples/cifar15/train/automobile/0002.jpg", file533, sizeof file533},
+    {"samples/cifar15/train/automobile/0003.jpg", file534, sizeof file534},
+    {"samples/cifar15/train/automobile/0004.jpg", file535, sizeof file535},
+    {"samples/cifar15/train/automobile/0005.jpg", file536, sizeof file536},
+    {"samples/cifar15/train/automobile/0006.jpg", file537, sizeof file537},
+    {"samples/cifar15/train/automobile/0007.jpg", file538, sizeof file538},
+    {"samples/cifar15/train/automobile/0008.jpg", file539, sizeof file539},
+    {"samples/cifar15/train/automobile/0009.jpg", file540, sizeof file540},
+    {"samples/cifar15/train/automobile/0010.jpg", file541, sizeof file541},
+    {"samples/cifar15/train/automobile/0011.jpg", file542, sizeof file542},
+    {"samples/cifar15/train/automobile/0012.jpg", file543, sizeof file543},
+    {"samples/cifar15/train/automobile/0013.jpg", file544, sizeof file544},
+    {"samples/cifar15/train/automobile/0014.jpg", file545, sizeof file545},
+    {"samples/cifar15/train/automobile/0015.jpg", file546, sizeof file546},
+    {"samples/cifar15/train/automobile/0016.jpg", file547, sizeof file547},
+    {"samples/cifar15/train/automobile/0017.jpg", file548, sizeof file548},
+    {"samples/cifar15/train/automobile/0018.jpg", file549, sizeof file549},
+    {"samples/cifar15/train/automobile/0019.jpg", file550, sizeof file550},
+    {"samples/cifar15/train/automobile/0020.jpg", file551, sizeof file551},
+    {"samples/cifar15/train/automobile/0021.jpg", file552, sizeof file552},
+    {"samples/cifar15/train/automobile/0022.jpg", file553, sizeof file553},
+    {"samples/cifar15/train/automobile/0023.jpg", file554, sizeof file554},
+    {"samples/cifar15/train/automobile/0024.jpg", file555, sizeof file555},
+    {"samples/cifar15/train/automobile/0025.jpg", file556, sizeof file556},
+    {"samples/cifar15/train/automobile/0026.jpg", file557, sizeof file557},
+    {"samples/cifar15/train/automobile/0027.jpg", file558, sizeof file558},
+    {"samples/cifar15/train/automobile/0028.jpg", file559, sizeof file559},
+    {"samples/cifar15/train/automobile/0029.jpg", file560, sizeof file560},
+    {"samples/cifar15/train/bird/0000.jpg", file561, sizeof file561},
+    {"samples/cifar15/train/bird/0001.jpg", file562, sizeof file562},
+    {"samples/cifar15/train/bird/0002.jpg", file563, sizeof file563},
+    {"samples/cifar15/train/bird/0003.jpg", file564, sizeof file564},
+    {"samples/cifar15/train/bird/0004.jpg", file565, sizeof file565},
+    {"samples/cifar15/train/bird/0005.jpg", file566, sizeof file566},
+    {"samples/cifar15/train/bird/0006.jpg", file567, sizeof file567},
+    {"samples/cifar15/train/bird/0007.jpg", file568, sizeof file568},
+    {"samples/cifar15/train/bird/0008.jpg", file569, sizeof file569},
+    {"samples/cifar15/train/bird/0009.jpg", file570, sizeof file570},
+    {"samples/cifar15/train/bird/0010.jpg", file571, sizeof file571},
+    {"samples/cifar15/train/bird/0011.jpg", file572, sizeof file572},
+    {"samples/cifar15/train/bird/0012.jpg", file573, sizeof file573},
+    {"samples/cifar15/train/bird/0013.jpg", file574, sizeof file574},
+    {"samples/cifar15/train/bird/0014.jpg", file575, sizeof file575},
+    {"samples/cifar15/train/bird/0015.jpg", file576, sizeof file576},
+    {"samples/cifar15/train/bird/0016.jpg", file577, sizeof file577},
+    {"samples/cifar15/train/bird/0017.jpg", file578, sizeof file578},
+    {"samples/cifar15/train/bird/0018.jpg", file579, sizeof file579},
+    {"samples/cifar15/train/bird/0019.jpg", file580, sizeof file580},
+    {"samples/cifar15/train/bird/0020.jpg", file581, sizeof file581},
+    {"samples/cifar15/train/bird/0021.jpg", file582, sizeof file582},
+    {"samples/cifar15/train/bird/0022.jpg", file583, sizeof file583},
+    {"samples/cifar15/train/bird/0023.jpg", file584, sizeof file584},
+    {"samples/cifar15/train/bird/0024.jpg", file585, sizeof file585},
+    {"samples/cifar15/train/bird/0025.jpg", file586, sizeof file586},
+    {"samples/cifar15/train/bird/0026.jpg", file587, sizeof file587},
+    {"samples/cifar15/train/bird/0027.jpg", file588, sizeof file588},
+    {"samples/cifar15/train/bird/0028.jpg", file589, sizeof file589},
+    {"samples/cifar15/train/bird/0029.jpg", file590, sizeof file590},
+    {"samples/cifar15/train/cat/0000.jpg", file591, sizeof file591},
+    {"samples/cifar15/train/cat/0001.jpg", file592, sizeof file592},
+    {"samples/cifar15/train/cat/0002.jpg", file593, sizeof file593},
+    {"samples/cifar15/train/cat/0003.jpg", file594, sizeof file594},
+    {"samples/cifar15/train/cat/0004.jpg", file595, sizeof file595},
+    {"samples/cifar15/train/cat/0005.jpg", file596, sizeof file596},
+    {"samples/cifar15/train/cat/0006.jpg", file597, sizeof file597},
+    {"samples/cifar15/train/cat/0007.jpg", file598, sizeof file598},
+    {"samples/cifar15/train/cat/0008.jpg", file599, sizeof file599},
+    {"samples/cifar15/train/cat/0009.jpg", file600, sizeof file600},
+    {"samples/cifar15/train/cat/0010.jpg", file601, sizeof file601},
+    {"samples/cifar15/train/cat/0011.jpg", file602, sizeof file602},
+    {"samples/cifar15/train/cat/0012.jpg", file603, sizeof file603},
+    {"samples/cifar15/train/cat/0013.jpg", file604, sizeof file604},
+    {"samples/cifar15/train/cat/0014.jpg", file605, sizeof file605},
+    {"samples/cifar15/train/cat/0015.jpg", file606, sizeof file606},
+    {"samples/cifar15/train/cat/0016.jpg", file607, sizeof file607},
+    {"samples/cifar15/train/cat/0017.jpg", file608, sizeof file608},
+    {"samples/cifar15/train/cat/0018.jpg", file609, sizeof file609},
+    {"samples/cifar15/train/cat/0019.jpg", file610, sizeof file610},
+    {"samples/cifar15/train/cat/0020.jpg", file611, sizeof file611},
+    {"samples/cifar15/train/cat/0021.jpg", file612, sizeof file612},
+    {"samples/cifar15/train/cat/0022.jpg", file613, sizeof file613},
+    {"samples/cifar15/train/cat/0023.jpg", file614, sizeof file614},
+    {"samples/cifar15/train/cat/0024.jpg", file615, sizeof file615},
+    {"samples/cifar15/train/cat/0025.jpg", file616, sizeof file616},
+    {"samples/cifar15/train/cat/0026.jpg", file617, sizeof file617},
+    {"samples/cifar15/train/cat/0027.jpg", file618, sizeof file618},
+    {"samples/cifar15/train/cat/0028.jpg", file619, sizeof file619},
+    {"samples/cifar15/train/cat/0029.jpg", file620, sizeof file620},
+    {"samples/cifar15/train/crocodile/0000.png", file621, sizeof file621},
+    {"samples/cifar15/train/crocodile/0001.png", file622, sizeof file622},
+    {"samples/cifar15/train/crocodile/0002.png", file623, sizeof file623},
+    {"samples/cifar15/train/crocodile/0003.png", file624, sizeof file624},
+    {"samples/cifar15/train/crocodile/0004.png", file625, sizeof file625},
+    {"samples/cifar15/train/crocodile/0005.png", file626, sizeof file626},
+    {"samples/cifar15/train/crocodile/0006.png", file627, sizeof file627},
+    {"samples/cifar15/train/crocodile/0007.png", file628, sizeof file628},
+    {"samples/cifar15/train/crocodile/0008.png", file629, sizeof file629},
+    {"samples/cifar15/train/crocodile/0009.png", file630, sizeof file630},
+    {"samples/cifar15/train/crocodile/0010.png", file631, sizeof file631},
+    {"samples/cifar15/train/crocodile/0011.png", file632, sizeof file632},
+    {"samples/cifar15/train/crocodile/0012.png", file633, sizeof file633},
+    {"samples/cifar15/train/crocodile/0013.png", file634, sizeof file634},
+    {"samples/cifar15/train/crocodile/0014.png", file635, sizeof file635},
+    {"samples/cifar15/train/crocodile/0015.png", file636, sizeof file636},
+    {"samples/cifar15/train/crocodile/0016.png", file637, sizeof file637},
+    {"samples/cifar15/train/crocodile/0017.png", file638, sizeof file638},
+    {"samples/cifar15/train/crocodile/0018.png", file639, sizeof file639},
+    {"samples/cifar15/train/crocodile/0019.png", file640, sizeof file640},
+    {"samples/cifar15/train/crocodile/0020.png", file641, sizeof file641},
+    {"samples/cifar15/train/crocodile/0021.png", file642, sizeof file642},
+    {"samples/cifar15/train/crocodile/0022.png", file643, sizeof file643},
+    {"samples/cifar15/train/crocodile/0023.png", file644, sizeof file644},
+    {"samples/cifar15/train/crocodile/0024.png", file645, sizeof file645},
+    {"samples/cifar15/train/crocodile/0025.png", file646, sizeof file646},
+    {"samples/cifar15/train/crocodile/0026.png", file647, sizeof file647},
+    {"samples/cifar15/train/crocodile/0027.png", file648, sizeof file648},
+    {"samples/cifar15/train/crocodile/0028.png", file649, sizeof file649},
+    {"samples/cifar15/train/crocodile/0029.png", file650, sizeof file650},
+    {"samples/cifar15/train/deer/0000.jpg", file651, sizeof file651},
+    {"samples/cifar15/train/deer/0001.jpg", file652, sizeof file652},
+    {"samples/cifar15/train/deer/0002.jpg", file653, sizeof file653},
+    {"samples/cifar15/train/deer/0003.jpg", file654, sizeof file654},
+    {"samples/cifar15/train/deer/0004.jpg", file655, sizeof file655},
+    {"samples/cifar15/train/deer/0005.jpg", file656, sizeof file656},
+    {"samples/cifar15/train/deer/0006.jpg", file657, sizeof file657},
+    {"samples/cifar15/train/deer/0007.jpg", file658, sizeof file658},
+    {"samples/cifar15/train/deer/0008.jpg", file659, sizeof file659},
+    {"samples/cifar15/train/deer/0009.jpg", file660, sizeof file660},
+    {"samples/cifar15/train/deer/0010.jpg", file661, sizeof file661},
+    {"samples/cifar15/train/deer/0011.jpg", file662, sizeof file662},
+    {"samples/cifar15/train/deer/0012.jpg", file663, sizeof file663},
+    {"samples/cifar15/train/deer/0013.jpg", file664, sizeof file664},
+    {"samples/cifar15/train/deer/0014.jpg", file665, sizeof file665},
+    {"samples/cifar15/train/deer/0015.jpg", file666, sizeof file666},
+    {"samples/cifar15/train/deer/0016.jpg", file667, sizeof file667},
+    {"samples/cifar15/train/deer/0017.jpg", file668, sizeof file668},
+    {"samples/cifar15/train/deer/0018.jpg", file669, sizeof file669},
+    {"samples/cifar15/train/deer/0019.jpg", file670, sizeof file670},
+    {"samples/cifar15/train/deer/0020.jpg", file671, sizeof file671},
+    {"samples/cifar15/train/deer/0021.jpg", file672, sizeof file672},
+    {"samples/cifar15/train/deer/0022.jpg", file673, sizeof file673},
+    {"samples/cifar15/train/deer/0023.jpg", file674, sizeof file674},
+    {"samples/cifar15/train/deer/0024.jpg", file675, sizeof file675},
+    {"samples/cifar15/train/deer/0025.jpg", file676, sizeof file676},
+    {"samples/cifar15/train/deer/0026.jpg", file677, sizeof file677},
+    {"samples/cifar15/train/deer/0027.jpg", file678, sizeof file678},
+    {"samples/cifar15/train/deer/0028.jpg", file679, sizeof file679},
+    {"samples/cifar15/train/deer/0029.jpg", file680, sizeof file680},
+    {"samples/cifar15/train/dinosaur/0000.png", file681, sizeof file681},
+    {"samples/cifar15/train/dinosaur/0001.png", file682, sizeof file682},
+    {"samples/cifar15/train/dinosaur/0002.png", file683, sizeof file683},
+    {"samples/cifar15/train/dinosaur/0003.png", file684, sizeof file684},
+    {"samples/cifar15/train/dinosaur/0004.png", file685, sizeof file685},
+    {"samples/cifar15/train/dinosaur/0005.png", file686, sizeof file686},
+    {"samples/cifar15/train/dinosaur/0006.png", file687, sizeof file687},
+    {"samples/cifar15/train/dinosaur/0007.png", file688, sizeof file688},
+    {"samples/cifar15/train/dinosaur/0008.png", file689, sizeof file689},
+    {"samples/cifar15/train/dinosaur/0009.png", file690, sizeof file690},
+    {"samples/cifar15/train/dinosaur/0010.png", file691, sizeof file691},
+    {"samples/cifar15/train/dinosaur/0011.png", file692, sizeof file692},
+    {"samples/cifar15/train/dinosaur/0012.png", file693, sizeof file693},
+    {"samples/cifar15/train/dinosaur/0013.png", file694, sizeof file694},
+    {"samples/cifar15/train/dinosaur/0014.png", file695, sizeof file695},
+    {"samples/cifar15/train/dinosaur/0015.png", file696, sizeof file696},
+    {"samples/cifar15/train/dinosaur/0016.png", file697, sizeof file697},
+    {"samples/cifar15/train/dinosaur/0017.png", file698, sizeof file698},
+    {"samples/cifar15/train/dinosaur/0018.png", file699, sizeof file699},
+    {"samples/cifar15/train/dinosaur/0019.png", file700, sizeof file700},
+    {"samples/cifar15/train/dinosaur/0020.png", file701, sizeof file701},
+    {"samples/cifar15/train/dinosaur/0021.png", file702, sizeof file702},
+    {"samples/cifar15/train/dinosaur/0022.png", file703, sizeof file703},
+    {"samples/cifar15/train/dinosaur/0023.png", file704, sizeof file704},
+    {"samples/cifar15/train/dinosaur/0024.png", file705, sizeof file705},
+    {"samples/cifar15/train/dinosaur/0025.png", file706, sizeof file706},
+    {"samples/cifar15/train/dinosaur/0026.png", file707, sizeof file707},
+    {"samples/cifar15/train/dinosaur/0027.png", file708, sizeof file708},
+    {"samples/cifar15/train/dinosaur/0028.png", file709, sizeof file709},
+    {"samples/cifar15/train/dinosaur/0029.png", file710, sizeof file710},
+    {"samples/cifar15/train/dog/0000.jpg", file711, sizeof file711},
+    {"samples/cifar15/train/dog/0001.jpg", file712, sizeof file712},
+    {"samples/cifar15/train/dog/0002.jpg", file713, sizeof file713},
+    {"samples/cifar15/train/dog/0003.jpg", file714, sizeof file714},
+    {"samples/cifar15/train/dog/0004.jpg", file715, sizeof file715},
+    {"samples/cifar15/train/dog/0005.jpg", file716, sizeof file716},
+    {"samples/cifar15/train/dog/0006.jpg", file717, sizeof file717},
+    {"samples/cifar15/train/dog/0007.jpg", file718, sizeof file718},
+    {"samples/cifar15/train/dog/0008.jpg", file719, sizeof file719},
+    {"samples/cifar15/train/dog/0009.jpg", file720, sizeof file720},
+    {"samples/cifar15/train/dog/0010.jpg", file721, sizeof file721},
+    {"samples/cifar15/train/dog/0011.jpg", file722, sizeof file722},
+    {"samples/cifar15/train/dog/0012.jpg", file723, sizeof file723},
+    {"samples/cifar15/train/dog/0013.jpg", file724, sizeof file724},
+    {"samples/cifar15/train/dog/0014.jpg", file725, sizeof file725},
+    {"samples/cifar15/train/dog/0015.jpg", file726, sizeof file726},
+    {"samples/cifar15/train/dog/0016.jpg", file727, sizeof file727},
+    {"samples/cifar15/train/dog/0017.jpg", file728, sizeof file728},
+    {"samples/cifar15/train/dog/0018.jpg", file729, sizeof file729},
+    {"samples/cifar15/train/dog/0019.jpg", file730, sizeof file730},
+    {"samples/cifar15/train/dog/0020.jpg", file731, sizeof file731},
+    {"samples/cifar15/train/dog/0021.jpg", file732, sizeof file732},
+    {"samples/cifar15/train/dog/0022.jpg", file733, sizeof file733},
+    {"samples/cifar15/train/dog/0023.jpg", file734, sizeof file734},
+    {"samples/cifar15/train/dog/0024.jpg", file735, sizeof file735},
+    {"samples/cifar15/train/dog/0025.jpg", file736, sizeof file736},
+    {"samples/cifar15/train/dog/0026.jpg", file737, sizeof file737},
+    {"samples/cifar15/train/dog/0027.jpg", file738, sizeof file738},
+    {"samples/cifar15/train/dog/0028.jpg", file739, sizeof file739},
+    {"samples/cifar15/train/dog/0029.jpg", file740, sizeof file740},
+    {"samples/cifar15/train/frog/0000.jpg", file741, sizeof file741},
+    {"samples/cifar15/train/frog/0001.jpg", file742, sizeof file742},
+    {"samples/cifar15/train/frog/0002.jpg", file743, sizeof file743},
+    {"samples/cifar15/train/frog/0003.jpg", file744, sizeof file744},
+    {"samples/cifar15/train/frog/0004.jpg", file745, sizeof file745},
+    {"samples/cifar15/train/frog/0005.jpg", file746, sizeof file746},
+    {"samples/cifar15/train/frog/0006.jpg", file747, sizeof file747},
+    {"samples/cifar15/train/frog/0007.jpg", file748, sizeof file748},
+    {"samples/cifar15/train/frog/0008.jpg", file749, sizeof file749},
+    {"samples/cifar15/train/frog/0009.jpg", file750, sizeof file750},
+    {"samples/cifar15/train/frog/0010.jpg", file751, sizeof file751},
+    {"samples/cifar15/train/frog/0011.jpg", file752, sizeof file752},
+    {"samples/cifar15/train/frog/0012.jpg", file753, sizeof file753},
+    {"samples/cifar15/train/frog/0013.jpg", file754, sizeof file754},
+    {"samples/cifar15/train/frog/0014.jpg", file755, sizeof file755},
+    {"samples/cifar15/train/frog/0015.jpg", file756, sizeof file756},
+    {"samples/cifar15/train/frog/0016.jpg", file757, sizeof file757},
+    {"samples/cifar15/train/frog/0017.jpg", file758, sizeof file758},
+    {"samples/cifar15/train/frog/0018.jpg", file759, sizeof file759},
+    {"samples/cifar15/train/frog/0019.jpg", file760, sizeof file760},
+    {"samples/cifar15/train/frog/0020.jpg", file761, sizeof file761},
+    {"samples/cifar15/train/frog/0021.jpg", file762, sizeof file762},
+    {"samples/cifar15/train/frog/0022.jpg", file763, sizeof file763},
+    {"samples/cifar15/train/frog/0023.jpg", file764, sizeof file764},
+    {"samples/cifar15/train/frog/0024.jpg", file765, sizeof file765},
+    {"samples/cifar15/train/frog/0025.jpg", file766, sizeof file766},
+    {"samples/cifar15/train/frog/0026.jpg", file767, sizeof file767},
+    {"samples/cifar15/train/frog/0027.jpg", file768, sizeof file768},
+    {"samples/cifar15/train/frog/0028.jpg", file769, sizeof file769},
+    {"samples/cifar15/train/frog/0029.jpg", file770, sizeof file770},
+    {"samples/cifar15/train/horse/0000.jpg", file771, sizeof file771},
+    {"samples/cifar15/train/horse/0001.jpg", file772, sizeof file772},
+    {"samples/cifar15/train/horse/0002.jpg", file773, sizeof file773},
+    {"samples/cifar15/train/horse/0003.jpg", file774, sizeof file774},
+    {"samples/cifar15/train/horse/0004.jpg", file775, sizeof file775},
+    {"samples/cifar15/train/horse/0005.jpg", file776, sizeof file776},
+    {"samples/cifar15/train/horse/0006.jpg", file777, sizeof file777},
+    {"samples/cifar15/train/horse/0007.jpg", file778, sizeof file778},
+    {"samples/cifar15/train/horse/0008.jpg", file779, sizeof file779},
+    {"samples/cifar15/train/horse/0009.jpg", file780, sizeof file780},
+    {"samples/cifar15/train/horse/0010.jpg", file781, sizeof file781},
+    {"samples/cifar15/train/horse/0011.jpg", file782, sizeof file782},
+    {"samples/cifar15/train/horse/0012.jpg", file783, sizeof file783},
+    {"samples/cifar15/train/horse/0013.jpg", file784, sizeof file784},
+    {"samples/cifar15/train/horse/0014.jpg", file785, sizeof file785},
+    {"samples/cifar15/train/horse/0015.jpg", file786, sizeof file786},
+    {"samples/cifar15/train/horse/0016.jpg", file787, sizeof file787},
+    {"samples/cifar15/train/horse/0017.jpg", file788, sizeof file788},
+    {"samples/cifar15/train/horse/0018.jpg", file789, sizeof file789},
+    {"samples/cifar15/train/horse/0019.jpg", file790, sizeof file790},
+    {"samples/cifar15/train/horse/0020.jpg", file791, sizeof file791},
+    {"samples/cifar15/train/horse/0021.jpg", file792, sizeof file792},
+    {"samples/cifar15/train/horse/0022.jpg", file793, sizeof file793},
+    {"samples/cifar15/train/horse/0023.jpg", file794, sizeof file794},
+    {"samples/cifar15/train/horse/0024.jpg", file795, sizeof file795},
+    {"samples/cifar15/train/horse/0025.jpg", file796, sizeof file796},
+    {"samples/cifar15/train/horse/0026.jpg", file797, sizeof file797},
+    {"samples/cifar15/train/horse/0027.jpg", file798, sizeof file798},
+    {"samples/cifar15/train/horse/0028.jpg", file799, sizeof file799},
+    {"samples/cifar15/train/horse/0029.jpg", file800, sizeof file800},
+    {"samples/cifar15/train/lizard/0000.png", file801, sizeof file801},
+    {"samples/cifar15/train/lizard/0001.png", file802, sizeof file802},
+    {"samples/cifar15/train/lizard/0002.png", file803, sizeof file803},
+    {"samples/cifar15/train/lizard/0003.png", file804, sizeof file804},
+    {"samples/cifar15/train/lizard/0004.png", file805, sizeof file805},
+    {"samples/cifar15/train/lizard/0005.png", file806, sizeof file806},
+    {"samples/cifar15/train/lizard/0006.png", file807, sizeof file807},
+    {"samples/cifar15/train/lizard/0007.png", file808, sizeof file808},
+    {"samples/cifar15/train/lizard/0008.png", file809, sizeof file809},
+    {"samples/cifar15/train/lizard/0009.png", file810, sizeof file810},
+    {"samples/cifar15/train/lizard/0010.png", file811, sizeof file811},
+    {"samples/cifar15/train/lizard/0011.png", file812, sizeof file812},
+    {"samples/cifar15/train/lizard/0012.png", file813, sizeof file813},
+    {"samples/cifar15/train/lizard/0013.png", file814, sizeof file814},
+    {"samples/cifar15/train/lizard/0014.png", file815, sizeof file815},
+    {"samples/cifar15/train/lizard/0015.png", file816, sizeof file816},
+    {"samples/cifar15/train/lizard/0016.png", file817, sizeof file817},
+    {"samples/cifar15/train/lizard/0017.png", file818, sizeof file818},
+    {"samples/cifar15/train/lizard/0018.png", file819, sizeof file819},
+    {"samples/cifar15/train/lizard/0019.png", file820, sizeof file820},
+    {"samples/cifar15/train/lizard/0020.png", file821, sizeof file821},
+    {"samples/cifar15/train/lizard/0021.png", file822, sizeof file822},
+    {"samples/cifar15/train/lizard/0022.png", file823, sizeof file823},
+    {"samples/cifar15/train/lizard/0023.png", file824, sizeof file824},
+    {"samples/cifar15/train/lizard/0024.png", file825, sizeof file825},
+    {"samples/cifar15/train/lizard/0025.png", file826, sizeof file826},
+    {"samples/cifar15/train/lizard/0026.png", file827, sizeof file827},
+    {"samples/cifar15/train/lizard/0027.png", file828, sizeof file828},
+    {"samples/cifar15/train/lizard/0028.png", file829, sizeof file829},
+    {"samples/cifar15/train/lizard/0029.png", file830, sizeof file830},
+    {"samples/cifar15/train/ship/0000.jpg", file831, sizeof file831},
+    {"samples/cifar15/train/ship/0001.jpg", file832, sizeof file832},
+    {"samples/cifar15/train/ship/0002.jpg", file833, sizeof file833},
+    {"samples/cifar15/train/ship/0003.jpg", file834, sizeof file834},
+    {"samples/cifar15/train/ship/0004.jpg", file835, sizeof file835},
+    {"samples/cifar15/train/ship/0005.jpg", file836, sizeof file836},
+    {"samples/cifar15/train/ship/0006.jpg", file837, sizeof file837},
+    {"samples/cifar15/train/ship/0007.jpg", file838, sizeof file838},
+    {"samples/cifar15/train/ship/0008.jpg", file839, sizeof file839},
+    {"samples/cifar15/train/ship/0009.jpg", file840, sizeof file840},
+    {"samples/cifar15/train/ship/0010.jpg", file841, sizeof file841},
+    {"samples/cifar15/train/ship/0011.jpg", file842, sizeof file842},
+    {"samples/cifar15/train/ship/0012.jpg", file843, sizeof file843},
+    {"samples/cifar15/train/ship/0013.jpg", file844, sizeof file844},
+    {"samples/cifar15/train/ship/0014.jpg", file845, sizeof file845},
+    {"samples/cifar15/train/ship/0015.jpg", file846, sizeof file846},
+    {"samples/cifar15/train/ship/0016.jpg", file847, sizeof file847},
+    {"samples/cifar15/train/ship/0017.jpg", file848, sizeof file848},
+    {"samples/cifar15/train/ship/0018.jpg", file849, sizeof file849},
+    {"samples/cifar15/train/ship/0019.jpg", file850, sizeof file850},
+    {"samples/cifar15/train/ship/0020.jpg", file851, sizeof file851},
+    {"samples/cifar15/train/ship/0021.jpg", file852, sizeof file852},
+    {"samples/cifar15/train/ship/0022.jpg", file853, sizeof file853},
+    {"samples/cifar15/train/ship/0023.jpg", file854, sizeof file854},
+    {"samples/cifar15/train/ship/0024.jpg", file855, sizeof file855},
+    {"samples/cifar15/train/ship/0025.jpg", file856, sizeof file856},
+    {"samples/cifar15/train/ship/0026.jpg", file857, sizeof file857},
+    {"samples/cifar15/train/ship/0027.jpg", file858, sizeof file858},
+    {"samples/cifar15/train/ship/0028.jpg", file859, sizeof file859},
+    {"samples/cifar15/train/ship/0029.jpg", file860, sizeof file860},
+    {"samples/cifar15/train/snake/0000.png", file861, sizeof file861},
+    {"samples/cifar15/train/snake/0001.png", file862, sizeof file862},
+    {"samples/cifar15/train/snake/0002.png", file863, sizeof file863},
+    {"samples/cifar15/train/snake/0003.png", file864, sizeof file864},
+    {"samples/cifar15/train/snake/0004.png", file865, sizeof file865},
+    {"samples/cifar15/train/snake/0005.png", file866, sizeof file866},
+    {"samples/cifar15/train/snake/0006.png", file867, sizeof file867},
+    {"samples/cifar15/train/snake/0007.png", file868, sizeof file868},
+    {"samples/cifar15/train/snake/0008.png", file869, sizeof file869},
+    {"samples/cifar15/train/snake/0009.png", file870, sizeof file870},
+    {"samples/cifar15/train/snake/0010.png", file871, sizeof file871},
+    {"samples/cifar15/train/snake/0011.png", file872, sizeof file872},
+    {"samples/cifar15/train/snake/0012.png", file873, sizeof file873},
+    {"samples/cifar15/train/snake/0013.png", file874, sizeof file874},
+    {"samples/cifar15/train/snake/0014.png", file875, sizeof file875},
+    {"samples/cifar15/train/snake/0015.png", file876, sizeof file876},
+    {"samples/cifar15/train/snake/0016.png", file877, sizeof file877},
+    {"samples/cifar15/train/snake/0017.png", file878, sizeof file878},
+    {"samples/cifar15/train/snake/0018.png", file879, sizeof file879},
+    {"samples/cifar15/train/snake/0019.png", file880, sizeof file880},
+    {"samples/cifar15/train/snake/0020.png", file881, sizeof file881},
+    {"samples/cifar15/train/snake/0021.png", file882, sizeof file882},
+    {"samples/cifar15/train/snake/0022.png", file883, sizeof file883},
+    {"samples/cifar15/train/snake/0023.png", file884, sizeof file884},
+    {"samples/cifar15/train/snake/0024.png", file885, sizeof file885},
+    {"samples/cifar15/train/snake/0025.png", file886, sizeof file886},
+    {"samples/cifar15/train/snake/0026.png", file887, sizeof file887},
+    {"samples/cifar15/train/snake/0027.png", file888, sizeof file888},
+    {"samples/cifar15/train/snake/0028.png", file889, sizeof file889},
+    {"samples/cifar15/train/snake/0029.png", file890, sizeof file890},
+    {"samples/cifar15/train/truck/0000.jpg", file891, sizeof file891},
+    {"samples/cifar15/train/truck/0001.jpg", file892, sizeof file892},
+    {"samples/cifar15/train/truck/0002.jpg", file893, sizeof file893},
+    {"samples/cifar15/train/truck/0003.jpg", file894, sizeof file894},
+    {"samples/cifar15/train/truck/0004.jpg", file895, sizeof file895},
+    {"samples/cifar15/train/truck/0005.jpg", file896, sizeof file896},
+    {"samples/cifar15/train/truck/0006.jpg", file897, sizeof file897},
+    {"samples/cifar15/train/truck/0007.jpg", file898, sizeof file898},
+    {"samples/cifar15/train/truck/0008.jpg", file899, sizeof file899},
+    {"samples/cifar15/train/truck/0009.jpg", file900, sizeof file900},
+    {"samples/cifar15/train/truck/0010.jpg", file901, sizeof file901},
+    {"samples/cifar15/train/truck/0011.jpg", file902, sizeof file902},
+    {"samples/cifar15/train/truck/0012.jpg", file903, sizeof file903},
+    {"samples/cifar15/train/truck/0013.jpg", file904, sizeof file904},
+    {"samples/cifar15/train/truck/0014.jpg", file905, sizeof file905},
+    {"samples/cifar15/train/truck/0015.jpg", file906, sizeof file906},
+    {"samples/cifar15/train/truck/0016.jpg", file907, sizeof file907},
+    {"samples/cifar15/train/truck/0017.jpg", file908, sizeof file908},
+    {"samples/cifar15/train/truck/0018.jpg", file909, sizeof file909},
+    {"samples/cifar15/train/truck/0019.jpg", file910, sizeof file910},
+    {"samples/cifar15/train/truck/0020.jpg", file911, sizeof file911},
+    {"samples/cifar15/train/truck/0021.jpg", file912, sizeof file912},
+    {"samples/cifar15/train/truck/0022.jpg", file913, sizeof file913},
+    {"samples/cifar15/train/truck/0023.jpg", file914, sizeof file914},
+    {"samples/cifar15/train/truck/0024.jpg", file915, sizeof file915},
+    {"samples/cifar15/train/truck/0025.jpg", file916, sizeof file916},
+    {"samples/cifar15/train/truck/0026.jpg", file917, sizeof file917},
+    {"samples/cifar15/train/truck/0027.jpg", file918, sizeof file918},
+    {"samples/cifar15/train/truck/0028.jpg", file919, sizeof file919},
+    {"samples/cifar15/train/truck/0029.jpg", file920, sizeof file920},
+    {"samples/cifar15/train/turtle/0000.png", file921, sizeof file921},
+    {"samples/cifar15/train/turtle/0001.png", file922, sizeof file922},
+    {"samples/cifar15/train/turtle/0002.png", file923, sizeof file923},
+    {"samples/cifar15/train/turtle/0003.png", file924, sizeof file924},
+    {"samples/cifar15/train/turtle/0004.png", file925, sizeof file925},
+    {"samples/cifar15/train/turtle/0005.png", file926, sizeof file926},
+    {"samples/cifar15/train/turtle/0006.png", file927, sizeof file927},
+    {"samples/cifar15/train/turtle/0007.png", file928, sizeof file928},
+    {"samples/cifar15/train/turtle/0008.png", file929, sizeof file929},
+    {"samples/cifar15/train/turtle/0009.png", file930, sizeof file930},
+    {"samples/cifar15/train/turtle/0010.png", file931, sizeof file931},
+    {"samples/cifar15/train/turtle/0011.png", file932, sizeof file932},
+    {"samples/cifar15/train/turtle/0012.png", file933, sizeof file933},
+    {"samples/cifar15/train/turtle/0013.png", file934, sizeof file934},
+    {"samples/cifar15/train/turtle/0014.png", file935, sizeof file935},
+    {"samples/cifar15/train/turtle/0015.png", file936, sizeof file936},
+    {"samples/cifar15/train/turtle/0016.png", file937, sizeof file937},
+    {"samples/cifar15/train/turtle/0017.png", file938, sizeof file938},
+    {"samples/cifar15/train/turtle/0018.png", file939, sizeof file939},
+    {"samples/cifar15/train/turtle/0019.png", file940, sizeof file940},
+    {"samples/cifar15/train/turtle/0020.png", file941, sizeof file941},
+    {"samples/cifar15/train/turtle/0021.png", file942, sizeof file942},
+    {"samples/cifar15/train/turtle/0022.png", file943, sizeof file943},
+    {"samples/cifar15/train/turtle/0023.png", file944, sizeof file944},
+    {"samples/cifar15/train/turtle/0024.png", file945, sizeof file945},
+    {"samples/cifar15/train/turtle/0025.png", file946, sizeof file946},
+    {"samples/cifar15/train/turtle/0026.png", file947, sizeof file947},
+    {"samples/cifar15/train/turtle/0027.png", file948, sizeof file948},
+    {"samples/cifar15/train/turtle/0028.png", file949, sizeof file949},
+    {"samples/cifar15/train/turtle/0029.png", file950, sizeof file950},
+    {"shufflenet_v2_x0_5.tv_in1k.json", file951, sizeof file951},
+    {"shufflenet_v2_x1_0.tv_in1k.json", file952, sizeof file952},
+    {"shufflenet_v2_x1_5.tv_in1k.json", file953, sizeof file953},
+    {"shufflenet_v2_x2_0.tv_in1k.json", file954, sizeof file954},
+    {"squeezenet1_0.tv_in1k.json", file955, sizeof file955},
+    {"squeezenet1_1.tv_in1k.json", file956, sizeof file956},
+    {"vgg11.tv_in1k.json", file957, sizeof file957},
+    {"vgg11_bn.tv_in1k.json", file958, sizeof file958},
+    {"vgg13.tv_in1k.json", file959, sizeof file959},
+    {"vgg13_bn.tv_in1k.json", file960, sizeof file960},
+    {"vgg16.keras_imagenet.json", file961, sizeof file961},
+    {"vgg16.keras_imagenet_notop.json", file962, sizeof file962},
+    {"vgg16.tv_features.json", file963, sizeof file963},
+    {"vgg16.tv_in1k.json", file964, sizeof file964},
+    {"vgg16_bn.tv_in1k.json", file965, sizeof file965},
+    {"vgg19.keras_imagenet.json", file966, sizeof file966},
+    {"vgg19.keras_imagenet_notop.json", file967, sizeof file967},
+    {"vgg19.tv_in1k.json", file968, sizeof file968},
+    {"vgg19_bn.tv_in1k.json", file969, sizeof file969},
+    {"weights/cifar-airbench.zoo_cifar10.safetensors", file970, sizeof file970},
+    {"weights/cifar-airbench.zoo_tinyimagenet32.safetensors", file971, sizeof file971},
+    {"weights/cifar-resnet20.zoo_cifar10.safetensors", file972, sizeof file972},
+    {"wide_resnet101_2.tv2_in1k.json", file973, sizeof file973},
+    {"wide_resnet101_2.tv_in1k.json", file974, sizeof file974},
+    {"wide_resnet50_2.tv2_in1k.json", file975, sizeof file975},
+    {"wide_resnet50_2.tv_in1k.json", file976, sizeof file976},
+    {"xception.keras_imagenet.json", file977, sizeof file977},
+    {"xception.keras_imagenet_notop.json", file978, sizeof file978},
 };
 
 size_t zoo_catalog_file_count(void) { return sizeof files / sizeof files[0]; }
