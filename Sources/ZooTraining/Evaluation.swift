@@ -69,13 +69,11 @@ public enum Evaluation {
             }
             let loss = try softmaxCrossEntropy(logits: logits, labels: batch.labels).scalar()
             var probabilities = try softmax(logits).array()
-            if views.count > 1 {
-                for i in probabilities.indices { probabilities[i] *= views[0].0 }
-                for (index, (weight, view)) in views.enumerated().dropFirst() {
-                    guard let other = try view.next() else { throw TrainingError.augmentedViewEndedEarly(view: index) }
-                    let viewProbabilities = try softmax(model(other.images, .inference(precision))).array()
-                    for i in probabilities.indices { probabilities[i] += weight * viewProbabilities[i] }
-                }
+            for i in probabilities.indices { probabilities[i] *= views[0].0 }
+            for (index, (weight, view)) in views.enumerated().dropFirst() {
+                guard let other = try view.next() else { throw TrainingError.augmentedViewEndedEarly(view: index) }
+                let viewProbabilities = try softmax(model(other.images, .inference(precision))).array()
+                for i in probabilities.indices { probabilities[i] += weight * viewProbabilities[i] }
             }
             metrics.add(scores: probabilities, labels: batch.labels, meanLoss: loss, probabilities: probabilities)
         }

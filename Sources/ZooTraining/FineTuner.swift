@@ -204,11 +204,11 @@ public final class FineTuner {
         var stopped = false
         let firstEpoch = completedEpochs
         var previousPlan: FreezePlan?
+        if let scale = settings.optimizer.batchNormShiftRateScale { optimizer.rateScales = batchNormShiftScales(scale) }
         for epoch in completedEpochs..<settings.epochs where !stopped {
             let plan = settings.plan(forEpoch: epoch)
             let (trainableLayers, _) = try plan.apply(to: model)
             trainable = model.namedParameters().filter { $0.parameter.isTrainable }
-            if let scale = settings.optimizer.batchNormShiftRateScale { optimizer.rateScales = batchNormShiftScales(scale) }
             let trainableCount = trainable.reduce(0) { $0 + $1.parameter.value.elementCount }
             if epoch == firstEpoch || plan != previousPlan {
                 observer?.note("from epoch \(epoch + 1): \(trainableLayers) of \(model.baseLayers.count) base layers train (unfreeze \(plan)), \(trainableCount) parameters")
