@@ -132,6 +132,13 @@ public final class FineTuner {
         } else {
             model.head = try settings.newHead(for: model)
         }
+        if settings.stemWhitening != nil {
+            if let weights = settings.weights {
+                throw TrainingError.cannotWhiten(layer: nil, reason: "it starts a model trained from scratch, and this run starts from \(weights), "
+                                                 + "whose first convolution it would overwrite")
+            }
+            _ = try PatchWhitening.firstConvolution(of: model)
+        }
         if let features = data.savedFeatures {
             if let plan = settings.firstPlanTrainingBase { throw TrainingError.featuresNeedFrozenBase(plan: plan.text) }
             try Self.checkFeaturesFit(features, model: model, imageSize: settings.imageSize)
@@ -205,9 +212,14 @@ public final class FineTuner {
         let firstEpoch = completedEpochs
         var previousPlan: FreezePlan?
         if let scale = settings.optimizer.batchNormShiftRateScale { optimizer.rateScales = batchNormShiftScales(scale) }
+        let whitened = try settings.stemWhitening.map { whitening in
+            if completedEpochs == 0 { try whiten(whitening, observer: observer) }
+            return try PatchWhitening.firstConvolution(of: model).convolution
+        }
         for epoch in completedEpochs..<settings.epochs where !stopped {
             let plan = settings.plan(forEpoch: epoch)
             let (trainableLayers, _) = try plan.apply(to: model)
+            whitened?.weight.isTrainable = false
             trainable = model.namedParameters().filter { $0.parameter.isTrainable }
             let trainableCount = trainable.reduce(0) { $0 + $1.parameter.value.elementCount }
             if epoch == firstEpoch || plan != previousPlan {
@@ -392,6 +404,23 @@ public final class FineTuner {
             metrics.add(scores: probabilities, labels: labels, meanLoss: loss, probabilities: probabilities)
         }
         return metrics
+    }
+
+    /// Sets the first convolution from the first training images, unaugmented, in the seeded
+    /// order of the run's first epoch.
+    private func whiten(_ whitening: PatchWhitening, observer: TrainingObserver?) throws {
+        let loader = try DataLoader(data.training, options: loaderOptions(transform: data.evaluationTransform, shuffle: true))
+        let batches = loader.epoch(0, augmentationEpoch: 0)
+        var images: [Tensor] = []
+        var count = 0
+        while count < whitening.images, let batch = try batches.next() {
+            images.append(batch.images)
+            count += batch.images.shape[0]
+        }
+        let result = try whitening.apply(to: model, images: images)
+        let values = result.eigenvalues
+        observer?.note("patch whitening: \(result.layer) set from \(result.patches) patches of \(min(count, whitening.images)) training images "
+            + "(covariance eigenvalues \(String(format: "%.3g", values.first ?? 0)) to \(String(format: "%.3g", values.last ?? 0))); its weights stay fixed")
     }
 
     /// `scale` for the name of every batch norm's shift, found by the module's type.

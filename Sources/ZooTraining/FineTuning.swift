@@ -69,6 +69,10 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
     /// The arithmetic of training and evaluation. A run stores what its precision resolved to
     /// on the machine that started it (`f32` or `bf16`, never `auto`), and resuming keeps it.
     public var precision = Precision.f32
+    /// For a model trained from scratch: set its first convolution to whiten the training
+    /// images' patches, and keep it so (``PatchWhitening``). Nil (not written to `config.json`)
+    /// leaves the layer as initialized and trainable.
+    public var stemWhitening: PatchWhitening?
 
     public init(architecture: String, flavor: Flavor, imageSize: Int) {
         self.architecture = architecture
@@ -102,7 +106,7 @@ public struct FineTuneSettings: Codable, Sendable, Equatable {
         case architecture, flavor, weights, extendFrom, freezeOldRows, imageSize, head, unfreeze, unfreezeSchedule
         case randomFrozenLayersAllowed = "allowRandomFrozenLayers"
         case optimizer, schedule, epochs, batchSize, labelSmoothing, classWeighting, classWeights, earlyStoppingPatience, seed, classNames, preprocessing, data
-        case testTimeAugmentation, trunkCache, features, testFeatures, precision
+        case testTimeAugmentation, trunkCache, features, testFeatures, precision, stemWhitening
     }
 }
 
@@ -141,6 +145,7 @@ extension FineTuneSettings {
         testFeatures = try container.decodeIfPresent(String.self, forKey: .testFeatures)
         precision = try value(.precision, precision)
         randomFrozenLayersAllowed = try container.decodeIfPresent(Bool.self, forKey: .randomFrozenLayersAllowed)
+        stemWhitening = try container.decodeIfPresent(PatchWhitening.self, forKey: .stemWhitening)
     }
 }
 

@@ -108,6 +108,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
     case trunkCacheLostSamples
     /// A test-time augmentation view gave fewer batches than the plain images.
     case augmentedViewEndedEarly(view: Int)
+    /// Patch whitening (``PatchWhitening``) cannot set this layer, or this run's first convolution.
+    case cannotWhiten(layer: String?, reason: String)
 
     public var description: String {
         switch self {
@@ -204,6 +206,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable, Sendable {
             return "the trunk cache lost samples"
         case let .augmentedViewEndedEarly(view):
             return "test-time augmentation: view \(view) of the test images ended before the plain images did"
+        case let .cannotWhiten(layer, reason):
+            return "patch whitening" + (layer.map { " of \($0)" } ?? "") + ": " + reason
         }
     }
 

@@ -50,6 +50,8 @@ extension ZooCommand {
         @Option(help: "Base layers that train: 20%, 12, all or none.") var unfreeze = "none"
         @Flag(help: "Without --weights, freeze random layers anyway (by default refused unless --unfreeze all: frozen random layers never learn).")
         var allowRandomFrozen = false
+        @Flag(help: "Without --weights: set the first convolution to whiten 2x2 (its kernel's) patches of 5,000 training images, and keep it fixed (airbench's initialization).")
+        var whitenStem = false
         @Option(help: "Train the base from this layer (a name zoo summary lists) to its top; replaces --unfreeze.") var unfreezeFrom: String?
         @Option(parsing: .upToNextOption, help: "Unfreeze more later: EPOCH:PLAN pairs, e.g. 5:20% 10:50% (epochs count from 1).")
         var unfreezeAt: [String] = []
@@ -148,6 +150,7 @@ extension ZooCommand {
             settings.head = try HeadSpecification.Template(parsing: head)
             settings.unfreeze = try FreezePlan(parsing: unfreezeFrom.map { "from:\($0)" } ?? unfreeze)
             settings.allowRandomFrozenLayers = allowRandomFrozen
+            settings.stemWhitening = whitenStem ? PatchWhitening() : nil
             settings.unfreezeSchedule = try unfreezeAt.map { stage in
                 let parts = stage.split(separator: ":", maxSplits: 1).map(String.init)
                 guard parts.count == 2, let epoch = Int(parts[0]), epoch >= 1, let plan = try? FreezePlan(parsing: parts[1]) else {
@@ -219,6 +222,8 @@ extension TrainingError {
                 + "extract with --layer \(baseOutput) from weights without a classifier so that the trained head fits the model"
         case let .headMismatch(model, settings):
             return "the model's head (\(model)) differs from --head (\(settings))"
+        case let .cannotWhiten(layer, reason):
+            return "--whiten-stem" + (layer.map { " (\($0))" } ?? "") + ": " + reason
         default:
             return description
         }
